@@ -1,0 +1,45 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// Component is a long-running part of mcpwatch (a stage, the API, the writer).
+//
+// Start returns quickly once the component is running; background work stops when Shutdown is
+// called, not when Start's ctx ends. Shutdown drains in-flight work until ctx expires, and is
+// safe to call twice and without Start.
+type Component interface {
+	Start(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+}
+
+// Settings are the process-wide facilities handed to every constructor; never globals.
+type Settings struct {
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+}
+
+// WithComponent returns a copy whose logger carries component=name.
+func (s Settings) WithComponent(name string) Settings {
+	l := s.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	s.Logger = l.With("component", name)
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	return s
+}
+
+// EventEmitter accepts events from a collector. Emit never blocks the caller on I/O: an
+// implementation queues, spools or (as a last resort) counts a drop.
+type EventEmitter interface {
+	Emit(e schemas.Event)
+}
