@@ -1,6 +1,9 @@
 package schemas
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // AnomalySchemaVersion is the value of Anomaly.SchemaVersion for anomalies written by this code.
 const AnomalySchemaVersion = 1
@@ -78,6 +81,17 @@ type Anomaly struct {
 	Count            int       `json:"count"`
 	// Learning is true while the agent's baseline is still warming up; such anomalies are not alerted.
 	Learning bool `json:"learning,omitempty"`
+}
+
+// MarshalJSON writes a nil EvidenceEventIDs as [] rather than null: the field is required and
+// always an array in the Anomaly v1 schema, so consumers never have to handle null.
+func (a Anomaly) MarshalJSON() ([]byte, error) {
+	type plain Anomaly // same fields, without this method
+	p := plain(a)
+	if p.EvidenceEventIDs == nil {
+		p.EvidenceEventIDs = []string{}
+	}
+	return json.Marshal(p)
 }
 
 // Explanation says why an anomaly was raised, in words and numbers.

@@ -78,7 +78,7 @@ type Event struct {
 	SessionID string `json:"session_id,omitempty"`
 
 	// JSONRPCID is the request's JSON-RPC id as it appeared on the wire (empty for notifications).
-	JSONRPCID string `json:"jsonrpc_id,omitempty"`
+	JSONRPCID string    `json:"jsonrpc_id,omitempty"`
 	Direction Direction `json:"direction"`
 	Kind      Kind      `json:"kind"`
 	// Method is the JSON-RPC method, e.g. tools/call.
