@@ -1,0 +1,408 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/internal/store"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// Server is the HTTP API component.
+type Server struct {
+	cfg      Config
+	st       store.Store
+	gatherer prometheus.Gatherer
+	ready    func() error
+	log      *slog.Logger
+	tls      *tls.Config
+	tokens   [][sha256.Size]byte
+	now      func() time.Time
+	handler  http.Handler
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+
+	mu       sync.Mutex
+	srv      *http.Server
+	ln       net.Listener
+	served   chan struct{} // closed when Serve returns
+	shutdown bool
+}
+
+var _ pipeline.Component = (*Server)(nil)
+
+// New builds the API server. gatherer backs /metrics; when nil, settings.Registry is used if it
+// is also a Gatherer (a *prometheus.Registry is). ready backs /readyz; nil means always ready.
+// Request metrics are registered on settings.Registry.
+func New(cfg Config, st store.Store, gatherer prometheus.Gatherer, ready func() error, settings pipeline.Settings) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, errors.New("cannot create api server: store is nil")
+	}
+	settings = settings.WithComponent("api")
+	if gatherer == nil {
+		gatherer, _ = settings.Registry.(prometheus.Gatherer)
+	}
+	if ready == nil {
+		ready = func() error { return nil }
+	}
+	s := &Server{
+		cfg:      cfg,
+		st:       st,
+		gatherer: gatherer,
+		ready:    ready,
+		log:      settings.Logger,
+		now:      time.Now,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpwatch_api_requests_total",
+			Help: "HTTP API requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mcpwatch_api_request_duration_seconds",
+			Help:    "HTTP API request latency by route.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+	}
+	for _, t := range cfg.Tokens {
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot load api.tls certificate: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for _, c := range []prometheus.Collector{s.requests, s.duration} {
+		if err := settings.Registry.Register(c); err != nil {
+			return nil, fmt.Errorf("cannot register api metrics: %w", err)
+		}
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ready(); err != nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+		writeText(w, http.StatusOK, "ready")
+	})
+	if s.gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+			ErrorHandling: promhttp.ContinueOnError,
+		}))
+	}
+	mux.Handle("GET /api/v1/sessions", s.auth(s.listSessions))
+	mux.Handle("GET /api/v1/sessions/{id}", s.auth(s.getSession))
+	mux.Handle("GET /api/v1/sessions/{id}/events", s.auth(s.sessionEvents))
+	mux.Handle("GET /api/v1/anomalies", s.auth(s.listAnomalies))
+	return s.instrument(mux)
+}
+
+// Handler returns the API's handler, for tests and for mounting elsewhere.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr is the bound address once started (useful with port 0), else the configured one.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr().String()
+	}
+	return s.cfg.listen()
+}
+
+// Start binds the listener and serves in the background. A bind failure is returned.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return errors.New("cannot start api server: already shut down")
+	}
+	if s.srv != nil {
+		return errors.New("cannot start api server: already started")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.listen())
+	if err != nil {
+		return fmt.Errorf("cannot listen on api.listen %s: %w", s.cfg.listen(), err)
+	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // a 10,000-event timeline can take a while to read
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.served = make(chan struct{})
+	go func(srv *http.Server, served chan struct{}) {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("api server stopped", "err", err)
+		}
+	}(s.srv, s.served)
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+	}
+	s.log.Info("api listening", "addr", ln.Addr().String(), "scheme", scheme, "auth", len(s.tokens) > 0)
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests until ctx ends, then
+// closes what is left. Safe to call twice and without Start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return nil
+	}
+	s.shutdown = true
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("cannot drain api server: %w", err), s.srv.Close())
+	}
+	<-s.served
+	return err
+}
+
+// auth requires a configured bearer token when there are any.
+func (s *Server) auth(h http.HandlerFunc) http.Handler {
+	if len(s.tokens) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || !s.validToken(token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mcpwatch"`)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// validToken compares hashes in constant time and checks every token, so neither the length
+// nor the position of a match leaks through timing.
+func (s *Server) validToken(token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	ok := 0
+	for i := range s.tokens {
+		ok |= subtle.ConstantTimeCompare(sum[:], s.tokens[i][:])
+	}
+	return token != "" && ok == 1
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// instrument counts requests by the mux pattern that served them (the mux sets r.Pattern),
+// which keeps the route label bounded whatever paths clients send.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		route := "unmatched"
+		if r.Pattern != "" {
+			_, route, _ = strings.Cut(r.Pattern, " ")
+		}
+		if rec.code == 0 {
+			rec.code = http.StatusOK
+		}
+		s.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// SessionsResponse is the body of GET /api/v1/sessions.
+type SessionsResponse struct {
+	Sessions []store.Session `json:"sessions"`
+}
+
+// EventsResponse is the body of GET /api/v1/sessions/{id}/events.
+type EventsResponse struct {
+	SessionID string          `json:"session_id"`
+	Events    []schemas.Event `json:"events"`
+}
+
+// AnomaliesResponse is the body of GET /api/v1/anomalies.
+type AnomaliesResponse struct {
+	Anomalies []schemas.Anomaly `json:"anomalies"`
+}
+
+// ErrorResponse is the body of every API error.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+	q, err := sessionQuery(r.URL.Query(), s.now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sessions, err := s.st.Sessions(r.Context(), q)
+	if err != nil {
+		s.storeFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SessionsResponse{Sessions: nonNil(sessions)})
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := newParams(r.URL.Query(), time.Time{}); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sess, err := s.st.Session(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("session %q not found", id))
+		return
+	}
+	if err != nil {
+		s.storeFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sess)
+}
+
+func (s *Server) sessionEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	limit, err := eventsLimit(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if limit == 0 {
+		limit = store.DefaultLimit
+	}
+	events, err := s.st.SessionEvents(r.Context(), id, limit)
+	if err != nil {
+		s.storeFailed(w, r, err)
+		return
+	}
+	if len(events) == 0 {
+		// An empty list is ambiguous; tell a missing session apart from an empty one.
+		if _, err := s.st.Session(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("session %q not found", id))
+			return
+		} else if err != nil {
+			s.storeFailed(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, EventsResponse{SessionID: id, Events: nonNil(events)})
+}
+
+func (s *Server) listAnomalies(w http.ResponseWriter, r *http.Request) {
+	q, err := anomalyQuery(r.URL.Query(), s.now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	anomalies, err := s.st.Anomalies(r.Context(), q)
+	if err != nil {
+		s.storeFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AnomaliesResponse{Anomalies: nonNil(anomalies)})
+}
+
+// storeFailed logs the detail and answers a generic 500: store errors may carry SQL or paths.
+func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client went away; nobody reads the answer.
+		s.log.Debug("api request cancelled", "route", r.Pattern, "err", err)
+	} else {
+		s.log.Error("api store query failed", "route", r.Pattern, "err", err)
+	}
+	writeError(w, http.StatusInternalServerError, "internal error querying the store; see the mcpwatch log")
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// e.g. a NaN score from the store; answer something a client can parse.
+		code = http.StatusInternalServerError
+		body, _ = json.Marshal(ErrorResponse{Error: "cannot encode response: " + err.Error()})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, ErrorResponse{Error: msg})
+}
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = fmt.Fprintln(w, msg)
+}
