@@ -85,6 +85,8 @@ type Anomaly struct {
 
 // MarshalJSON writes a nil EvidenceEventIDs as [] rather than null: the field is required and
 // always an array in the Anomaly v1 schema, so consumers never have to handle null.
+// A struct that embeds Anomaly inherits this method and would marshal as the Anomaly alone:
+// give the Anomaly a field name instead of embedding it.
 func (a Anomaly) MarshalJSON() ([]byte, error) {
 	type plain Anomaly // same fields, without this method
 	p := plain(a)
