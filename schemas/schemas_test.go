@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -399,4 +400,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Stages validate from many goroutines; the compiled schemas are shared (run with -race).
+func TestValidateConcurrently(t *testing.T) {
+	good, err := os.ReadFile("testdata/event.enriched.json")
+	require.NoError(t, err)
+	bad, err := os.ReadFile("testdata/invalid/event.bad_status.json")
+	require.NoError(t, err)
+	errs := make(chan error, 16)
+	for i := range 8 {
+		go func() {
+			if err := ValidateEventJSON(good); err != nil {
+				errs <- err
+				return
+			}
+			if err := ValidateEventJSON(bad); err == nil {
+				errs <- fmt.Errorf("goroutine %d: invalid event passed", i)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
 }
