@@ -39,6 +39,13 @@ func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 // DefaultConfig returns the configuration used when the api section is absent.
 func DefaultConfig() Config { return Config{Listen: DefaultListen} }
 
+// SetDefaults fills zero values with defaults (see internal/config.Defaulter).
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+}
+
 // listen returns Listen or its default.
 func (c Config) listen() string {
 	if c.Listen == "" {

@@ -36,7 +36,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 }
 
 func TestLifecycle(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	checkLeaks(t)
 	ctx := context.Background()
 	s, err := New(Config{Listen: "127.0.0.1:0"}, newTestStore(t), nil, nil, pipeline.Settings{})
 	require.NoError(t, err)
@@ -93,7 +93,7 @@ func (b blockingStore) Sessions(ctx context.Context, q store.SessionQuery) ([]st
 }
 
 func TestShutdownDrainsInFlightRequests(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	checkLeaks(t)
 	st := blockingStore{memStore: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
 	s, err := New(Config{Listen: "127.0.0.1:0"}, st, nil, nil, pipeline.Settings{})
 	require.NoError(t, err)
@@ -131,7 +131,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 }
 
 func TestShutdownDeadlineForcesClose(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	checkLeaks(t)
 	st := blockingStore{memStore: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
 	s, err := New(Config{Listen: "127.0.0.1:0"}, st, nil, nil, pipeline.Settings{})
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func TestTLS(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	checkLeaks(t)
 	certFile, keyFile, pool := selfSigned(t)
 	cfg := Config{Listen: "127.0.0.1:0", Tokens: []string{"tok"}, TLS: TLSConfig{CertFile: certFile, KeyFile: keyFile}}
 	s, err := New(cfg, newTestStore(t), nil, nil, pipeline.Settings{})
@@ -204,4 +204,10 @@ func TestTLS(t *testing.T) {
 	// Plain HTTP to a TLS listener gets nothing useful.
 	code, _ := get(t, &http.Client{Transport: tr}, "http://"+s.Addr()+"/healthz")
 	require.Equal(t, http.StatusBadRequest, code)
+}
+
+// checkLeaks verifies no goroutine outlives the test; registered first, it runs after every
+// other cleanup (such as closing the store).
+func checkLeaks(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -30,6 +31,9 @@ func (m *memStore) LoadBaselines(context.Context, string) ([]store.Baseline, err
 	return nil, nil
 }
 func (m *memStore) Close() error { return nil }
+
+// DropExpired is a no-op: these tests never age data out.
+func (m *memStore) DropExpired(context.Context, time.Time) error { return nil }
 
 func (m *memStore) InsertEvents(_ context.Context, events []schemas.Event) error {
 	m.mu.Lock()

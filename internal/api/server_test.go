@@ -61,6 +61,15 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+func TestConfigSetDefaults(t *testing.T) {
+	var c Config
+	c.SetDefaults()
+	require.Equal(t, DefaultConfig(), c)
+	c = Config{Listen: "127.0.0.1:9999"}
+	c.SetDefaults()
+	require.Equal(t, "127.0.0.1:9999", c.Listen, "set values are kept")
+}
+
 func TestParseTime(t *testing.T) {
 	now := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
