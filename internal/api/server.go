@@ -301,6 +301,9 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		s.storeFailed(w, r, err)
 		return
 	}
+	for i := range sessions {
+		sessions[i].Tools = nonNil(sessions[i].Tools)
+	}
 	writeJSON(w, http.StatusOK, SessionsResponse{Sessions: nonNil(sessions)})
 }
 
@@ -319,6 +322,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 		s.storeFailed(w, r, err)
 		return
 	}
+	sess.Tools = nonNil(sess.Tools)
 	writeJSON(w, http.StatusOK, sess)
 }
 
@@ -375,6 +379,7 @@ func (s *Server) storeFailed(w http.ResponseWriter, r *http.Request, err error) 
 	writeError(w, http.StatusInternalServerError, "internal error querying the store; see the mcpwatch log")
 }
 
+// nonNil makes empty lists encode as [] rather than null, so clients need no null checks.
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}

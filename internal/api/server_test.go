@@ -148,10 +148,24 @@ func TestListSessions(t *testing.T) {
 			FirstSeen: at(0), LastSeen: at(2), Events: 3, Errors: 1, Tools: []string{"read_file", "write_file"},
 		}, got[0])
 	})
-	t.Run("empty list is [] not null", func(t *testing.T) {
+	t.Run("empty lists are [] not null", func(t *testing.T) {
 		_, _, body := s.do(t, "/api/v1/sessions?agent=nobody")
 		require.JSONEq(t, `{"sessions":[]}`, string(body))
+		_, _, body = s.do(t, "/api/v1/anomalies?agent=nobody")
+		require.JSONEq(t, `{"anomalies":[]}`, string(body))
 	})
+}
+
+func TestSessionWithoutToolsHasEmptyList(t *testing.T) {
+	st := newTestStore(t)
+	require.NoError(t, st.InsertEvents(context.Background(), []schemas.Event{
+		ev("e9", "s9", "a9", "fs", 50, "initialize", "", schemas.StatusOK),
+	}))
+	s := newTestServer(t, Config{}, st, nil)
+	_, _, body := s.do(t, "/api/v1/sessions?agent=a9")
+	require.Contains(t, string(body), `"tools":[]`)
+	_, _, body = s.do(t, "/api/v1/sessions/s9")
+	require.Contains(t, string(body), `"tools":[]`)
 }
 
 func TestBadParameters(t *testing.T) {
