@@ -1,0 +1,335 @@
+package httptap
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+)
+
+// Tap is the Streamable HTTP collector: a reverse proxy that emits an event per MCP operation.
+type Tap struct {
+	cfg       Config
+	emitter   pipeline.EventEmitter
+	log       *slog.Logger
+	metrics   *metrics
+	routes    map[string]*upstream
+	defaultUp *upstream
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+	sessions  *sessionStore
+	inflight  inflight
+
+	mu        sync.Mutex
+	srv       *http.Server
+	ln        net.Listener
+	serveDone chan struct{}
+	started   bool
+	stopped   bool
+	streams   map[*exchange]context.CancelFunc // standalone GET streams, cut on Shutdown
+}
+
+type upstream struct {
+	name string
+	url  *url.URL
+}
+
+type exchangeKey struct{}
+
+// New returns a tap for cfg that sends its events to emitter.
+func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) (*Tap, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid httptap config: %w", err)
+	}
+	if emitter == nil {
+		return nil, errors.New("cannot create httptap: no event emitter")
+	}
+	cfg = cfg.withDefaults()
+	settings = settings.WithComponent("httptap")
+	m, err := newMetrics(settings.Registry)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tap{
+		cfg:      cfg,
+		emitter:  emitter,
+		log:      settings.Logger,
+		metrics:  m,
+		routes:   map[string]*upstream{},
+		sessions: newSessionStore(cfg.SessionIdleTimeout, cfg.MaxSessions),
+		streams:  map[*exchange]context.CancelFunc{},
+	}
+	for _, u := range cfg.Upstreams {
+		pu, err := url.Parse(u.URL)
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse upstream %q url: %w", u.Name, err)
+		}
+		t.routes[u.Name] = &upstream{name: u.Name, url: pu}
+	}
+	t.defaultUp = t.routes["default"]
+	if t.defaultUp == nil {
+		t.defaultUp = t.routes[cfg.Upstreams[0].Name]
+	}
+
+	t.transport = http.DefaultTransport.(*http.Transport).Clone()
+	// The tap must read bodies, so it asks for them unencoded (see rewrite).
+	t.transport.DisableCompression = true
+	t.proxy = &httputil.ReverseProxy{
+		Rewrite:        t.rewrite,
+		Transport:      t.transport,
+		ModifyResponse: t.modifyResponse,
+		ErrorHandler:   t.proxyError,
+		ErrorLog:       slog.NewLogLogger(t.log.Handler(), slog.LevelDebug),
+	}
+	return t, nil
+}
+
+// Handler serves the tap's routes; Start serves it on cfg.Listen.
+func (t *Tap) Handler() http.Handler { return http.HandlerFunc(t.serveHTTP) }
+
+// Addr is the address the tap listens on once started, else "".
+func (t *Tap) Addr() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ln == nil {
+		return ""
+	}
+	return t.ln.Addr().String()
+}
+
+// Start listens on cfg.Listen and serves in the background.
+func (t *Tap) Start(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.started || t.stopped {
+		return errors.New("cannot start httptap: already started or shut down")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", t.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", t.cfg.Listen, err)
+	}
+	t.started, t.ln, t.serveDone = true, ln, make(chan struct{})
+	t.srv = &http.Server{
+		Handler:           t.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(t.log.Handler(), slog.LevelDebug),
+	}
+	go func(srv *http.Server, done chan struct{}) {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.log.Error("MCP tap stopped serving", "err", err)
+		}
+	}(t.srv, t.serveDone)
+	t.log.Info("MCP tap listening", "addr", ln.Addr().String(), "upstreams", len(t.routes))
+	return nil
+}
+
+// Shutdown stops accepting connections, ends standalone GET streams (clients reconnect to them),
+// waits for requests in flight until ctx ends, then cuts what is left. Unanswered requests are
+// emitted as timeouts. It is safe to call twice and without Start.
+func (t *Tap) Shutdown(ctx context.Context) error {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return nil
+	}
+	t.stopped = true
+	srv, done := t.srv, t.serveDone
+	for _, cancel := range t.streams {
+		cancel()
+	}
+	t.mu.Unlock()
+
+	var errs []error
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cannot drain MCP tap requests: %w", err))
+			_ = srv.Close()
+		}
+		<-done
+	}
+	if err := t.inflight.closeAndWait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("cannot drain MCP tap requests: %w", err))
+	}
+	t.transport.CloseIdleConnections()
+	t.expireAll(t.sessions.drain())
+	return errors.Join(errs...)
+}
+
+func (t *Tap) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	up, suffix, ok := t.route(r.URL.Path)
+	if !ok {
+		writeRouteNotFound(w)
+		return
+	}
+	if !t.inflight.enter() {
+		http.Error(w, "mcpwatch tap is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer t.inflight.leave()
+	t.metrics.requests.WithLabelValues(up.name, r.Method).Inc()
+
+	ex := t.newExchange(r, up, suffix)
+	defer ex.finish()
+	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
+	if r.Method == http.MethodGet {
+		// A standalone stream never ends by itself: let Shutdown cut it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if !t.trackStream(ex, cancel) {
+			http.Error(w, "mcpwatch tap is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		defer t.untrackStream(ex)
+	}
+	if r.Method == http.MethodPost {
+		ex.observeRequest(r)
+	}
+	t.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// route maps /mcp and /mcp/{name}[/rest] to an upstream and the path suffix to forward.
+func (t *Tap) route(path string) (*upstream, string, bool) {
+	rest, ok := strings.CutPrefix(path, "/mcp")
+	if !ok {
+		return nil, "", false
+	}
+	if rest == "" || rest == "/" {
+		return t.defaultUp, "", true
+	}
+	if rest[0] != '/' {
+		return nil, "", false
+	}
+	name, suffix, _ := strings.Cut(rest[1:], "/")
+	up := t.routes[name]
+	if up == nil {
+		return nil, "", false
+	}
+	if suffix != "" {
+		suffix = "/" + suffix
+	}
+	return up, suffix, true
+}
+
+func writeRouteNotFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      nil,
+		"error": map[string]any{
+			"code":    -32000,
+			"message": "mcpwatch: no MCP server is configured at this path",
+		},
+	})
+}
+
+func (t *Tap) rewrite(pr *httputil.ProxyRequest) {
+	ex := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	pr.SetURL(ex.up.url) // also makes Host the upstream's, which its DNS-rebinding check wants
+	pr.Out.URL.Path, pr.Out.URL.RawPath = ex.up.url.Path, ex.up.url.RawPath
+	if ex.suffix != "" {
+		pr.Out.URL.Path = strings.TrimSuffix(ex.up.url.Path, "/") + ex.suffix
+		pr.Out.URL.RawPath = ""
+	}
+	// Be transparent: keep the forwarding headers the client sent, which Rewrite drops.
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[h]; ok {
+			pr.Out.Header[h] = v
+		}
+	}
+	// Ask for an identity-encoded body, which every client accepts, so the tap can read it.
+	pr.Out.Header.Del("Accept-Encoding")
+}
+
+func (t *Tap) modifyResponse(resp *http.Response) error {
+	if ex, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange); ok {
+		ex.observeResponse(resp)
+	}
+	return nil
+}
+
+func (t *Tap) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+		ex.upstreamFailed(err)
+		if !errors.Is(err, context.Canceled) {
+			t.log.Warn("MCP upstream unreachable", "upstream", ex.up.name, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusBadGateway)
+}
+
+func (t *Tap) trackStream(ex *exchange, cancel context.CancelFunc) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return false
+	}
+	t.streams[ex] = cancel
+	return true
+}
+
+func (t *Tap) untrackStream(ex *exchange) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.streams, ex)
+}
+
+// inflight counts requests being served so Shutdown can wait for them, also when they come
+// through Handler rather than the tap's own server.
+type inflight struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	idle   chan struct{} // closed when n drops to 0 after closing
+}
+
+func (f *inflight) enter() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	return true
+}
+
+func (f *inflight) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 && f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+func (f *inflight) closeAndWait(ctx context.Context) error {
+	f.mu.Lock()
+	f.closed = true
+	if f.n == 0 {
+		f.mu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	f.idle = idle
+	f.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
