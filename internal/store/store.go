@@ -33,6 +33,11 @@ type Store interface {
 	// Anomalies lists anomalies, most recent LastSeen first.
 	Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.Anomaly, error)
 
+	// DropExpired deletes events and anomalies older than the configured retention, counted back
+	// from now. Callers run it periodically (e.g. hourly); it is cheap when nothing expired.
+	// Baselines are never expired: only the latest snapshot per key is kept anyway.
+	DropExpired(ctx context.Context, now time.Time) error
+
 	Close() error
 }
 

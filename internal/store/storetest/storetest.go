@@ -1,0 +1,564 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/internal/store"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// Run runs the conformance suite. open must return a new, empty, not yet migrated store on fresh
+// storage each time it is called, with a retention between 1 and 89 days, and arrange (with
+// t.Cleanup) to close and remove it; the suite never calls Close.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Migrate", testMigrate},
+		{"EmptyBatches", testEmptyBatches},
+		{"EventRoundTrip", testEventRoundTrip},
+		{"DuplicateEvents", testDuplicateEvents},
+		{"SessionEventsOrder", testSessionEventsOrder},
+		{"SessionAggregation", testSessionAggregation},
+		{"SessionNotFound", testSessionNotFound},
+		{"SessionsFilters", testSessionsFilters},
+		{"AnomalyRoundTrip", testAnomalyRoundTrip},
+		{"AnomalyUpsert", testAnomalyUpsert},
+		{"AnomalyFilters", testAnomalyFilters},
+		{"Baselines", testBaselines},
+		{"DropExpired", testDropExpired},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			if tc.name != "Migrate" {
+				require.NoError(t, s.Migrate(t.Context()))
+			}
+			tc.fn(t, s)
+		})
+	}
+}
+
+// base is a recent instant, so that no backend's retention (e.g. a ClickHouse TTL) removes
+// test data, at a whole second so that offsets below read clearly.
+func base() time.Time {
+	return time.Now().UTC().Add(-6 * time.Hour).Truncate(time.Second)
+}
+
+// norm is what a store returns for a written time: UTC, microsecond precision.
+func norm(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// ev builds an event with the fields the session queries look at.
+func ev(id, session, agent, server string, at time.Time, method, target string, status schemas.Status) schemas.Event {
+	kind := schemas.KindRequest
+	if method == "notifications/initialized" {
+		kind = schemas.KindNotification
+	}
+	return schemas.Event{
+		ID: id, SchemaVersion: schemas.EventSchemaVersion, ObservedAt: at, CollectorID: "tap-1",
+		Source: schemas.SourceHTTPTap, Transport: "streamable_http", AgentID: agent, AgentSource: "header",
+		ServerID: server, SessionID: session, Direction: schemas.ClientToServer, Kind: kind, Method: method,
+		Target: target, Status: status,
+	}
+}
+
+// fullEvent sets every field of Event v1, with a non-UTC zone and sub-microsecond digits that the
+// store must normalise.
+func fullEvent(id, session string, at time.Time) schemas.Event {
+	return schemas.Event{
+		ID:              id,
+		SchemaVersion:   schemas.EventSchemaVersion,
+		ObservedAt:      at.In(time.FixedZone("CEST", 2*3600)).Add(123456789 * time.Nanosecond),
+		CollectorID:     "tap-eu-1",
+		Source:          schemas.SourceOTLP,
+		Transport:       "streamable_http",
+		ProtocolVersion: "2025-11-25",
+		AgentID:         "agent-7",
+		AgentSource:     "header",
+		DeclaredAgent:   "agent-7-declared",
+		ClientName:      "claude-code",
+		ClientVersion:   "2.1.0",
+		ServerID:        "github",
+		SessionID:       session,
+		JSONRPCID:       `"req-42"`,
+		Direction:       schemas.ServerToClient,
+		Kind:            schemas.KindRequest,
+		Method:          "tools/call",
+		Target:          "create_issue",
+		Status:          schemas.StatusError,
+		ErrorCode:       -32601,
+		LatencyMicros:   1234567,
+		RequestBytes:    2048,
+		ResponseBytes:   65536,
+		ArgsShape:       `{"body":"string","labels":["string"],"title":"string"}`,
+		ArgsHash:        "9f86d081884c7d65",
+		ResultHash:      "60303ae22b998861",
+		TraceID:         "4bf92f3577b34da6a3ce929d0e0e4736",
+		SpanID:          "00f067aa0ba902b7",
+		Labels:          map[string]string{"team": "payments", "env": "prod", "empty": ""},
+		Flags: []schemas.Flag{
+			{Type: "injection_phrase", Severity: schemas.SeverityHigh, Path: "params.arguments.body", Evidence: "offset=12 len=31"},
+			{Type: "hidden_unicode", Severity: schemas.SeverityMedium, Path: "params.arguments.title", Evidence: "U+200B x3"},
+		},
+	}
+}
+
+func normEvent(e schemas.Event) schemas.Event {
+	e.ObservedAt = norm(e.ObservedAt)
+	return e
+}
+
+func testMigrate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 0, v, "schema version before Migrate")
+
+	require.NoError(t, s.Migrate(ctx))
+	v1, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, v1, 1)
+
+	e := ev("e1", "s1", "a1", "srv", base(), "tools/list", "", schemas.StatusOK)
+	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{e}))
+
+	// A second Migrate is a no-op: same version, data intact.
+	require.NoError(t, s.Migrate(ctx))
+	v2, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, v1, v2)
+	got, err := s.SessionEvents(ctx, "s1", 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+}
+
+func testEmptyBatches(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	require.NoError(t, s.InsertEvents(ctx, nil))
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{}))
+	require.NoError(t, s.SaveBaselines(ctx, nil))
+	sessions, err := s.Sessions(ctx, store.SessionQuery{})
+	require.NoError(t, err)
+	require.Empty(t, sessions)
+	anomalies, err := s.Anomalies(ctx, store.AnomalyQuery{})
+	require.NoError(t, err)
+	require.Empty(t, anomalies)
+	bl, err := s.LoadBaselines(ctx, "rate")
+	require.NoError(t, err)
+	require.Empty(t, bl)
+}
+
+func testEventRoundTrip(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	full := fullEvent("0198a1b2-0000-7000-8000-000000000001", "sess-rt", b)
+	// A minimal event: no labels, flags or optional fields survive as their zero values.
+	minimal := schemas.Event{ID: "0198a1b2-0000-7000-8000-000000000002", SessionID: "sess-rt", ObservedAt: b.Add(time.Second), AgentID: "agent-7"}
+	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{minimal, full}))
+
+	got, err := s.SessionEvents(ctx, "sess-rt", 0)
+	require.NoError(t, err)
+	require.Equal(t, []schemas.Event{normEvent(full), normEvent(minimal)}, got)
+	require.Equal(t, time.UTC, got[0].ObservedAt.Location())
+	require.Equal(t, 123456000, got[0].ObservedAt.Nanosecond(), "microseconds kept, nanoseconds dropped")
+	require.Nil(t, got[1].Labels)
+	require.Nil(t, got[1].Flags)
+}
+
+func testDuplicateEvents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	var all []schemas.Event
+	for i := range 7 {
+		status := schemas.StatusOK
+		if i%3 == 0 {
+			status = schemas.StatusError // e0, e3, e6
+		}
+		all = append(all, ev(fmt.Sprintf("e%d", i), "dup", "a1", "srv", b.Add(time.Duration(i)*time.Second), "tools/call", "t", status))
+	}
+	// At-least-once delivery: a batch repeated, overlapping batches, a duplicate inside a batch.
+	require.NoError(t, s.InsertEvents(ctx, all[:5]))
+	require.NoError(t, s.InsertEvents(ctx, all[:5]))
+	require.NoError(t, s.InsertEvents(ctx, append(append([]schemas.Event{}, all[3:]...), all[6])))
+
+	got, err := s.SessionEvents(ctx, "dup", 0)
+	require.NoError(t, err)
+	require.Equal(t, all, got)
+
+	sess, err := s.Session(ctx, "dup")
+	require.NoError(t, err)
+	require.Equal(t, 7, sess.Events)
+	require.Equal(t, 3, sess.Errors)
+
+	list, err := s.Sessions(ctx, store.SessionQuery{})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, 7, list[0].Events)
+}
+
+func testSessionEventsOrder(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	e := func(id string, offset time.Duration) schemas.Event {
+		return ev(id, "ord", "a1", "srv", b.Add(offset), "tools/call", "t", schemas.StatusOK)
+	}
+	// Inserted out of order; "b" and "c" share a timestamp and sort by ID.
+	in := []schemas.Event{e("d", 3*time.Second), e("c", time.Second), e("a", 0), e("e", 3*time.Second+time.Microsecond), e("b", time.Second)}
+	require.NoError(t, s.InsertEvents(ctx, in[:2]))
+	require.NoError(t, s.InsertEvents(ctx, in[2:]))
+
+	ids := func(limit int) []string {
+		got, err := s.SessionEvents(ctx, "ord", limit)
+		require.NoError(t, err)
+		var out []string
+		for _, g := range got {
+			out = append(out, g.ID)
+		}
+		return out
+	}
+	require.Equal(t, []string{"a", "b", "c", "d", "e"}, ids(0))
+	require.Equal(t, []string{"a", "b", "c"}, ids(3))
+}
+
+func testSessionAggregation(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	init := ev("x1", "agg", "agent-9", "fs", b, "initialize", "", schemas.StatusOK)
+	init.ClientName, init.ProtocolVersion = "cursor", "2025-06-18"
+	events := []schemas.Event{
+		init,
+		ev("x2", "agg", "agent-9", "fs", b.Add(1*time.Second), "notifications/initialized", "", schemas.StatusOK),
+		ev("x3", "agg", "agent-9", "fs", b.Add(2*time.Second), "tools/call", "write_file", schemas.StatusOK),
+		ev("x4", "agg", "agent-9", "fs", b.Add(3*time.Second), "tools/call", "read_file", schemas.StatusToolError),
+		ev("x5", "agg", "agent-9", "fs", b.Add(4*time.Second), "tools/call", "read_file", schemas.StatusOK),
+		ev("x6", "agg", "agent-9", "fs", b.Add(5*time.Second), "prompts/get", "summarise", schemas.StatusError),
+		ev("x7", "agg", "agent-9", "fs", b.Add(6*time.Second+500*time.Microsecond), "tools/call", "list_dir", schemas.StatusTimeout),
+		// Another session, which must not leak into this one.
+		ev("y1", "other", "agent-9", "fs", b.Add(7*time.Second), "tools/call", "delete_file", schemas.StatusError),
+	}
+	require.NoError(t, s.InsertEvents(ctx, events))
+
+	want := store.Session{
+		ID: "agg", AgentID: "agent-9", ServerID: "fs", ClientName: "cursor", ProtocolVersion: "2025-06-18",
+		FirstSeen: b, LastSeen: b.Add(6*time.Second + 500*time.Microsecond), Events: 7, Errors: 3,
+		Tools: []string{"list_dir", "read_file", "write_file"},
+	}
+	got, err := s.Session(ctx, "agg")
+	require.NoError(t, err)
+	requireSession(t, want, got)
+
+	list, err := s.Sessions(ctx, store.SessionQuery{AgentID: "agent-9"})
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "other", list[0].ID, "most recently active first")
+	requireSession(t, want, list[1])
+
+	// A session without tool calls has an empty (not nil-vs-missing) tool list.
+	none, err := s.Session(ctx, "other")
+	require.NoError(t, err)
+	require.Equal(t, []string{"delete_file"}, none.Tools)
+}
+
+func requireSession(t *testing.T, want, got store.Session) {
+	t.Helper()
+	require.True(t, want.FirstSeen.Equal(got.FirstSeen), "first seen: want %s, got %s", want.FirstSeen, got.FirstSeen)
+	require.True(t, want.LastSeen.Equal(got.LastSeen), "last seen: want %s, got %s", want.LastSeen, got.LastSeen)
+	got.FirstSeen, got.LastSeen = want.FirstSeen, want.LastSeen
+	require.Equal(t, want, got)
+}
+
+func testSessionNotFound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	// Events without a session id belong to no session.
+	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{ev("n1", "", "a1", "srv", base(), "tools/call", "t", schemas.StatusOK)}))
+	for _, id := range []string{"missing", ""} {
+		_, err := s.Session(ctx, id)
+		require.ErrorIs(t, err, store.ErrNotFound, "session %q", id)
+	}
+	got, err := s.SessionEvents(ctx, "missing", 0)
+	require.NoError(t, err)
+	require.Empty(t, got)
+	list, err := s.Sessions(ctx, store.SessionQuery{})
+	require.NoError(t, err)
+	require.Empty(t, list)
+}
+
+func testSessionsFilters(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	m := func(minutes int) time.Time { return b.Add(time.Duration(minutes) * time.Minute) }
+	var events []schemas.Event
+	add := func(session, agent, server string, minutes ...int) {
+		for i, mm := range minutes {
+			events = append(events, ev(fmt.Sprintf("%s-%d", session, i), session, agent, server, m(mm), "tools/call", "t", schemas.StatusOK))
+		}
+	}
+	add("s1", "a1", "srvA", 0, 5, 10)
+	add("s2", "a1", "srvB", 20, 30)
+	add("s3", "a2", "srvA", 40, 50)
+	add("s4", "a2", "srvB", 60, 70)
+	require.NoError(t, s.InsertEvents(ctx, events))
+
+	tests := []struct {
+		name string
+		q    store.SessionQuery
+		want []string
+	}{
+		{"all", store.SessionQuery{}, []string{"s4", "s3", "s2", "s1"}},
+		{"agent", store.SessionQuery{AgentID: "a1"}, []string{"s2", "s1"}},
+		{"server", store.SessionQuery{ServerID: "srvA"}, []string{"s3", "s1"}},
+		{"agent and server", store.SessionQuery{AgentID: "a2", ServerID: "srvB"}, []string{"s4"}},
+		{"unknown agent", store.SessionQuery{AgentID: "nobody"}, nil},
+		{"since is inclusive", store.SessionQuery{Since: m(30)}, []string{"s4", "s3", "s2"}},
+		{"since just after", store.SessionQuery{Since: m(30).Add(time.Microsecond)}, []string{"s4", "s3"}},
+		{"until is exclusive", store.SessionQuery{Until: m(40)}, []string{"s2", "s1"}},
+		{"overlap", store.SessionQuery{Since: m(5), Until: m(45)}, []string{"s3", "s2", "s1"}},
+		{"agent and window", store.SessionQuery{AgentID: "a2", Since: m(45), Until: m(61)}, []string{"s4", "s3"}},
+		{"limit", store.SessionQuery{Limit: 2}, []string{"s4", "s3"}},
+		{"limit with filter", store.SessionQuery{AgentID: "a1", Limit: 1}, []string{"s2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Sessions(ctx, tc.q)
+			require.NoError(t, err)
+			var ids []string
+			for _, g := range got {
+				ids = append(ids, g.ID)
+			}
+			require.Equal(t, tc.want, ids)
+		})
+	}
+
+	// A time filter selects sessions but never trims them: s1 counts all three events.
+	got, err := s.Sessions(ctx, store.SessionQuery{Since: m(5), Until: m(15)})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, 3, got[0].Events)
+	require.True(t, m(0).Equal(got[0].FirstSeen))
+	require.True(t, m(10).Equal(got[0].LastSeen))
+}
+
+func fullAnomaly(id string, b time.Time) schemas.Anomaly {
+	return schemas.Anomaly{
+		ID:            id,
+		SchemaVersion: schemas.AnomalySchemaVersion,
+		Time:          b.Add(10*time.Minute + 987654321*time.Nanosecond).In(time.FixedZone("EST", -5*3600)),
+		AgentID:       "agent-7",
+		SessionID:     "sess-1",
+		ServerID:      "github",
+		Kind:          "new_tool",
+		Subject:       "delete_repo",
+		Score:         87.5,
+		Severity:      schemas.SeverityHigh,
+		Title:         "agent-7 called delete_repo for the first time",
+		Explanation: schemas.Explanation{
+			Summary:     "delete_repo was never called by agent-7 in 14 days",
+			Observed:    "1 call",
+			Typical:     "0 calls",
+			Model:       "first_seen_tool",
+			Probability: 0.0012,
+		},
+		EvidenceEventIDs: []string{"e1", "e2", "e3"},
+		FirstSeen:        b.Add(123 * time.Microsecond),
+		LastSeen:         b.Add(10*time.Minute + 456*time.Microsecond),
+		Count:            3,
+		Learning:         true,
+	}
+}
+
+func normAnomaly(a schemas.Anomaly) schemas.Anomaly {
+	a.Time, a.FirstSeen, a.LastSeen = norm(a.Time), norm(a.FirstSeen), norm(a.LastSeen)
+	if a.EvidenceEventIDs == nil {
+		a.EvidenceEventIDs = []string{} // Anomaly v1 has it required: nil is written as []
+	}
+	return a
+}
+
+func testAnomalyRoundTrip(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	full := fullAnomaly("an-full", b)
+	minimal := schemas.Anomaly{ID: "an-min", AgentID: "agent-7", Kind: "rate", Severity: schemas.SeverityInfo,
+		FirstSeen: b, LastSeen: b, Time: b, Count: 1}
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{full, minimal}))
+
+	got, err := s.Anomalies(ctx, store.AnomalyQuery{})
+	require.NoError(t, err)
+	require.Equal(t, []schemas.Anomaly{normAnomaly(full), normAnomaly(minimal)}, got)
+}
+
+func testAnomalyUpsert(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	version := func(count int, lastSeen time.Duration, sev schemas.Severity, title string) schemas.Anomaly {
+		a := fullAnomaly("an-1", b)
+		a.Count, a.LastSeen, a.Time, a.Severity, a.Title = count, b.Add(lastSeen), b.Add(lastSeen), sev, title
+		return a
+	}
+	get := func() schemas.Anomaly {
+		t.Helper()
+		got, err := s.Anomalies(ctx, store.AnomalyQuery{})
+		require.NoError(t, err)
+		require.Len(t, got, 1, "one anomaly, however many versions were written")
+		return got[0]
+	}
+
+	v1 := version(1, time.Minute, schemas.SeverityLow, "v1")
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{v1}))
+	require.Equal(t, "v1", get().Title)
+
+	v3 := version(3, 3*time.Minute, schemas.SeverityHigh, "v3")
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{v3, v3})) // duplicate in a batch
+	require.Equal(t, normAnomaly(v3), get())
+
+	// A stale version delivered late (lower count) loses, even with a later LastSeen.
+	stale := version(2, 10*time.Minute, schemas.SeverityInfo, "stale")
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{stale, v1}))
+	require.Equal(t, "v3", get().Title)
+
+	// Equal count: the latest LastSeen wins, an earlier one loses.
+	later := version(3, 4*time.Minute, schemas.SeverityCritical, "v3-later")
+	earlier := version(3, 2*time.Minute, schemas.SeverityInfo, "v3-earlier")
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{later}))
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{earlier}))
+	require.Equal(t, normAnomaly(later), get())
+
+	// Filters see only the winning version.
+	for _, q := range []store.AnomalyQuery{
+		{MinSeverity: schemas.SeverityCritical},
+		{Since: b.Add(4 * time.Minute)},
+		{AgentID: "agent-7", Kind: "new_tool"},
+	} {
+		got, err := s.Anomalies(ctx, q)
+		require.NoError(t, err)
+		require.Len(t, got, 1, "%+v", q)
+		require.Equal(t, "v3-later", got[0].Title)
+	}
+	got, err := s.Anomalies(ctx, store.AnomalyQuery{Since: b.Add(5 * time.Minute)})
+	require.NoError(t, err)
+	require.Empty(t, got, "the stale version's later LastSeen must not match")
+}
+
+func testAnomalyFilters(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	m := func(minutes int) time.Time { return b.Add(time.Duration(minutes) * time.Minute) }
+	an := func(id, agent, kind string, sev schemas.Severity, first, last int) schemas.Anomaly {
+		return schemas.Anomaly{ID: id, SchemaVersion: 1, Time: m(last), AgentID: agent, Kind: kind, Subject: id,
+			Score: 50, Severity: sev, Title: id, FirstSeen: m(first), LastSeen: m(last), Count: 1}
+	}
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{
+		an("an1", "a1", "new_tool", schemas.SeverityHigh, 0, 10),
+		an("an2", "a1", "rate_spike", schemas.SeverityMedium, 20, 30),
+		an("an3", "a2", "new_tool", schemas.SeverityCritical, 40, 50),
+		an("an4", "a2", "size", schemas.SeverityLow, 60, 70),
+		an("an5", "a2", "rate_spike", schemas.SeverityInfo, 80, 90),
+	}))
+
+	tests := []struct {
+		name string
+		q    store.AnomalyQuery
+		want []string
+	}{
+		{"all", store.AnomalyQuery{}, []string{"an5", "an4", "an3", "an2", "an1"}},
+		{"agent", store.AnomalyQuery{AgentID: "a1"}, []string{"an2", "an1"}},
+		{"kind", store.AnomalyQuery{Kind: "new_tool"}, []string{"an3", "an1"}},
+		{"agent and kind", store.AnomalyQuery{AgentID: "a2", Kind: "rate_spike"}, []string{"an5"}},
+		{"min severity high", store.AnomalyQuery{MinSeverity: schemas.SeverityHigh}, []string{"an3", "an1"}},
+		{"min severity medium", store.AnomalyQuery{MinSeverity: schemas.SeverityMedium}, []string{"an3", "an2", "an1"}},
+		{"min severity info", store.AnomalyQuery{MinSeverity: schemas.SeverityInfo}, []string{"an5", "an4", "an3", "an2", "an1"}},
+		{"since is inclusive", store.AnomalyQuery{Since: m(30)}, []string{"an5", "an4", "an3", "an2"}},
+		{"until is exclusive", store.AnomalyQuery{Until: m(40)}, []string{"an2", "an1"}},
+		{"window", store.AnomalyQuery{Since: m(45), Until: m(65)}, []string{"an4", "an3"}},
+		{"limit", store.AnomalyQuery{Limit: 2}, []string{"an5", "an4"}},
+		{"unknown agent", store.AnomalyQuery{AgentID: "nobody"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Anomalies(ctx, tc.q)
+			require.NoError(t, err)
+			var ids []string
+			for _, g := range got {
+				ids = append(ids, g.ID)
+			}
+			require.Equal(t, tc.want, ids)
+		})
+	}
+
+	_, err := s.Anomalies(ctx, store.AnomalyQuery{MinSeverity: "severe"})
+	require.Error(t, err, "an unknown severity is an error, not an empty result")
+}
+
+func testBaselines(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	bl := func(model, key string, at time.Duration, state string) store.Baseline {
+		return store.Baseline{Model: model, Key: key, UpdatedAt: b.Add(at), State: []byte(state)}
+	}
+	load := func(model string) []store.Baseline {
+		t.Helper()
+		got, err := s.LoadBaselines(ctx, model)
+		require.NoError(t, err)
+		for i := range got {
+			got[i].UpdatedAt = got[i].UpdatedAt.UTC()
+		}
+		return got
+	}
+
+	// State is opaque bytes: keep non-UTF-8 and NUL bytes intact.
+	binary := string([]byte{0, 1, 2, 0xff, 0xfe, '\n'})
+	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{
+		bl("rate", "agent-2", 0, "r2-v1"),
+		bl("rate", "agent-1", 0, binary),
+		bl("tools", "agent-1", 0, "t1-v1"),
+	}))
+	require.Equal(t, []store.Baseline{bl("rate", "agent-1", 0, binary), bl("rate", "agent-2", 0, "r2-v1")}, load("rate"))
+
+	// A newer snapshot replaces; an older one arriving late does not.
+	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{bl("rate", "agent-2", time.Minute+time.Microsecond, "r2-v2")}))
+	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{bl("rate", "agent-2", 30*time.Second, "r2-old")}))
+	require.Equal(t, []store.Baseline{bl("rate", "agent-1", 0, binary), bl("rate", "agent-2", time.Minute+time.Microsecond, "r2-v2")}, load("rate"))
+	require.Equal(t, []store.Baseline{bl("tools", "agent-1", 0, "t1-v1")}, load("tools"))
+	require.Empty(t, load("unknown"))
+}
+
+func testDropExpired(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC()
+	old := now.Add(-90 * 24 * time.Hour) // beyond any sensible retention, and in another partition
+	recent := now.Add(-time.Hour)
+
+	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{
+		ev("old-1", "old", "a1", "srv", old, "tools/call", "t", schemas.StatusOK),
+		ev("old-2", "old", "a1", "srv", old.Add(time.Second), "tools/call", "t", schemas.StatusOK),
+		ev("new-1", "new", "a1", "srv", recent, "tools/call", "t", schemas.StatusOK),
+	}))
+	require.NoError(t, s.UpsertAnomalies(ctx, []schemas.Anomaly{
+		{ID: "an-old", AgentID: "a1", Kind: "k", Severity: schemas.SeverityLow, Time: old, FirstSeen: old, LastSeen: old, Count: 1},
+		{ID: "an-new", AgentID: "a1", Kind: "k", Severity: schemas.SeverityLow, Time: recent, FirstSeen: old, LastSeen: recent, Count: 1},
+	}))
+	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{{Model: "m", Key: "k", UpdatedAt: old, State: []byte("s")}}))
+
+	require.NoError(t, s.DropExpired(ctx, now))
+	require.NoError(t, s.DropExpired(ctx, now), "nothing left to drop is fine")
+
+	_, err := s.Session(ctx, "old")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	sess, err := s.Session(ctx, "new")
+	require.NoError(t, err)
+	require.Equal(t, 1, sess.Events)
+
+	got, err := s.Anomalies(ctx, store.AnomalyQuery{})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "an-new", got[0].ID, "an anomaly is kept while its last sighting is retained")
+
+	bl, err := s.LoadBaselines(ctx, "m")
+	require.NoError(t, err)
+	require.Len(t, bl, 1, "baselines never expire")
+}
