@@ -1,0 +1,432 @@
+package httptap
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// httpClient returns a client whose idle connections are closed when the test ends.
+func httpClient(t *testing.T) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+func send(t *testing.T, method, url, body string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient(t).Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+// recordingUpstream answers with respond after recording the body it was sent.
+type recordingUpstream struct {
+	mu     sync.Mutex
+	bodies []string
+	paths  []string
+}
+
+func (u *recordingUpstream) handler(respond http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.bodies = append(u.bodies, string(b))
+		u.paths = append(u.paths, r.URL.RequestURI())
+		u.mu.Unlock()
+		respond(w, r)
+	})
+}
+
+func (u *recordingUpstream) got() ([]string, []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.bodies...), append([]string(nil), u.paths...)
+}
+
+func writeSSE(w http.ResponseWriter, status int, events ...string) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(status)
+	for _, e := range events {
+		_, _ = io.WriteString(w, e)
+		w.(http.Flusher).Flush()
+	}
+}
+
+func TestSSEEventReachesClientBeforeUpstreamFinishes(t *testing.T) {
+	release := make(chan struct{})
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		writeSSE(w, http.StatusOK, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n\n")
+		select { // hold the stream open until the test has seen the event through the tap
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+
+	resp := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	br := bufio.NewReader(resp.Body)
+	var got strings.Builder
+	for !strings.HasSuffix(got.String(), "\n\n") {
+		line, err := br.ReadString('\n')
+		require.NoError(t, err, "the event must arrive while the upstream stream is still open")
+		got.WriteString(line)
+	}
+	require.Equal(t, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n\n", got.String())
+
+	ev := rec.waitFor(t, "tools/call", byMethod("tools/call"))
+	require.Equal(t, schemas.StatusOK, ev.Status)
+	require.Equal(t, "echo", ev.Target)
+	require.Equal(t, "1", ev.JSONRPCID)
+	require.Equal(t, len(`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`), ev.ResponseBytes)
+
+	close(release)
+	rest, err := io.ReadAll(br)
+	require.NoError(t, err)
+	require.Empty(t, rest)
+}
+
+func TestUnparsableTrafficPassesThroughUntouched(t *testing.T) {
+	tests := []struct {
+		name      string
+		reqBody   string
+		respond   http.HandlerFunc
+		wantBody  string
+		wantDir   schemas.Direction
+		wantBytes int
+	}{
+		{
+			name:    "request body not json",
+			reqBody: "not json{\x00\xff",
+			respond: func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "Bad Request: invalid JSON", http.StatusBadRequest)
+			},
+			wantBody: "Bad Request: invalid JSON\n", wantDir: schemas.ClientToServer, wantBytes: len("not json{\x00\xff"),
+		},
+		{
+			name:    "request body json but not json-rpc",
+			reqBody: `{"hello":"world"}`,
+			respond: func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusAccepted)
+			},
+			wantDir: schemas.ClientToServer, wantBytes: len(`{"hello":"world"}`),
+		},
+		{
+			name:    "sse event not json",
+			reqBody: `{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+			respond: func(w http.ResponseWriter, r *http.Request) {
+				writeSSE(w, http.StatusOK, "event: message\ndata: <html>oops</html>\n\n")
+			},
+			wantBody: "event: message\ndata: <html>oops</html>\n\n", wantDir: schemas.ServerToClient, wantBytes: len("<html>oops</html>"),
+		},
+		{
+			name:    "json response not json",
+			reqBody: `{"jsonrpc":"2.0","id":"a","method":"ping"}`,
+			respond: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":"a","res`)
+			},
+			wantBody: `{"jsonrpc":"2.0","id":"a","res`, wantDir: schemas.ServerToClient, wantBytes: len(`{"jsonrpc":"2.0","id":"a","res`),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ru recordingUpstream
+			up := startUpstream(t, ru.handler(tt.respond))
+			_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+
+			resp := send(t, http.MethodPost, tapURL+"/mcp", tt.reqBody, nil)
+			require.Equal(t, tt.wantBody, readAll(t, resp.Body))
+			bodies, _ := ru.got()
+			require.Equal(t, []string{tt.reqBody}, bodies, "the upstream must get the body byte for byte")
+
+			ev := rec.waitFor(t, "malformed", func(e schemas.Event) bool { return e.Status == schemas.StatusMalformed })
+			require.Equal(t, schemas.KindUnparsed, ev.Kind)
+			require.Equal(t, tt.wantDir, ev.Direction)
+			if tt.wantDir == schemas.ClientToServer {
+				require.Equal(t, tt.wantBytes, ev.RequestBytes)
+			} else {
+				require.Equal(t, tt.wantBytes, ev.ResponseBytes)
+			}
+			require.Equal(t, "s", ev.ServerID)
+			require.NotEmpty(t, ev.ID)
+		})
+	}
+}
+
+func TestOversizedBodiesPassThroughUnparsed(t *testing.T) {
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + strings.Repeat("x", 300) + `"}}}`
+	bigResult := `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"` + strings.Repeat("y", 300) + `"}]}}`
+	var ru recordingUpstream
+	up := startUpstream(t, ru.handler(func(w http.ResponseWriter, r *http.Request) {
+		writeSSE(w, http.StatusOK, "data: "+bigResult+"\n\n")
+	}))
+	_, rec, tapURL := startTap(t, Config{MaxMessageBytes: 100, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+
+	resp := send(t, http.MethodPost, tapURL+"/mcp", big, nil)
+	require.Equal(t, "data: "+bigResult+"\n\n", readAll(t, resp.Body))
+	bodies, _ := ru.got()
+	require.Equal(t, []string{big}, bodies)
+
+	c2s := rec.waitFor(t, "oversized request", func(e schemas.Event) bool { return e.Direction == schemas.ClientToServer })
+	require.Equal(t, schemas.KindUnparsed, c2s.Kind)
+	require.Equal(t, schemas.StatusMalformed, c2s.Status)
+	require.Equal(t, len(big), c2s.RequestBytes)
+	s2c := rec.waitFor(t, "oversized response event", func(e schemas.Event) bool { return e.Direction == schemas.ServerToClient })
+	require.Equal(t, schemas.KindUnparsed, s2c.Kind)
+	require.Equal(t, len(bigResult), s2c.ResponseBytes)
+}
+
+func TestUnknownRouteIs404WithoutContactingUpstreams(t *testing.T) {
+	var ru recordingUpstream
+	up := startUpstream(t, ru.handler(func(w http.ResponseWriter, r *http.Request) {}))
+	tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "known", URL: up.URL}}})
+
+	for _, path := range []string{"/mcp/unknown", "/mcp/unknown/x", "/other", "/mcpx", "/"} {
+		resp := send(t, http.MethodPost, tapURL+path, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, path)
+		require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		require.JSONEq(t, `{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"mcpwatch: no MCP server is configured at this path"}}`, readAll(t, resp.Body))
+	}
+	bodies, _ := ru.got()
+	require.Empty(t, bodies)
+	require.Empty(t, rec.all())
+	require.Zero(t, counterValue(t, tap.metrics.requests.WithLabelValues("known", http.MethodPost)))
+}
+
+func TestRoutingPathQueryAndHost(t *testing.T) {
+	var a, b recordingUpstream
+	upA := startUpstream(t, a.handler(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	upB := startUpstream(t, b.handler(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	_, _, tapURL := startTap(t, Config{Upstreams: []Upstream{
+		{Name: "first", URL: upA.URL + "/a/mcp?key=1"},
+		{Name: "default", URL: upB.URL + "/b/mcp"},
+	}})
+	note := `{"jsonrpc":"2.0","method":"notifications/initialized"}`
+
+	send(t, http.MethodPost, tapURL+"/mcp", note, nil)
+	send(t, http.MethodPost, tapURL+"/mcp/first?x=2", note, nil)
+	send(t, http.MethodPost, tapURL+"/mcp/first/sub/path", note, nil)
+	send(t, http.MethodPost, tapURL+"/mcp/default/", note, nil)
+
+	_, pathsA := a.got()
+	_, pathsB := b.got()
+	require.Equal(t, []string{"/a/mcp?key=1&x=2", "/a/mcp/sub/path?key=1"}, pathsA)
+	require.Equal(t, []string{"/b/mcp", "/b/mcp"}, pathsB, `/mcp goes to the upstream named "default"`)
+	for _, u := range []*testUpstream{upA, upB} {
+		for _, h := range u.seenHosts() {
+			require.Equal(t, strings.TrimPrefix(u.URL, "http://"), h)
+		}
+	}
+}
+
+func TestRequestTimeouts(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), "never") {
+			writeSSE(w, http.StatusOK, ": keepalive\n\n")
+			select { // never answer
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		writeSSE(w, http.StatusOK, "id: 1\ndata: \n\n") // a priming event, then the stream ends
+	}))
+	_, rec, tapURL := startTap(t, Config{RequestTimeout: 50 * time.Millisecond, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tapURL+"/mcp",
+		strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"never"}}`))
+	require.NoError(t, err)
+	resp, err := httpClient(t).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+
+	ev := rec.waitFor(t, "timeout while the stream is open", func(e schemas.Event) bool { return e.Target == "never" })
+	require.Equal(t, schemas.StatusTimeout, ev.Status)
+	require.Equal(t, "7", ev.JSONRPCID)
+	require.GreaterOrEqual(t, ev.LatencyMicros, int64(50_000))
+	require.Zero(t, ev.ResponseBytes)
+
+	resp2 := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"ends"}}`, nil)
+	require.Equal(t, "id: 1\ndata: \n\n", readAll(t, resp2.Body))
+	ev = rec.waitFor(t, "stream ended without a response", func(e schemas.Event) bool { return e.Target == "ends" })
+	require.Equal(t, schemas.StatusTimeout, ev.Status)
+	require.Less(t, ev.LatencyMicros, int64(50_000), "recorded when the stream ended, not at the deadline")
+}
+
+// TestHTTPErrorsFromARealServer sends what a confused client might to a real go-sdk server,
+// which answers with plain-text HTTP errors.
+func TestHTTPErrorsFromARealServer(t *testing.T) {
+	up := startMCPUpstream(t, &mcp.StreamableHTTPOptions{})
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "go", URL: up.URL}}})
+
+	tests := []struct {
+		name       string
+		body       string
+		hdr        map[string]string
+		wantStatus int
+		wantKind   schemas.Kind
+	}{
+		{
+			name:       "unknown session",
+			body:       `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}`,
+			hdr:        map[string]string{"Mcp-Session-Id": "NOSUCHSESSION", "Mcp-Protocol-Version": "2025-06-18"},
+			wantStatus: http.StatusNotFound, wantKind: schemas.KindRequest,
+		},
+		{
+			name:       "unsupported protocol version",
+			body:       `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`,
+			hdr:        map[string]string{"Mcp-Protocol-Version": "1999-01-01"},
+			wantStatus: http.StatusBadRequest, wantKind: schemas.KindRequest,
+		},
+		{
+			name:       "notification to an unknown session",
+			body:       `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`,
+			hdr:        map[string]string{"Mcp-Session-Id": "NOSUCHSESSION", "Mcp-Protocol-Version": "2025-06-18"},
+			wantStatus: http.StatusNotFound, wantKind: schemas.KindNotification,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := send(t, http.MethodPost, tapURL+"/mcp", tt.body, tt.hdr)
+			require.Equal(t, tt.wantStatus, resp.StatusCode)
+			require.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
+			_ = readAll(t, resp.Body)
+
+			ev := rec.waitFor(t, tt.name, func(e schemas.Event) bool { return e.RequestBytes == len(tt.body) })
+			require.Equal(t, tt.wantKind, ev.Kind)
+			require.Equal(t, schemas.StatusError, ev.Status)
+			require.Equal(t, tt.wantStatus, ev.ErrorCode)
+			require.Equal(t, tt.hdr["Mcp-Session-Id"], ev.SessionID)
+		})
+	}
+}
+
+func TestJSONRPCErrorAnswersEveryPendingRequest(t *testing.T) {
+	// As the TS SDK answers a request it rejects: a JSON-RPC error with a null id.
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"},"id":null}`)
+	}))
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "ts", URL: up.URL}}})
+	resp := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	_ = readAll(t, resp.Body)
+	ev := rec.waitFor(t, "tools/list", byMethod("tools/list"))
+	require.Equal(t, schemas.StatusError, ev.Status)
+	require.Equal(t, -32000, ev.ErrorCode)
+}
+
+func TestBatchesArePairedPerMessage(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		// Responses in reverse order, one SSE event each, with TS-style key order and ids.
+		writeSSE(w, http.StatusOK,
+			"event: message\nid: e1\ndata: {\"result\":{},\"jsonrpc\":\"2.0\",\"id\":\"b\"}\n\n",
+			"event: message\nid: e2\ndata: {\"jsonrpc\":\"2.0\",\"id\":5,\n",
+			"data: \"error\":{\"code\":-32601,\"message\":\"Method not found\"}}\n\n")
+	}))
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "ts", URL: up.URL}}})
+	resp := send(t, http.MethodPost, tapURL+"/mcp",
+		`[{"jsonrpc":"2.0","id":5,"method":"foo/bar"},{"jsonrpc":"2.0","id":"b","method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]`, nil)
+	_ = readAll(t, resp.Body)
+
+	foo := rec.waitFor(t, "foo/bar", byMethod("foo/bar"))
+	require.Equal(t, schemas.StatusError, foo.Status)
+	require.Equal(t, -32601, foo.ErrorCode)
+	require.Equal(t, "5", foo.JSONRPCID)
+	require.Equal(t, len(`{"jsonrpc":"2.0","id":5,"method":"foo/bar"}`), foo.RequestBytes)
+	require.Equal(t, len("{\"jsonrpc\":\"2.0\",\"id\":5,\n\"error\":{\"code\":-32601,\"message\":\"Method not found\"}}"), foo.ResponseBytes)
+
+	ping := rec.waitFor(t, "ping", byMethod("ping"))
+	require.Equal(t, schemas.StatusOK, ping.Status)
+	require.Equal(t, `"b"`, ping.JSONRPCID)
+
+	note := rec.waitFor(t, "notification", byMethod("notifications/x"))
+	require.Equal(t, schemas.KindNotification, note.Kind)
+	require.Equal(t, schemas.StatusOK, note.Status)
+}
+
+func TestStandaloneGETStreamIsObserved(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		writeSSE(w, http.StatusOK,
+			": ok\n\n",
+			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":{\"uri\":\"file:///a\"}}\n\n",
+			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"secret log line\"}}\n\n")
+	}))
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+	resp := send(t, http.MethodGet, tapURL+"/mcp", "", map[string]string{
+		"Mcp-Session-Id": "S1", "Mcp-Protocol-Version": "2025-06-18", DefaultAgentHeader: "ops-agent",
+	})
+	_ = readAll(t, resp.Body)
+
+	upd := rec.waitFor(t, "resources/updated", byMethod("notifications/resources/updated"))
+	require.Equal(t, schemas.ServerToClient, upd.Direction)
+	require.Equal(t, schemas.KindNotification, upd.Kind)
+	require.Equal(t, "file:///a", upd.Target)
+	require.Equal(t, "S1", upd.SessionID)
+	require.Equal(t, "2025-06-18", upd.ProtocolVersion)
+	require.Equal(t, "ops-agent", upd.AgentID)
+
+	msg := rec.waitFor(t, "notifications/message", byMethod("notifications/message"))
+	require.Equal(t, `{"data":"string","level":"string"}`, msg.ArgsShape)
+	require.NotContains(t, msg.ArgsShape, "secret")
+}
+
+func TestUpstreamDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadURL := "http://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "dead", URL: deadURL}}})
+	resp := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, nil)
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	ev := rec.waitFor(t, "tools/list", byMethod("tools/list"))
+	require.Equal(t, schemas.StatusError, ev.Status)
+	require.Equal(t, http.StatusBadGateway, ev.ErrorCode)
+	require.Equal(t, 1.0, counterValue(t, tap.metrics.upstreamErrors.WithLabelValues("dead")))
+	require.Equal(t, 1.0, counterValue(t, tap.metrics.requests.WithLabelValues("dead", http.MethodPost)))
+	require.Equal(t, 1.0, counterValue(t, tap.metrics.events.WithLabelValues(string(schemas.StatusError))))
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
+}
