@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -60,16 +62,44 @@ var fixtureAnomalies = []schemas.Anomaly{
 	anomaly("an3", "a1", "s/3", "rate_spike", "git_push", 95, 30, 40, 2), // critical
 }
 
+// newEmptyStore returns a migrated SQLite store in a temporary directory, closed after the test.
+func newEmptyStore(t *testing.T) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	// Retention is irrelevant: nothing calls DropExpired here.
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "mcpwatch.db"), 3650, pipeline.Settings{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	require.NoError(t, st.Migrate(ctx))
+	return st
+}
+
 // newTestStore returns a store holding the fixture.
 func newTestStore(t *testing.T) store.Store {
 	t.Helper()
-	st := newMemStore()
+	st := newEmptyStore(t)
 	ctx := context.Background()
-	require.NoError(t, st.Migrate(ctx))
 	require.NoError(t, st.InsertEvents(ctx, fixtureEvents))
 	require.NoError(t, st.UpsertAnomalies(ctx, fixtureAnomalies))
-	t.Cleanup(func() { require.NoError(t, st.Close()) })
 	return st
+}
+
+// failingStore fails every query, as a broken database would.
+type failingStore struct{ store.Store }
+
+var errDiskOnFire = errors.New("sqlite: disk I/O error at /secret/path/mcpwatch.db")
+
+func (failingStore) Sessions(context.Context, store.SessionQuery) ([]store.Session, error) {
+	return nil, errDiskOnFire
+}
+func (failingStore) Session(context.Context, string) (store.Session, error) {
+	return store.Session{}, errDiskOnFire
+}
+func (failingStore) SessionEvents(context.Context, string, int) ([]schemas.Event, error) {
+	return nil, errDiskOnFire
+}
+func (failingStore) Anomalies(context.Context, store.AnomalyQuery) ([]schemas.Anomaly, error) {
+	return nil, errDiskOnFire
 }
 
 type testServer struct {

@@ -64,7 +64,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestShutdownWithoutStart(t *testing.T) {
-	s, err := New(Config{}, newMemStore(), nil, nil, pipeline.Settings{})
+	s, err := New(Config{}, newEmptyStore(t), nil, nil, pipeline.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, s.Shutdown(context.Background()))
 	require.NoError(t, s.Shutdown(context.Background()))
@@ -74,7 +74,7 @@ func TestStartPortInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	s, err := New(Config{Listen: ln.Addr().String()}, newMemStore(), nil, nil, pipeline.Settings{})
+	s, err := New(Config{Listen: ln.Addr().String()}, newEmptyStore(t), nil, nil, pipeline.Settings{})
 	require.NoError(t, err)
 	require.ErrorContains(t, s.Start(context.Background()), "cannot listen on api.listen")
 	require.NoError(t, s.Shutdown(context.Background()))
@@ -82,19 +82,19 @@ func TestStartPortInUse(t *testing.T) {
 
 // blockingStore holds Sessions until released, to observe draining.
 type blockingStore struct {
-	*memStore
+	store.Store
 	entered, release chan struct{}
 }
 
 func (b blockingStore) Sessions(ctx context.Context, q store.SessionQuery) ([]store.Session, error) {
 	close(b.entered)
 	<-b.release
-	return b.memStore.Sessions(ctx, q)
+	return b.Store.Sessions(ctx, q)
 }
 
 func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	checkLeaks(t)
-	st := blockingStore{memStore: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	st := blockingStore{Store: newEmptyStore(t), entered: make(chan struct{}), release: make(chan struct{})}
 	s, err := New(Config{Listen: "127.0.0.1:0"}, st, nil, nil, pipeline.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
@@ -132,7 +132,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 
 func TestShutdownDeadlineForcesClose(t *testing.T) {
 	checkLeaks(t)
-	st := blockingStore{memStore: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	st := blockingStore{Store: newEmptyStore(t), entered: make(chan struct{}), release: make(chan struct{})}
 	s, err := New(Config{Listen: "127.0.0.1:0"}, st, nil, nil, pipeline.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))

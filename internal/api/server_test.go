@@ -292,7 +292,7 @@ func TestListAnomalies(t *testing.T) {
 func TestStoreFailure(t *testing.T) {
 	var logs bytes.Buffer
 	settings := pipeline.Settings{Logger: slogTo(&logs)}
-	s, err := New(Config{}, failingStore{newMemStore()}, nil, nil, settings)
+	s, err := New(Config{}, failingStore{newEmptyStore(t)}, nil, nil, settings)
 	require.NoError(t, err)
 	ts := testServer{Server: s}
 	for _, target := range []string{"/api/v1/sessions", "/api/v1/sessions/s1", "/api/v1/sessions/s1/events", "/api/v1/anomalies"} {
@@ -389,7 +389,7 @@ func TestMetrics(t *testing.T) {
 	require.NotContains(t, text, "/no/such/route", "raw paths never become labels")
 
 	// Registering twice on one registry is a configuration bug New must report.
-	_, err := New(Config{}, newMemStore(), nil, nil, pipeline.Settings{Registry: s.reg})
+	_, err := New(Config{}, newEmptyStore(t), nil, nil, pipeline.Settings{Registry: s.reg})
 	require.ErrorContains(t, err, "cannot register api metrics")
 }
 
@@ -401,10 +401,10 @@ func TestMethodNotAllowed(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	_, err := New(Config{Listen: "0.0.0.0:1"}, newMemStore(), nil, nil, pipeline.Settings{})
+	_, err := New(Config{Listen: "0.0.0.0:1"}, newEmptyStore(t), nil, nil, pipeline.Settings{})
 	require.ErrorContains(t, err, "api.tokens")
 	_, err = New(Config{}, nil, nil, nil, pipeline.Settings{})
 	require.ErrorContains(t, err, "store is nil")
-	_, err = New(Config{TLS: TLSConfig{CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}}, newMemStore(), nil, nil, pipeline.Settings{})
+	_, err = New(Config{TLS: TLSConfig{CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}}, newEmptyStore(t), nil, nil, pipeline.Settings{})
 	require.ErrorContains(t, err, "cannot load api.tls certificate")
 }
