@@ -17,12 +17,12 @@ import (
 
 // Output formats of the query commands.
 const (
-	formatTable = "table"
-	formatJSON  = "json"
+	outputTable = "table"
+	outputJSON  = "json"
 )
 
 // writeJSON prints v indented, for scripts (jq and friends).
-func writeJSON(w io.Writer, v any) error {
+func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
@@ -30,25 +30,25 @@ func writeJSON(w io.Writer, v any) error {
 
 // table writes aligned columns; cells are sanitised, so data captured from untrusted agents
 // and servers cannot break the layout or send escape sequences to the terminal.
-type table struct{ tw *tabwriter.Writer }
+type textTable struct{ tw *tabwriter.Writer }
 
-func newTable(w io.Writer, headers ...string) *table {
-	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+func newTextTable(w io.Writer, headers ...string) *textTable {
+	t := &textTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
 	fmt.Fprintln(t.tw, strings.Join(headers, "\t"))
 	return t
 }
 
-func (t *table) row(cells ...string) {
+func (t *textTable) row(cells ...string) {
 	for i, c := range cells {
-		cells[i] = cell(c)
+		cells[i] = tableCell(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 }
 
-func (t *table) flush() error { return t.tw.Flush() }
+func (t *textTable) flush() error { return t.tw.Flush() }
 
 // cell shows "-" for empty values and escapes control, format and invalid bytes Go-style.
-func cell(s string) string {
+func tableCell(s string) string {
 	if s == "" {
 		return "-"
 	}
@@ -91,7 +91,7 @@ func fmtFlags(flags []schemas.Flag) string {
 }
 
 func printSessions(w io.Writer, sessions []store.Session) error {
-	t := newTable(w, "SESSION", "AGENT", "SERVER", "CLIENT", "FIRST SEEN", "LAST SEEN", "EVENTS", "ERRORS", "TOOLS")
+	t := newTextTable(w, "SESSION", "AGENT", "SERVER", "CLIENT", "FIRST SEEN", "LAST SEEN", "EVENTS", "ERRORS", "TOOLS")
 	for _, s := range sessions {
 		t.row(s.ID, s.AgentID, s.ServerID, s.ClientName, fmtTime(s.FirstSeen), fmtTime(s.LastSeen),
 			strconv.Itoa(s.Events), strconv.Itoa(s.Errors), strings.Join(s.Tools, ","))
@@ -113,7 +113,7 @@ func printSession(w io.Writer, s store.Session, events []schemas.Event) error {
 		{"Events:", fmt.Sprintf("%d (%d errors)", s.Events, s.Errors)},
 		{"Tools:", strings.Join(s.Tools, ", ")},
 	} {
-		fmt.Fprintf(summary, "%s\t%s\n", kv[0], cell(kv[1]))
+		fmt.Fprintf(summary, "%s\t%s\n", kv[0], tableCell(kv[1]))
 	}
 	if err := summary.Flush(); err != nil {
 		return err
@@ -123,7 +123,7 @@ func printSession(w io.Writer, s store.Session, events []schemas.Event) error {
 		fmt.Fprintln(w, "No events.")
 		return nil
 	}
-	t := newTable(w, "TIME", "DIR", "METHOD", "TARGET", "STATUS", "LATENCY (ms)", "REQ BYTES", "RESP BYTES", "FLAGS")
+	t := newTextTable(w, "TIME", "DIR", "METHOD", "TARGET", "STATUS", "LATENCY (ms)", "REQ BYTES", "RESP BYTES", "FLAGS")
 	for _, e := range events {
 		t.row(fmtTime(e.ObservedAt), string(e.Direction), e.Method, e.Target, fmtStatus(e), fmtLatency(e),
 			strconv.Itoa(e.RequestBytes), strconv.Itoa(e.ResponseBytes), fmtFlags(e.Flags))
@@ -138,7 +138,7 @@ func printSession(w io.Writer, s store.Session, events []schemas.Event) error {
 }
 
 func printAnomalies(w io.Writer, anomalies []schemas.Anomaly) error {
-	t := newTable(w, "LAST SEEN", "SEVERITY", "SCORE", "AGENT", "SESSION", "KIND", "SUBJECT", "COUNT", "TITLE")
+	t := newTextTable(w, "LAST SEEN", "SEVERITY", "SCORE", "AGENT", "SESSION", "KIND", "SUBJECT", "COUNT", "TITLE")
 	for _, a := range anomalies {
 		sev := string(a.Severity)
 		if a.Learning {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -22,9 +23,9 @@ const defaultAPIURL = "http://127.0.0.1:7410"
 
 // Exit codes of the query commands.
 const (
-	exitOK    = 0
-	exitError = 1 // the API could not be reached or answered an error
-	exitUsage = 2
+	queryExitOK     = 0
+	queryExitFailed = 1 // the API could not be reached or answered an error
+	queryExitUsage  = 2
 )
 
 const sessionsUsage = `Usage:
@@ -50,7 +51,7 @@ Run "mcpwatch anomalies list --help" for every flag.
 
 // runSessions runs `mcpwatch sessions …`; args are the words after "sessions".
 func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return dispatch(ctx, "sessions", sessionsUsage, map[string]subcommand{
+	return dispatchQuery(ctx, "sessions", sessionsUsage, map[string]querySubcmd{
 		"list": sessionsList,
 		"show": sessionsShow,
 	}, args, stdout, stderr)
@@ -58,29 +59,29 @@ func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 // runAnomalies runs `mcpwatch anomalies …`; args are the words after "anomalies".
 func runAnomalies(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return dispatch(ctx, "anomalies", anomaliesUsage, map[string]subcommand{
+	return dispatchQuery(ctx, "anomalies", anomaliesUsage, map[string]querySubcmd{
 		"list": anomaliesList,
 	}, args, stdout, stderr)
 }
 
-type subcommand func(ctx context.Context, c *command, args []string) int
+type querySubcmd func(ctx context.Context, c *queryCmd, args []string) int
 
-func dispatch(ctx context.Context, name, usage string, subs map[string]subcommand, args []string, stdout, stderr io.Writer) int {
+func dispatchQuery(ctx context.Context, name, usage string, subs map[string]querySubcmd, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, "mcpwatch %s: missing command\n\n%s", name, usage)
-		return exitUsage
+		return queryExitUsage
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
-		return exitOK
+		return queryExitOK
 	}
 	run, ok := subs[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "mcpwatch %s: unknown command %q\n\n%s", name, args[0], usage)
-		return exitUsage
+		return queryExitUsage
 	}
-	c := &command{
+	c := &queryCmd{
 		name:   "mcpwatch " + name + " " + args[0],
 		fs:     flag.NewFlagSet("mcpwatch "+name+" "+args[0], flag.ContinueOnError),
 		stdout: stdout,
@@ -89,12 +90,12 @@ func dispatch(ctx context.Context, name, usage string, subs map[string]subcomman
 	c.fs.SetOutput(io.Discard) // parse errors and help are printed by parse, to the right stream
 	c.fs.StringVar(&c.apiURL, "api", "", "mcpwatch API `URL` (default $MCPWATCH_API, else "+defaultAPIURL+")")
 	c.fs.StringVar(&c.token, "token", "", "bearer `token` for the API (default $MCPWATCH_TOKEN)")
-	c.fs.StringVar(&c.format, "o", formatTable, "output `format`: table or json")
+	c.fs.StringVar(&c.format, "o", outputTable, "output `format`: table or json")
 	return run(ctx, c, args[1:])
 }
 
-// command is one query subcommand: its flags, streams and the API it talks to.
-type command struct {
+// queryCmd is one query subcommand: its flags, streams and the API it talks to.
+type queryCmd struct {
 	name           string
 	synopsis       string
 	fs             *flag.FlagSet
@@ -105,12 +106,12 @@ type command struct {
 
 // parse parses flags and positional arguments in any order (`show ID --limit 5` works too).
 // When ok is false, the command should exit with code.
-func (c *command) parse(args []string) (positional []string, code int, ok bool) {
+func (c *queryCmd) parse(args []string) (positional []string, code int, ok bool) {
 	for {
 		if err := c.fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				c.printUsage(c.stdout)
-				return nil, exitOK, false
+				return nil, queryExitOK, false
 			}
 			return nil, c.usageError("%v", err), false
 		}
@@ -120,63 +121,54 @@ func (c *command) parse(args []string) (positional []string, code int, ok bool) 
 		positional = append(positional, c.fs.Arg(0))
 		args = c.fs.Args()[1:]
 	}
-	if c.format != formatTable && c.format != formatJSON {
+	if c.format != outputTable && c.format != outputJSON {
 		return nil, c.usageError("-o: must be table or json, got %q", c.format), false
 	}
-	return positional, exitOK, true
+	return positional, queryExitOK, true
 }
 
-func (c *command) printUsage(w io.Writer) {
+func (c *queryCmd) printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage:\n  %s\n\nFlags:\n", c.synopsis)
 	c.fs.SetOutput(w)
 	c.fs.PrintDefaults()
 	c.fs.SetOutput(io.Discard)
 }
 
-func (c *command) usageError(format string, args ...any) int {
+func (c *queryCmd) usageError(format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "%s: %s\n", c.name, fmt.Sprintf(format, args...))
 	fmt.Fprintf(c.stderr, "Run '%s --help' for usage.\n", c.name)
-	return exitUsage
+	return queryExitUsage
 }
 
 // fail reports an API or output error on one line.
-func (c *command) fail(err error) int {
+func (c *queryCmd) fail(err error) int {
 	msg := err.Error()
 	var apiErr *api.APIError
 	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized {
 		msg += " (pass --token or set MCPWATCH_TOKEN)"
 	}
 	fmt.Fprintf(c.stderr, "%s: %s\n", c.name, strings.ReplaceAll(msg, "\n", " "))
-	return exitError
+	return queryExitFailed
 }
 
-func (c *command) client() (*api.Client, error) {
-	base := firstNonEmpty(c.apiURL, os.Getenv("MCPWATCH_API"), defaultAPIURL)
-	token := firstNonEmpty(c.token, os.Getenv("MCPWATCH_TOKEN"))
+func (c *queryCmd) client() (*api.Client, error) {
+	base := cmp.Or(c.apiURL, os.Getenv("MCPWATCH_API"), defaultAPIURL)
+	token := cmp.Or(c.token, os.Getenv("MCPWATCH_TOKEN"))
 	return api.NewClient(base, token, nil)
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
+// queryTimeFlag holds a --since/--until value, parsed once flags are read.
+type queryTimeFlag struct{ s string }
 
-// timeFlag holds a --since/--until value, parsed once flags are read.
-type timeFlag struct{ s string }
+func (f *queryTimeFlag) String() string     { return f.s }
+func (f *queryTimeFlag) Set(s string) error { f.s = s; return nil }
 
-func (f *timeFlag) String() string     { return f.s }
-func (f *timeFlag) Set(s string) error { f.s = s; return nil }
-
-func (c *command) times(since, until *timeFlag) (time.Time, time.Time, int, bool) {
+func (c *queryCmd) times(since, until *queryTimeFlag) (time.Time, time.Time, int, bool) {
 	now := time.Now()
 	var ts [2]time.Time
 	for i, f := range []struct {
 		name string
-		v    *timeFlag
+		v    *queryTimeFlag
 	}{{"since", since}, {"until", until}} {
 		if f.v.s == "" {
 			continue
@@ -190,27 +182,27 @@ func (c *command) times(since, until *timeFlag) (time.Time, time.Time, int, bool
 	if !ts[0].IsZero() && !ts[1].IsZero() && !ts[1].After(ts[0]) {
 		return time.Time{}, time.Time{}, c.usageError("--until: must be after --since"), false
 	}
-	return ts[0], ts[1], exitOK, true
+	return ts[0], ts[1], queryExitOK, true
 }
 
-func (c *command) checkLimit(n int) (int, bool) {
+func (c *queryCmd) checkLimit(n int) (int, bool) {
 	if n < 0 || n > store.MaxLimit {
 		return c.usageError("--limit: must be from 1 to %d (0 means the server's default of %d)", store.MaxLimit, store.DefaultLimit), false
 	}
-	return exitOK, true
+	return queryExitOK, true
 }
 
-func (c *command) noArgs(positional []string) (int, bool) {
+func (c *queryCmd) noArgs(positional []string) (int, bool) {
 	if len(positional) > 0 {
 		return c.usageError("unexpected argument %q", positional[0]), false
 	}
-	return exitOK, true
+	return queryExitOK, true
 }
 
-func sessionsList(ctx context.Context, c *command, args []string) int {
+func sessionsList(ctx context.Context, c *queryCmd, args []string) int {
 	c.synopsis = "mcpwatch sessions list [--agent A] [--server S] [--since T] [--until T] [--limit N] [flags]"
 	var q store.SessionQuery
-	var since, until timeFlag
+	var since, until queryTimeFlag
 	c.fs.StringVar(&q.AgentID, "agent", "", "only sessions of this agent `id`")
 	c.fs.StringVar(&q.ServerID, "server", "", "only sessions with this MCP server `id`")
 	c.fs.Var(&since, "since", "only sessions active at or after `T` (RFC 3339, date, or 15m/2h/7d ago)")
@@ -237,8 +229,8 @@ func sessionsList(ctx context.Context, c *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if c.format == formatJSON {
-		err = writeJSON(c.stdout, api.SessionsResponse{Sessions: sessions})
+	if c.format == outputJSON {
+		err = printJSON(c.stdout, api.SessionsResponse{Sessions: sessions})
 	} else if len(sessions) == 0 {
 		fmt.Fprintln(c.stderr, "No sessions found.")
 	} else {
@@ -247,7 +239,7 @@ func sessionsList(ctx context.Context, c *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	return exitOK
+	return queryExitOK
 }
 
 // sessionShowJSON is `sessions show -o json`: the summary and the events endpoint's body.
@@ -256,7 +248,7 @@ type sessionShowJSON struct {
 	Events  []schemas.Event `json:"events"`
 }
 
-func sessionsShow(ctx context.Context, c *command, args []string) int {
+func sessionsShow(ctx context.Context, c *queryCmd, args []string) int {
 	c.synopsis = "mcpwatch sessions show ID [--limit N] [flags]"
 	var limit int
 	c.fs.IntVar(&limit, "limit", 0, fmt.Sprintf("at most `N` events, oldest first (default %d)", store.DefaultLimit))
@@ -282,21 +274,21 @@ func sessionsShow(ctx context.Context, c *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if c.format == formatJSON {
-		err = writeJSON(c.stdout, sessionShowJSON{Session: sess, Events: events})
+	if c.format == outputJSON {
+		err = printJSON(c.stdout, sessionShowJSON{Session: sess, Events: events})
 	} else {
 		err = printSession(c.stdout, sess, events)
 	}
 	if err != nil {
 		return c.fail(err)
 	}
-	return exitOK
+	return queryExitOK
 }
 
-func anomaliesList(ctx context.Context, c *command, args []string) int {
+func anomaliesList(ctx context.Context, c *queryCmd, args []string) int {
 	c.synopsis = "mcpwatch anomalies list [--agent A] [--kind K] [--min-severity S] [--since T] [--until T] [--limit N] [flags]"
 	var q store.AnomalyQuery
-	var since, until timeFlag
+	var since, until queryTimeFlag
 	var minSeverity string
 	c.fs.StringVar(&q.AgentID, "agent", "", "only anomalies of this agent `id`")
 	c.fs.StringVar(&q.Kind, "kind", "", "only anomalies of this `kind`, e.g. new_tool")
@@ -329,8 +321,8 @@ func anomaliesList(ctx context.Context, c *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if c.format == formatJSON {
-		err = writeJSON(c.stdout, api.AnomaliesResponse{Anomalies: anomalies})
+	if c.format == outputJSON {
+		err = printJSON(c.stdout, api.AnomaliesResponse{Anomalies: anomalies})
 	} else if len(anomalies) == 0 {
 		fmt.Fprintln(c.stderr, "No anomalies found.")
 	} else {
@@ -339,5 +331,5 @@ func anomaliesList(ctx context.Context, c *command, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	return exitOK
+	return queryExitOK
 }

@@ -79,23 +79,23 @@ func newQueryAPI(t *testing.T, tokens ...string) string {
 	return hs.URL
 }
 
-type runResult struct {
+type queryResult struct {
 	code           int
 	stdout, stderr string
 }
 
-func run(t *testing.T, fn func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) int, args ...string) runResult {
+func runQuery(t *testing.T, fn func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) int, args ...string) queryResult {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := fn(context.Background(), args, &stdout, &stderr)
-	return runResult{code, stdout.String(), stderr.String()}
+	return queryResult{code, stdout.String(), stderr.String()}
 }
 
-func sessions(ctx context.Context, args []string, o, e *bytes.Buffer) int {
+func sessionsCmd(ctx context.Context, args []string, o, e *bytes.Buffer) int {
 	return runSessions(ctx, args, o, e)
 }
 
-func anomalies(ctx context.Context, args []string, o, e *bytes.Buffer) int {
+func anomaliesCmd(ctx context.Context, args []string, o, e *bytes.Buffer) int {
 	return runAnomalies(ctx, args, o, e)
 }
 
@@ -104,7 +104,7 @@ func TestSessionsList(t *testing.T) {
 	t.Setenv("MCPWATCH_TOKEN", "")
 	url := newQueryAPI(t)
 
-	r := run(t, sessions, "list", "--api", url)
+	r := runQuery(t, sessionsCmd, "list", "--api", url)
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, ""+
 		"SESSION  AGENT    SERVER  CLIENT       FIRST SEEN            LAST SEEN             EVENTS  ERRORS  TOOLS\n"+
@@ -113,7 +113,7 @@ func TestSessionsList(t *testing.T) {
 		r.stdout)
 	require.Empty(t, r.stderr)
 
-	r = run(t, sessions, "list", "--api", url, "--agent", "agent-2", "-o", "json")
+	r = runQuery(t, sessionsCmd, "list", "--api", url, "--agent", "agent-2", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var got api.SessionsResponse
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
@@ -121,33 +121,33 @@ func TestSessionsList(t *testing.T) {
 	require.Equal(t, "s2", got.Sessions[0].ID)
 	require.Contains(t, r.stdout, "\n  \"sessions\": [", "the API's shape, indented")
 
-	r = run(t, sessions, "list", "--api", url, "--server", "fs", "--since", "2026-11-03T02:01:00Z", "--until", "2026-11-03T03:00:00Z", "--limit", "5", "-o", "json")
+	r = runQuery(t, sessionsCmd, "list", "--api", url, "--server", "fs", "--since", "2026-11-03T02:01:00Z", "--until", "2026-11-03T03:00:00Z", "--limit", "5", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
 	require.Len(t, got.Sessions, 1)
 	require.Equal(t, "s1", got.Sessions[0].ID)
 
-	r = run(t, sessions, "list", "--api", url, "--limit", "1")
+	r = runQuery(t, sessionsCmd, "list", "--api", url, "--limit", "1")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, 2, strings.Count(r.stdout, "\n"), "header and one row")
 
 	// Relative times count back from the local clock.
-	r = run(t, sessions, "list", "--api", url, "--since", "3650d", "-o", "json")
+	r = runQuery(t, sessionsCmd, "list", "--api", url, "--since", "3650d", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
 	require.Len(t, got.Sessions, 2)
 
-	r = run(t, sessions, "list", "--api", url, "--agent", "nobody")
+	r = runQuery(t, sessionsCmd, "list", "--api", url, "--agent", "nobody")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Empty(t, r.stdout)
 	require.Equal(t, "No sessions found.\n", r.stderr)
 
-	r = run(t, sessions, "list", "--api", url, "--agent", "nobody", "-o", "json")
+	r = runQuery(t, sessionsCmd, "list", "--api", url, "--agent", "nobody", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.JSONEq(t, `{"sessions":[]}`, r.stdout)
 
 	t.Setenv("MCPWATCH_API", url)
-	r = run(t, sessions, "list", "--agent", "agent-1")
+	r = runQuery(t, sessionsCmd, "list", "--agent", "agent-1")
 	require.Equal(t, 0, r.code, "MCPWATCH_API is the default --api: %s", r.stderr)
 	require.Contains(t, r.stdout, "s1 ")
 }
@@ -155,7 +155,7 @@ func TestSessionsList(t *testing.T) {
 func TestSessionsShow(t *testing.T) {
 	url := newQueryAPI(t)
 
-	r := run(t, sessions, "show", "s1", "--api", url) // flags after the ID work too
+	r := runQuery(t, sessionsCmd, "show", "s1", "--api", url) // flags after the ID work too
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, ""+
 		"Session:    s1\n"+
@@ -175,14 +175,14 @@ func TestSessionsShow(t *testing.T) {
 		"2026-11-03T02:02:01Z  s2c  notifications/progress  -           ok            -             120        0           hidden_unicode(medium)\n",
 		r.stdout)
 
-	r = run(t, sessions, "show", "--api", url, "--limit", "2", "s1")
+	r = runQuery(t, sessionsCmd, "show", "--api", url, "--limit", "2", "s1")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "tools/call  read_file  ok")
 	require.NotContains(t, r.stdout, "write_file  error")
 	require.NotContains(t, r.stdout, "02:02:00Z")
 	require.Contains(t, r.stdout, "Showing the first 2 of 4 events; use --limit to see more.")
 
-	r = run(t, sessions, "show", "s1", "--api", url, "-o", "json", "--limit", "3")
+	r = runQuery(t, sessionsCmd, "show", "s1", "--api", url, "-o", "json", "--limit", "3")
 	require.Equal(t, 0, r.code, r.stderr)
 	var got struct {
 		Session store.Session   `json:"session"`
@@ -194,7 +194,7 @@ func TestSessionsShow(t *testing.T) {
 	events, _ := queryFixture()
 	require.Equal(t, events[:3], got.Events)
 
-	r = run(t, sessions, "show", "nope", "--api", url)
+	r = runQuery(t, sessionsCmd, "show", "nope", "--api", url)
 	require.Equal(t, 1, r.code)
 	require.Empty(t, r.stdout)
 	require.Equal(t, "mcpwatch sessions show: mcpwatch API answered 404 Not Found: session \"nope\" not found\n", r.stderr)
@@ -203,7 +203,7 @@ func TestSessionsShow(t *testing.T) {
 func TestAnomaliesList(t *testing.T) {
 	url := newQueryAPI(t)
 
-	r := run(t, anomalies, "list", "--api", url)
+	r := runQuery(t, anomaliesCmd, "list", "--api", url)
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, ""+
 		"LAST SEEN             SEVERITY        SCORE  AGENT    SESSION  KIND        SUBJECT     COUNT  TITLE\n"+
@@ -211,7 +211,7 @@ func TestAnomaliesList(t *testing.T) {
 		"2026-11-03T02:02:00Z  high            75     agent-1  s1       new_tool    write_file  1      agent-1 called write_file for the first time\n",
 		r.stdout)
 
-	r = run(t, anomalies, "list", "--api", url, "--min-severity", "medium", "-o", "json")
+	r = runQuery(t, anomaliesCmd, "list", "--api", url, "--min-severity", "medium", "-o", "json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var got api.AnomaliesResponse
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
@@ -228,7 +228,7 @@ func TestAnomaliesList(t *testing.T) {
 		{[]string{"--until", "2026-11-03T02:05:00Z"}, []string{"an1"}},  // first seen before
 		{[]string{"--since", "3650d", "--limit", "1"}, []string{"an2"}}, // newest first
 	} {
-		r = run(t, anomalies, append([]string{"list", "--api", url, "-o", "json"}, tt.args...)...)
+		r = runQuery(t, anomaliesCmd, append([]string{"list", "--api", url, "-o", "json"}, tt.args...)...)
 		require.Equal(t, 0, r.code, r.stderr)
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
 		ids := []string{}
@@ -238,7 +238,7 @@ func TestAnomaliesList(t *testing.T) {
 		require.Equal(t, tt.want, ids, "%v", tt.args)
 	}
 
-	r = run(t, anomalies, "list", "--api", url, "--kind", "nothing")
+	r = runQuery(t, anomaliesCmd, "list", "--api", url, "--kind", "nothing")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, "No anomalies found.\n", r.stderr)
 }
@@ -252,30 +252,30 @@ func TestQueryUsage(t *testing.T) {
 		stdout string // substring
 		stderr string // substring
 	}{
-		{"sessions help", sessions, []string{"--help"}, 0, "mcpwatch sessions show ID", ""},
-		{"sessions list help", sessions, []string{"list", "--help"}, 0, "-since T", ""},
-		{"sessions list -h", sessions, []string{"list", "-h"}, 0, "-agent id", ""},
-		{"sessions show help", sessions, []string{"show", "--help"}, 0, "at most N events", ""},
-		{"anomalies list help", anomalies, []string{"list", "--help"}, 0, "-min-severity severe", ""},
-		{"anomalies help", anomalies, []string{"help"}, 0, "mcpwatch anomalies list", ""},
-		{"no command", sessions, nil, 2, "", "mcpwatch sessions: missing command"},
-		{"unknown command", anomalies, []string{"show"}, 2, "", `mcpwatch anomalies: unknown command "show"`},
-		{"unknown flag", sessions, []string{"list", "--agnet", "a"}, 2, "", "flag provided but not defined: -agnet"},
-		{"bad limit", sessions, []string{"list", "--limit", "-1"}, 2, "", "--limit: must be from 1 to 10000"},
-		{"limit too big", anomalies, []string{"list", "--limit", "10001"}, 2, "", "--limit"},
-		{"limit not a number", sessions, []string{"show", "x", "--limit", "many"}, 2, "", `invalid value "many" for flag -limit`},
-		{"bad since", sessions, []string{"list", "--since", "yesterday"}, 2, "", `--since: "yesterday" is neither`},
-		{"until before since", anomalies, []string{"list", "--since", "1h", "--until", "2h"}, 2, "", "--until: must be after --since"},
-		{"bad severity", anomalies, []string{"list", "--min-severity", "severe"}, 2, "", "--min-severity: must be one of"},
-		{"bad output", sessions, []string{"list", "-o", "yaml"}, 2, "", `-o: must be table or json, got "yaml"`},
-		{"show without id", sessions, []string{"show"}, 2, "", "want exactly one session ID"},
-		{"show with two ids", sessions, []string{"show", "a", "b"}, 2, "", "want exactly one session ID, got 2"},
-		{"list with argument", sessions, []string{"list", "agent-1"}, 2, "", `unexpected argument "agent-1"`},
-		{"bad api url", anomalies, []string{"list", "--api", "127.0.0.1:7410"}, 2, "", "--api: api URL"},
+		{"sessions help", sessionsCmd, []string{"--help"}, 0, "mcpwatch sessions show ID", ""},
+		{"sessions list help", sessionsCmd, []string{"list", "--help"}, 0, "-since T", ""},
+		{"sessions list -h", sessionsCmd, []string{"list", "-h"}, 0, "-agent id", ""},
+		{"sessions show help", sessionsCmd, []string{"show", "--help"}, 0, "at most N events", ""},
+		{"anomalies list help", anomaliesCmd, []string{"list", "--help"}, 0, "-min-severity severe", ""},
+		{"anomalies help", anomaliesCmd, []string{"help"}, 0, "mcpwatch anomalies list", ""},
+		{"no command", sessionsCmd, nil, 2, "", "mcpwatch sessions: missing command"},
+		{"unknown command", anomaliesCmd, []string{"show"}, 2, "", `mcpwatch anomalies: unknown command "show"`},
+		{"unknown flag", sessionsCmd, []string{"list", "--agnet", "a"}, 2, "", "flag provided but not defined: -agnet"},
+		{"bad limit", sessionsCmd, []string{"list", "--limit", "-1"}, 2, "", "--limit: must be from 1 to 10000"},
+		{"limit too big", anomaliesCmd, []string{"list", "--limit", "10001"}, 2, "", "--limit"},
+		{"limit not a number", sessionsCmd, []string{"show", "x", "--limit", "many"}, 2, "", `invalid value "many" for flag -limit`},
+		{"bad since", sessionsCmd, []string{"list", "--since", "yesterday"}, 2, "", `--since: "yesterday" is neither`},
+		{"until before since", anomaliesCmd, []string{"list", "--since", "1h", "--until", "2h"}, 2, "", "--until: must be after --since"},
+		{"bad severity", anomaliesCmd, []string{"list", "--min-severity", "severe"}, 2, "", "--min-severity: must be one of"},
+		{"bad output", sessionsCmd, []string{"list", "-o", "yaml"}, 2, "", `-o: must be table or json, got "yaml"`},
+		{"show without id", sessionsCmd, []string{"show"}, 2, "", "want exactly one session ID"},
+		{"show with two ids", sessionsCmd, []string{"show", "a", "b"}, 2, "", "want exactly one session ID, got 2"},
+		{"list with argument", sessionsCmd, []string{"list", "agent-1"}, 2, "", `unexpected argument "agent-1"`},
+		{"bad api url", anomaliesCmd, []string{"list", "--api", "127.0.0.1:7410"}, 2, "", "--api: api URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := run(t, tt.fn, tt.args...)
+			r := runQuery(t, tt.fn, tt.args...)
 			require.Equal(t, tt.code, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
 			require.Contains(t, r.stdout, tt.stdout)
 			require.Contains(t, r.stderr, tt.stderr)
@@ -298,11 +298,11 @@ func TestQueryUnreachableAPI(t *testing.T) {
 		fn   func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) int
 		args []string
 	}{
-		{sessions, []string{"list", "--api", url}},
-		{sessions, []string{"show", "s1", "--api", url}},
-		{anomalies, []string{"list", "--api", url}},
+		{sessionsCmd, []string{"list", "--api", url}},
+		{sessionsCmd, []string{"show", "s1", "--api", url}},
+		{anomaliesCmd, []string{"list", "--api", url}},
 	} {
-		r := run(t, c.fn, c.args...)
+		r := runQuery(t, c.fn, c.args...)
 		require.Equal(t, 1, r.code)
 		require.Empty(t, r.stdout)
 		require.Contains(t, r.stderr, "cannot reach mcpwatch API at "+url+": is `mcpwatch run` running?")
@@ -314,30 +314,30 @@ func TestQueryAuth(t *testing.T) {
 	t.Setenv("MCPWATCH_TOKEN", "")
 	url := newQueryAPI(t, "s3cret")
 
-	r := run(t, anomalies, "list", "--api", url)
+	r := runQuery(t, anomaliesCmd, "list", "--api", url)
 	require.Equal(t, 1, r.code)
 	require.Equal(t, "mcpwatch anomalies list: mcpwatch API answered 401 Unauthorized: missing or invalid bearer token (pass --token or set MCPWATCH_TOKEN)\n", r.stderr)
 
-	r = run(t, anomalies, "list", "--api", url, "--token", "wrong")
+	r = runQuery(t, anomaliesCmd, "list", "--api", url, "--token", "wrong")
 	require.Equal(t, 1, r.code)
 
-	r = run(t, anomalies, "list", "--api", url, "--token", "s3cret")
+	r = runQuery(t, anomaliesCmd, "list", "--api", url, "--token", "s3cret")
 	require.Equal(t, 0, r.code, r.stderr)
 
 	t.Setenv("MCPWATCH_TOKEN", "s3cret")
-	r = run(t, sessions, "show", "s2", "--api", url)
+	r = runQuery(t, sessionsCmd, "show", "s2", "--api", url)
 	require.Equal(t, 0, r.code, r.stderr)
 
-	r = run(t, sessions, "list", "--help")
+	r = runQuery(t, sessionsCmd, "list", "--help")
 	require.NotContains(t, r.stdout, "s3cret", "usage never shows the token from the environment")
 }
 
 func TestQueryOutputSanitises(t *testing.T) {
-	require.Equal(t, "-", cell(""))
-	require.Equal(t, "read_file", cell("read_file"))
-	require.Equal(t, "héllo wörld", cell("héllo wörld"))
-	require.Equal(t, `evil\x1b]0;pwned\atool`, cell("evil\x1b]0;pwned\atool"))
-	require.Equal(t, `a\tb\nc`, cell("a\tb\nc"))
-	require.Equal(t, `abc\u202edcba`, cell("abc\u202edcba"), "bidi override")
-	require.Equal(t, `bad\xffutf8`, cell("bad\xffutf8"))
+	require.Equal(t, "-", tableCell(""))
+	require.Equal(t, "read_file", tableCell("read_file"))
+	require.Equal(t, "héllo wörld", tableCell("héllo wörld"))
+	require.Equal(t, `evil\x1b]0;pwned\atool`, tableCell("evil\x1b]0;pwned\atool"))
+	require.Equal(t, `a\tb\nc`, tableCell("a\tb\nc"))
+	require.Equal(t, `abc\u202edcba`, tableCell("abc\u202edcba"), "bidi override")
+	require.Equal(t, `bad\xffutf8`, tableCell("bad\xffutf8"))
 }
