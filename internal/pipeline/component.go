@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,4 +43,20 @@ func (s Settings) WithComponent(name string) Settings {
 // implementation queues, spools or (as a last resort) counts a drop.
 type EventEmitter interface {
 	Emit(e schemas.Event)
+}
+
+// Register registers c on reg and returns it, or returns the collector already registered under
+// the same descriptor, so components sharing a metric (with different label values) can each
+// ask for it.
+func Register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(T); ok {
+				return existing
+			}
+		}
+		panic("BUG: cannot register metric: " + err.Error())
+	}
+	return c
 }
