@@ -161,7 +161,13 @@ func startUpstream(t *testing.T, h http.Handler) *testUpstream {
 
 func startMCPUpstream(t *testing.T, opts *mcp.StreamableHTTPOptions) *testUpstream {
 	srv := newMCPServer()
-	return startUpstream(t, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, opts))
+	up := startUpstream(t, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, opts))
+	t.Cleanup(func() {
+		for ss := range srv.Sessions() { // sessions whose client could not say goodbye
+			_ = ss.Close()
+		}
+	})
+	return up
 }
 
 // headerTransport adds the agent header to every request of an MCP client.

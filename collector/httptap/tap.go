@@ -36,7 +36,12 @@ type Tap struct {
 	serveDone chan struct{}
 	started   bool
 	stopped   bool
-	streams   map[*exchange]context.CancelFunc // standalone GET streams, cut on Shutdown
+	active    map[*exchange]activeRequest // requests in flight, for Shutdown to cut
+}
+
+type activeRequest struct {
+	cancel     context.CancelFunc
+	standalone bool // a GET stream, which never ends by itself
 }
 
 type upstream struct {
@@ -67,7 +72,7 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 		metrics:  m,
 		routes:   map[string]*upstream{},
 		sessions: newSessionStore(cfg.SessionIdleTimeout, cfg.MaxSessions),
-		streams:  map[*exchange]context.CancelFunc{},
+		active:   map[*exchange]activeRequest{},
 	}
 	for _, u := range cfg.Upstreams {
 		pu, err := url.Parse(u.URL)
@@ -146,25 +151,42 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 	}
 	t.stopped = true
 	srv, done := t.srv, t.serveDone
-	for _, cancel := range t.streams {
-		cancel()
-	}
 	t.mu.Unlock()
+	t.cancelActive(true)
 
 	var errs []error
 	if srv != nil {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cannot drain MCP tap requests: %w", err))
+			t.cancelActive(false)
 			_ = srv.Close()
 		}
 		<-done
 	}
 	if err := t.inflight.closeAndWait(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("cannot drain MCP tap requests: %w", err))
+		// Requests served through Handler by another server: cut them, and give their handlers
+		// a moment to notice so no goroutine outlives Shutdown.
+		t.cancelActive(false)
+		grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := t.inflight.closeAndWait(grace); err != nil {
+			errs = append(errs, fmt.Errorf("cannot drain MCP tap requests: %w", err))
+		}
 	}
 	t.transport.CloseIdleConnections()
 	t.expireAll(t.sessions.drain())
 	return errors.Join(errs...)
+}
+
+// cancelActive cuts the standalone streams, or every request, in flight.
+func (t *Tap) cancelActive(standaloneOnly bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range t.active {
+		if a.standalone || !standaloneOnly {
+			a.cancel()
+		}
+	}
 }
 
 func (t *Tap) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -182,18 +204,13 @@ func (t *Tap) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ex := t.newExchange(r, up, suffix)
 	defer ex.finish()
-	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
-	if r.Method == http.MethodGet {
-		// A standalone stream never ends by itself: let Shutdown cut it.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		if !t.trackStream(ex, cancel) {
-			http.Error(w, "mcpwatch tap is shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		defer t.untrackStream(ex)
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), exchangeKey{}, ex))
+	defer cancel()
+	if !t.track(ex, activeRequest{cancel: cancel, standalone: r.Method == http.MethodGet}) {
+		http.Error(w, "mcpwatch tap is shutting down", http.StatusServiceUnavailable)
+		return
 	}
+	defer t.untrack(ex)
 	if r.Method == http.MethodPost {
 		ex.observeRequest(r)
 	}
@@ -271,20 +288,20 @@ func (t *Tap) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(http.StatusBadGateway)
 }
 
-func (t *Tap) trackStream(ex *exchange, cancel context.CancelFunc) bool {
+func (t *Tap) track(ex *exchange, a activeRequest) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
 		return false
 	}
-	t.streams[ex] = cancel
+	t.active[ex] = a
 	return true
 }
 
-func (t *Tap) untrackStream(ex *exchange) {
+func (t *Tap) untrack(ex *exchange) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.streams, ex)
+	delete(t.active, ex)
 }
 
 // inflight counts requests being served so Shutdown can wait for them, also when they come
@@ -316,6 +333,7 @@ func (f *inflight) leave() {
 	}
 }
 
+// closeAndWait refuses new requests and waits for those in flight; it may be called again.
 func (f *inflight) closeAndWait(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
@@ -323,8 +341,10 @@ func (f *inflight) closeAndWait(ctx context.Context) error {
 		f.mu.Unlock()
 		return nil
 	}
-	idle := make(chan struct{})
-	f.idle = idle
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	idle := f.idle
 	f.mu.Unlock()
 	select {
 	case <-idle:
