@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AnomalyFilters", testAnomalyFilters},
 		{"Baselines", testBaselines},
 		{"DropExpired", testDropExpired},
+		{"Concurrent", testConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -561,4 +563,66 @@ func testDropExpired(t *testing.T, s store.Store) {
 	bl, err := s.LoadBaselines(ctx, "m")
 	require.NoError(t, err)
 	require.Len(t, bl, 1, "baselines never expire")
+}
+
+// testConcurrent has writers (overlapping, as redelivery does) race readers; every event is
+// counted exactly once in the end.
+func testConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	const writers, batches, perBatch = 4, 5, 50
+	var writing, reading sync.WaitGroup
+	errs := make(chan error, writers+2)
+	for w := range writers {
+		writing.Go(func() {
+			for i := range batches {
+				var batch []schemas.Event
+				for j := range perBatch {
+					// Writer w also writes writer (w+1)'s events: every event arrives twice.
+					for _, owner := range []int{w, (w + 1) % writers} {
+						n := (owner*batches+i)*perBatch + j
+						batch = append(batch, ev(fmt.Sprintf("c%05d", n), fmt.Sprintf("cs%d", owner), "a1", "srv",
+							b.Add(time.Duration(n)*time.Millisecond), "tools/call", "t", schemas.StatusOK))
+					}
+				}
+				if err := s.InsertEvents(ctx, batch); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	for range 2 {
+		reading.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := s.Sessions(ctx, store.SessionQuery{AgentID: "a1"}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.SessionEvents(ctx, "cs0", 10); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	writing.Wait()
+	close(done)
+	reading.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	list, err := s.Sessions(ctx, store.SessionQuery{})
+	require.NoError(t, err)
+	require.Len(t, list, writers)
+	for _, l := range list {
+		require.Equal(t, batches*perBatch, l.Events, l.ID)
+	}
 }
