@@ -73,7 +73,7 @@ func byMethod(method string) func(schemas.Event) bool {
 	return func(e schemas.Event) bool { return e.Method == method }
 }
 
-func testSettings(t *testing.T) pipeline.Settings {
+func testSettings(t testing.TB) pipeline.Settings {
 	return pipeline.Settings{
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Registry: prometheus.NewRegistry(),
@@ -81,7 +81,7 @@ func testSettings(t *testing.T) pipeline.Settings {
 }
 
 // startTap starts a tap on a free loopback port in front of the given upstreams.
-func startTap(t *testing.T, cfg Config) (*Tap, *recorder, string) {
+func startTap(t testing.TB, cfg Config) (*Tap, *recorder, string) {
 	t.Helper()
 	rec := &recorder{}
 	if cfg.Listen == "" {
@@ -146,7 +146,7 @@ func (u *testUpstream) seenHosts() []string {
 	return slices.Clone(u.hosts)
 }
 
-func startUpstream(t *testing.T, h http.Handler) *testUpstream {
+func startUpstream(t testing.TB, h http.Handler) *testUpstream {
 	t.Helper()
 	u := &testUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -159,7 +159,7 @@ func startUpstream(t *testing.T, h http.Handler) *testUpstream {
 	return u
 }
 
-func startMCPUpstream(t *testing.T, opts *mcp.StreamableHTTPOptions) *testUpstream {
+func startMCPUpstream(t testing.TB, opts *mcp.StreamableHTTPOptions) *testUpstream {
 	srv := newMCPServer()
 	up := startUpstream(t, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, opts))
 	t.Cleanup(func() {
@@ -185,7 +185,7 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // connect connects a real go-sdk client named test-agent to endpoint.
-func connect(t *testing.T, endpoint, agent string) (*mcp.ClientSession, *mcp.Client) {
+func connect(t testing.TB, endpoint, agent string) (*mcp.ClientSession, *mcp.Client) {
 	t.Helper()
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(base.CloseIdleConnections)

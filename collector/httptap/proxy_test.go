@@ -86,7 +86,8 @@ func TestSSEEventReachesClientBeforeUpstreamFinishes(t *testing.T) {
 	}))
 	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
 
-	resp := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`, nil)
+	resp := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo",`+
+		`"_meta":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}`, nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 	br := bufio.NewReader(resp.Body)
@@ -102,6 +103,8 @@ func TestSSEEventReachesClientBeforeUpstreamFinishes(t *testing.T) {
 	require.Equal(t, schemas.StatusOK, ev.Status)
 	require.Equal(t, "echo", ev.Target)
 	require.Equal(t, "1", ev.JSONRPCID)
+	require.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", ev.TraceID)
+	require.Equal(t, "00f067aa0ba902b7", ev.SpanID)
 	require.Equal(t, len(`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`), ev.ResponseBytes)
 
 	close(release)
