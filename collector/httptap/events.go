@@ -39,9 +39,9 @@ type clientFacts struct {
 }
 
 // newCall starts an operation from a parsed message.
-func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind schemas.Kind, start time.Time, observedAt time.Time) *call {
+func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind schemas.Kind, at time.Time) *call {
 	f := jsonrpc.DescribeRequest(m)
-	ev := ex.tap.baseEvent(ex.up.name, dir, kind, observedAt)
+	ev := ex.tap.baseEvent(ex.up.name, dir, kind, at)
 	ev.Method = m.Method
 	ev.Target = f.Target
 	ev.ArgsShape, ev.ArgsHash = f.ArgsShape, f.ArgsHash
@@ -52,7 +52,7 @@ func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind sche
 	}
 	return &call{
 		ev:         ev,
-		start:      start,
+		start:      at,
 		client:     clientFacts{name: f.ClientName, version: f.ClientVersion, protocolVersion: f.ProtocolVersion},
 		initialize: m.Method == "initialize" && dir == schemas.ClientToServer,
 		hdr:        ex.hdr,

@@ -111,7 +111,7 @@ func (ex *exchange) observeRequest(r *http.Request) {
 		case m.IsRequest():
 			ex.addPending(m)
 		case m.IsNotification():
-			c := ex.newCall(m, schemas.ClientToServer, schemas.KindNotification, ex.start, ex.start)
+			c := ex.newCall(m, schemas.ClientToServer, schemas.KindNotification, ex.start)
 			ex.mu.Lock()
 			ex.acks = append(ex.acks, c)
 			ex.mu.Unlock()
@@ -124,7 +124,7 @@ func (ex *exchange) observeRequest(r *http.Request) {
 // addPending registers a client request awaiting its response on this exchange.
 func (ex *exchange) addPending(m *jsonrpc.Message) {
 	t := ex.tap
-	c := ex.newCall(m, schemas.ClientToServer, schemas.KindRequest, ex.start, ex.start)
+	c := ex.newCall(m, schemas.ClientToServer, schemas.KindRequest, ex.start)
 	id := m.IDString()
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
@@ -291,7 +291,7 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 		t.resolve(c, now, answered(m))
 
 	case m.IsRequest():
-		c := ex.newCall(m, schemas.ServerToClient, schemas.KindRequest, now, now)
+		c := ex.newCall(m, schemas.ServerToClient, schemas.KindRequest, now)
 		c.sessionID = ex.currentSessionID()
 		key, id := ex.sessionKey(c.sessionID), m.IDString()
 		c.timer = time.AfterFunc(t.cfg.RequestTimeout, func() {
@@ -307,7 +307,7 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 		}
 
 	case m.IsNotification():
-		c := ex.newCall(m, schemas.ServerToClient, schemas.KindNotification, now, now)
+		c := ex.newCall(m, schemas.ServerToClient, schemas.KindNotification, now)
 		c.sessionID = ex.currentSessionID()
 		t.resolve(c, now, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
 	}

@@ -77,11 +77,11 @@ func DescribeRequest(m *Message) RequestFacts {
 	switch m.Method {
 	case "tools/call", "prompts/get":
 		if args, ok := params["arguments"]; ok {
-			f.ArgsShape, f.ArgsHash = Shape(args), Hash(args)
+			f.ArgsShape, f.ArgsHash = ShapeAndHash(args)
 		}
 	default:
 		if rest := withoutKey(params, "_meta"); rest != nil {
-			f.ArgsShape, f.ArgsHash = Shape(rest), Hash(rest)
+			f.ArgsShape, f.ArgsHash = ShapeAndHash(rest)
 		}
 	}
 
@@ -118,13 +118,14 @@ func DescribeResponse(m *Message) ResponseFacts {
 	if len(m.Result) == 0 {
 		return f
 	}
-	f.ResultHash = Hash(m.Result)
-	if res := objectFields(m.Result); res != nil {
-		var isError bool
-		if json.Unmarshal(res["isError"], &isError) == nil {
-			f.ToolError = isError
-		}
-		f.ProtocolVersion = stringField(res, "protocolVersion")
+	v, err := decode(m.Result)
+	if err != nil {
+		return f
+	}
+	f.ResultHash = hashOf(v)
+	if res, ok := v.(map[string]any); ok {
+		f.ToolError, _ = res["isError"].(bool)
+		f.ProtocolVersion, _ = res["protocolVersion"].(string)
 	}
 	return f
 }

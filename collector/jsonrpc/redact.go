@@ -25,10 +25,24 @@ func Canonical(raw []byte) ([]byte, error) {
 // Hash is the hex of the first 16 bytes of the SHA-256 of raw's canonical JSON, or "" when raw
 // is empty or not JSON.
 func Hash(raw []byte) string {
+	_, hash := ShapeAndHash(raw)
+	return hash
+}
+
+// ShapeAndHash returns Shape(raw) and Hash(raw), decoding raw once.
+func ShapeAndHash(raw []byte) (shape, hash string) {
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return ""
+		return "", ""
 	}
-	c, err := Canonical(raw)
+	v, err := decode(raw)
+	if err != nil {
+		return "", ""
+	}
+	return shapeOf(v), hashOf(v)
+}
+
+func hashOf(v any) string {
+	c, err := encode(v)
 	if err != nil {
 		return ""
 	}
@@ -48,6 +62,10 @@ func Shape(raw []byte) string {
 	if err != nil {
 		return ""
 	}
+	return shapeOf(v)
+}
+
+func shapeOf(v any) string {
 	var b strings.Builder
 	writeShape(&b, v)
 	return b.String()
