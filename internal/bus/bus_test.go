@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -75,12 +76,17 @@ func TestEmitterToConsumerAcrossBrokerRestart(t *testing.T) {
 	require.NoError(t, em.Shutdown(ctx))
 	require.NoError(t, em.Shutdown(ctx), "second Shutdown is a no-op")
 
-	// First consumer handles part of the stream, then the broker restarts.
+	lag := NewLagCollector(brokers, map[string][]string{"g": {TopicEvents}}, set.Logger)
+	defer lag.Close()
+	require.Equal(t, 500.0, testutil.ToFloat64(lag), "nothing committed yet: the whole topic is lag")
+
+	// A consumer handles the stream, then the broker restarts.
 	first := &collector{seen: map[string]int{}}
 	c1 := NewConsumer(brokers, cfg, ConsumerConfig{Group: "g", Topics: []string{TopicEvents}}, first.handle, set)
 	require.NoError(t, c1.Start(ctx))
 	require.Eventually(t, func() bool { return first.count() == 500 }, 20*time.Second, 10*time.Millisecond)
 	require.NoError(t, c1.Shutdown(ctx))
+	require.Equal(t, 0.0, testutil.ToFloat64(lag), "everything handled was committed")
 	b.Close()
 
 	// Same data dir, new port: the topic and the committed offsets survive.

@@ -29,6 +29,10 @@ type ConsumerConfig struct {
 	Group string
 	// Topics the group reads.
 	Topics []string
+	// BatchSize and BatchTimeout override Config's for this consumer (0 keeps Config's): the
+	// most messages per batch, and how long to wait for a batch to fill.
+	BatchSize    int
+	BatchTimeout time.Duration
 }
 
 // Consumer is a Component that reads topics as a consumer group, hands batches to a Handler and
@@ -54,6 +58,12 @@ type Consumer struct {
 // NewConsumer returns a consumer; call Start to run it.
 func NewConsumer(brokers []string, cfg Config, ccfg ConsumerConfig, handle Handler, set pipeline.Settings) *Consumer {
 	set = set.WithComponent("consumer")
+	if ccfg.BatchSize > 0 {
+		cfg.BatchSize = ccfg.BatchSize
+	}
+	if ccfg.BatchTimeout > 0 {
+		cfg.BatchTimeout = ccfg.BatchTimeout
+	}
 	consumed := pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mcpwatch_bus_consumed_messages_total",
 		Help: "Messages handled and committed, by consumer group.",

@@ -1,0 +1,99 @@
+package alerting
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/config"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// Config configures alerting.
+type Config struct {
+	// Webhooks receive each anomaly as an HTTP POST.
+	Webhooks []WebhookConfig `yaml:"webhooks"`
+	// Retry is the budget per delivery before the alert is dead-lettered.
+	Retry RetryConfig `yaml:"retry"`
+}
+
+// WebhookConfig is one webhook sink.
+type WebhookConfig struct {
+	// Name identifies the sink in metrics, logs and dead letters (default webhook-N).
+	Name string `yaml:"name"`
+	// URL receives POSTs of Anomaly v1 JSON.
+	URL string `yaml:"url"`
+	// Headers are added to every request (e.g. an Authorization header for the receiver).
+	Headers map[string]string `yaml:"headers"`
+	// Secret, when set, signs each request: X-Mcpwatch-Signature is
+	// "sha256=" + hex(HMAC-SHA256(secret, X-Mcpwatch-Timestamp + "." + body)).
+	Secret string `yaml:"secret"`
+	// Timeout bounds one request (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
+	// MinSeverity is the lowest severity sent (default info: everything).
+	MinSeverity schemas.Severity `yaml:"min_severity"`
+}
+
+// RetryConfig is a retry budget with exponential backoff and jitter.
+type RetryConfig struct {
+	// MaxAttempts per delivery, the first included (default 5).
+	MaxAttempts int `yaml:"max_attempts"`
+	// InitialBackoff is the delay after the first failure (default 200ms); it doubles up to
+	// MaxBackoff (default 10s).
+	InitialBackoff time.Duration `yaml:"initial_backoff"`
+	MaxBackoff     time.Duration `yaml:"max_backoff"`
+}
+
+// SetDefaults fills zero values.
+func (c *Config) SetDefaults() {
+	for i := range c.Webhooks {
+		w := &c.Webhooks[i]
+		if w.Name == "" {
+			w.Name = fmt.Sprintf("webhook-%d", i+1)
+		}
+		if w.Timeout == 0 {
+			w.Timeout = 5 * time.Second
+		}
+		if w.MinSeverity == "" {
+			w.MinSeverity = schemas.SeverityInfo
+		}
+	}
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = 5
+	}
+	if c.Retry.InitialBackoff == 0 {
+		c.Retry.InitialBackoff = 200 * time.Millisecond
+	}
+	if c.Retry.MaxBackoff == 0 {
+		c.Retry.MaxBackoff = 10 * time.Second
+	}
+}
+
+// Validate names every invalid field.
+func (c Config) Validate() error {
+	var errs config.Errors
+	names := map[string]bool{}
+	for i, w := range c.Webhooks {
+		p := fmt.Sprintf("alerting.webhooks[%d]", i)
+		if names[w.Name] {
+			errs.Addf(p+".name", "%q is used by another sink", w.Name)
+		}
+		names[w.Name] = true
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.Add(p+".url", "must be an absolute http(s) URL")
+		}
+		if w.Timeout <= 0 {
+			errs.Add(p+".timeout", "must be positive")
+		}
+		if w.MinSeverity.Rank() < 0 {
+			errs.Addf(p+".min_severity", "unknown severity %q (want info, low, medium, high or critical)", w.MinSeverity)
+		}
+	}
+	if c.Retry.MaxAttempts < 1 {
+		errs.Add("alerting.retry.max_attempts", "must be at least 1")
+	}
+	if c.Retry.InitialBackoff <= 0 || c.Retry.MaxBackoff < c.Retry.InitialBackoff {
+		errs.Add("alerting.retry", "initial_backoff must be positive and not above max_backoff")
+	}
+	return errs.Err()
+}

@@ -1,0 +1,77 @@
+package alerting
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Webhook request headers.
+const (
+	HeaderDelivery  = "X-Mcpwatch-Delivery"  // stable per (anomaly version, sink): receivers drop duplicates by it
+	HeaderTimestamp = "X-Mcpwatch-Timestamp" // Unix seconds, signed with the body
+	HeaderSignature = "X-Mcpwatch-Signature" // "sha256=" + hex HMAC, when a secret is set
+)
+
+// webhook posts alerts to one URL.
+type webhook struct {
+	cfg    WebhookConfig
+	client *http.Client
+}
+
+func newWebhook(cfg WebhookConfig) *webhook {
+	return &webhook{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}}
+}
+
+// permanentError marks a failure that retrying cannot fix (the receiver rejected the request).
+type permanentError struct{ error }
+
+// send delivers body once. A 2xx answer is success; 4xx other than 408/429 is permanent.
+func (w *webhook) send(ctx context.Context, deliveryID string, body []byte, now time.Time) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return permanentError{fmt.Errorf("cannot build request: %w", err)}
+	}
+	for k, v := range w.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "mcpwatch")
+	req.Header.Set(HeaderDelivery, deliveryID)
+	req.Header.Set(HeaderTimestamp, ts)
+	if w.cfg.Secret != "" {
+		req.Header.Set(HeaderSignature, Sign(w.cfg.Secret, ts, body))
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot post to webhook %s: %w", w.cfg.Name, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+		return permanentError{fmt.Errorf("webhook %s rejected the alert: %s", w.cfg.Name, resp.Status)}
+	default:
+		return fmt.Errorf("webhook %s answered %s", w.cfg.Name, resp.Status)
+	}
+}
+
+// Sign returns the X-Mcpwatch-Signature value for a timestamp and body. A receiver recomputes it
+// with the shared secret and compares in constant time (hmac.Equal).
+func Sign(secret, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(timestamp))
+	m.Write([]byte("."))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
