@@ -26,3 +26,13 @@ func CountClickHouse(ctx context.Context, s Store, query string, args ...any) (u
 	err := c.conn.QueryRow(ctx, strings.ReplaceAll(query, "{db}", c.db), args...).Scan(&n)
 	return n, err
 }
+
+// OpenChdb returns a ClickHouse store running on the modern engine embedded in npm's chdb (see
+// chdb_test.go), with a function listing the statements it ran; tests only.
+func OpenChdb(chdbDir, dir, db string, retentionDays int) (Store, func() []string, error) {
+	s, conn, err := newChdbClickHouse(chdbDir, dir, db, retentionDays)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, conn.statements, nil
+}
