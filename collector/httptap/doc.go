@@ -22,4 +22,20 @@
 //
 // Events carry no argument or result values: only the arguments' shape (keys and JSON types) and
 // hashes of the canonical JSON of arguments and results.
+//
+// Outcomes: a JSON-RPC error is status error with its code; a result with isError: true is
+// tool_error; a non-2xx HTTP answer (Go servers answer transport errors in text/plain) is error
+// with the HTTP status as code, or the code of a JSON-RPC error with a null id in the body; an
+// unreachable upstream is error 502; no response before the stream ended or before
+// RequestTimeout is timeout. Bodies and SSE events over MaxMessageBytes are unparsed events
+// (status malformed) carrying only their size, as is anything that is not JSON-RPC.
+//
+// Memory is bounded: MaxPending requests per HTTP exchange and server requests per session,
+// MaxSessions sessions (least recently used forgotten first, idle ones after
+// SessionIdleTimeout), and MaxMessageBytes buffered per body or SSE event.
+//
+// Metrics (prometheus, on settings.Registry): mcpwatch_httptap_requests_total{upstream,method},
+// mcpwatch_httptap_events_total{status}, mcpwatch_httptap_malformed_total{direction},
+// mcpwatch_httptap_upstream_errors_total{upstream} and
+// mcpwatch_httptap_untracked_messages_total{reason} (unmatched_response, pending_limit).
 package httptap

@@ -113,7 +113,11 @@ func (ex *exchange) observeRequest(r *http.Request) {
 		case m.IsNotification():
 			c := ex.newCall(m, schemas.ClientToServer, schemas.KindNotification, ex.start)
 			ex.mu.Lock()
-			ex.acks = append(ex.acks, c)
+			if len(ex.acks) < t.cfg.MaxPending {
+				ex.acks = append(ex.acks, c)
+			} else {
+				t.metrics.untracked.WithLabelValues("pending_limit").Inc()
+			}
 			ex.mu.Unlock()
 		case m.IsResponse():
 			ex.clientAnswer(m)
