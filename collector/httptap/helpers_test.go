@@ -2,6 +2,7 @@ package httptap
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,16 +21,31 @@ import (
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
-// recorder is an in-memory pipeline.EventEmitter that keeps every event.
+// recorder is an in-memory pipeline.EventEmitter that keeps every event, and checks each one
+// against the Event v1 JSON Schema.
 type recorder struct {
-	mu     sync.Mutex
-	events []schemas.Event
+	mu      sync.Mutex
+	events  []schemas.Event
+	invalid []string
 }
 
 func (r *recorder) Emit(e schemas.Event) {
+	data, err := json.Marshal(e)
+	if err == nil {
+		err = schemas.ValidateEventJSON(data)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
+	if err != nil {
+		r.invalid = append(r.invalid, fmt.Sprintf("%s: %v", data, err))
+	}
+}
+
+func (r *recorder) invalidEvents() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.invalid)
 }
 
 func (r *recorder) all() []schemas.Event {
@@ -97,6 +113,7 @@ func startTap(t testing.TB, cfg Config) (*Tap, *recorder, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		require.NoError(t, tap.Shutdown(ctx))
+		require.Empty(t, rec.invalidEvents(), "events that break the Event v1 schema")
 	})
 	return tap, rec, "http://" + tap.Addr()
 }

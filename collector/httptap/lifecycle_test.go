@@ -89,6 +89,7 @@ func TestShutdownWithTrafficInFlight(t *testing.T) {
 	require.Equal(t, schemas.StatusTimeout, ev.Status)
 	_, _ = io.Copy(io.Discard, resp.Body)
 
+	require.Empty(t, rec.invalidEvents())
 	require.Error(t, cs.Close(), "the tap is gone")
 	require.Zero(t, tap.sessions.len())
 	for ss := range srv.Sessions() { // the upstream never heard the DELETE
