@@ -219,10 +219,10 @@ func (r *chdbRows) Scan(dest ...any) error {
 	return nil
 }
 
-func (r *chdbRows) ScanStruct(any) error            { return errors.New("not implemented") }
+func (r *chdbRows) ScanStruct(any) error             { return errors.New("not implemented") }
 func (r *chdbRows) ColumnTypes() []driver.ColumnType { return nil }
-func (r *chdbRows) Totals(...any) error             { return errors.New("not implemented") }
-func (r *chdbRows) Columns() []string               { return nil }
+func (r *chdbRows) Totals(...any) error              { return errors.New("not implemented") }
+func (r *chdbRows) Columns() []string                { return nil }
 
 // scanJSON converts a JSONCompact value (64-bit integers arrive quoted) into dest.
 func scanJSON(raw json.RawMessage, dest any) error {

@@ -514,6 +514,9 @@ func (c *ClickHouse) querySessions(ctx context.Context, query string, args ...an
 // SessionEvents returns a session's events in observed order (then by event ID); LIMIT BY drops
 // not-yet-merged duplicates.
 func (c *ClickHouse) SessionEvents(ctx context.Context, id string, limit int) ([]schemas.Event, error) {
+	if id == "" {
+		return []schemas.Event{}, nil // events without a session belong to none
+	}
 	cols := strings.Replace(chEventColumns, "observed_at, ", "", 1)
 	rows, err := c.conn.Query(ctx, "SELECT "+cols+" FROM "+c.t("events")+
 		" WHERE session_id = ? ORDER BY observed_us, event_id LIMIT 1 BY event_id LIMIT ?", id, limitOf(limit))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -224,4 +225,27 @@ func TestClickHouseModernTTL(t *testing.T) {
 	require.Equal(t, 2, modifies(stmts()), "events and anomalies get the new TTL")
 	require.NoError(t, s.Migrate(ctx))
 	require.Equal(t, 2, modifies(stmts()), "and keep it")
+}
+
+// BenchmarkClickHouseInsertEvents measures batches against the server named by
+// MCPWATCH_TEST_CLICKHOUSE_ADDR. Every batch becomes a part on the server, so per-event cost
+// falls steeply with batch size; the writer should batch generously for ClickHouse.
+func BenchmarkClickHouseInsertEvents(b *testing.B) {
+	for _, batch := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := openClickHouse(b)
+			require.NoError(b, s.Migrate(b.Context()))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				events := benchEvents(batch, i*batch)
+				b.StartTimer()
+				if err := s.InsertEvents(b.Context(), events); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

@@ -442,6 +442,9 @@ func (s *SQLite) querySessions(ctx context.Context, query string, args ...any) (
 
 // SessionEvents returns a session's events in observed order (then by event ID).
 func (s *SQLite) SessionEvents(ctx context.Context, id string, limit int) ([]schemas.Event, error) {
+	if id == "" {
+		return []schemas.Event{}, nil // events without a session belong to none
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteEventColumns+` FROM events WHERE session_id = ?
 		ORDER BY observed_at, event_id LIMIT ?`, id, limitOf(limit))
 	if err != nil {

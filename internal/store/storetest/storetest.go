@@ -260,10 +260,16 @@ func testSessionAggregation(t *testing.T, s store.Store) {
 	require.Equal(t, "other", list[0].ID, "most recently active first")
 	requireSession(t, want, list[1])
 
-	// A session without tool calls has an empty (not nil-vs-missing) tool list.
-	none, err := s.Session(ctx, "other")
+	other, err := s.Session(ctx, "other")
 	require.NoError(t, err)
-	require.Equal(t, []string{"delete_file"}, none.Tools)
+	require.Equal(t, []string{"delete_file"}, other.Tools)
+
+	// A session without tool calls has an empty, non-nil tool list (JSON [] rather than null).
+	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{ev("z1", "quiet", "agent-9", "fs", b, "tools/list", "", schemas.StatusOK)}))
+	quiet, err := s.Session(ctx, "quiet")
+	require.NoError(t, err)
+	require.NotNil(t, quiet.Tools)
+	require.Empty(t, quiet.Tools)
 }
 
 func requireSession(t *testing.T, want, got store.Session) {
@@ -282,9 +288,11 @@ func testSessionNotFound(t *testing.T, s store.Store) {
 		_, err := s.Session(ctx, id)
 		require.ErrorIs(t, err, store.ErrNotFound, "session %q", id)
 	}
-	got, err := s.SessionEvents(ctx, "missing", 0)
-	require.NoError(t, err)
-	require.Empty(t, got)
+	for _, id := range []string{"missing", ""} {
+		got, err := s.SessionEvents(ctx, id, 0)
+		require.NoError(t, err)
+		require.Empty(t, got, "session %q", id)
+	}
 	list, err := s.Sessions(ctx, store.SessionQuery{})
 	require.NoError(t, err)
 	require.Empty(t, list)
