@@ -1,0 +1,161 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/alerting"
+	"github.com/mcpwatch/mcpwatch/collector/httptap"
+	"github.com/mcpwatch/mcpwatch/detector"
+	"github.com/mcpwatch/mcpwatch/enricher"
+	"github.com/mcpwatch/mcpwatch/internal/api"
+	"github.com/mcpwatch/mcpwatch/internal/bus"
+	"github.com/mcpwatch/mcpwatch/internal/config"
+	"github.com/mcpwatch/mcpwatch/internal/store"
+)
+
+// DefaultDataDir holds the embedded broker's and store's files unless configured otherwise.
+const DefaultDataDir = "./mcpwatch-data"
+
+// Config is the whole configuration file: a section per role.
+type Config struct {
+	// DataDir holds the embedded broker's data (kafka/) and the embedded store (mcpwatch.db).
+	DataDir string `yaml:"data_dir"`
+	// Log configures mcpwatch's own logs (stderr).
+	Log LogConfig `yaml:"log"`
+	// Bus is Kafka; empty brokers start the embedded broker.
+	Bus bus.Config `yaml:"bus"`
+	// Store is where events, sessions and anomalies are kept.
+	Store store.Config `yaml:"store"`
+	// Writer tunes the role that writes the bus into the store.
+	Writer store.WriterConfig `yaml:"writer"`
+	// Collector configures the taps.
+	Collector CollectorConfig `yaml:"collector"`
+	// Enricher configures identity resolution and labels.
+	Enricher enricher.Config `yaml:"enricher"`
+	// Detector configures the models.
+	Detector detector.Config `yaml:"detector"`
+	// Alerting configures sinks.
+	Alerting alerting.Config `yaml:"alerting"`
+	// API configures the HTTP API, /metrics and health endpoints.
+	API api.Config `yaml:"api"`
+}
+
+// CollectorConfig groups the taps.
+type CollectorConfig struct {
+	// HTTP is the Streamable HTTP tap.
+	HTTP httptap.Config `yaml:"http"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error (default info).
+	Level string `yaml:"level"`
+	// Format is text or json (default text).
+	Format string `yaml:"format"`
+}
+
+// SetDefaults fills zero values; it runs after the file and the flags, so the store file
+// follows a data dir given either way.
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	c.Bus.SetDefaults()
+	c.Store.ApplyDefaults(c.DataDir)
+	c.Writer.SetDefaults()
+	c.Enricher.SetDefaults()
+	c.Detector.SetDefaults()
+	c.Alerting.SetDefaults()
+	c.API.SetDefaults()
+}
+
+// Validate reports every invalid field by its path.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := c.Log.SlogLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: must be text or json, got %q", c.Log.Format))
+	}
+	errs = append(errs, c.Bus.Validate(), c.Store.Validate(), c.Writer.Validate(), c.Enricher.Validate(),
+		c.Detector.Validate(), c.Alerting.Validate(), c.API.Validate())
+	// An empty upstream list is allowed: run then starts without the tap and says so.
+	if len(c.Collector.HTTP.Upstreams) > 0 {
+		errs = append(errs, c.Collector.HTTP.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+// SlogLevel parses Level.
+func (l LogConfig) SlogLevel() (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.Level)); err != nil {
+		return 0, fmt.Errorf("log.level: must be debug, info, warn or error, got %q", l.Level)
+	}
+	return lv, nil
+}
+
+// LoadConfig reads a configuration file (an empty path means none: defaults only), applies
+// override (command-line flags; may be nil), fills defaults and validates.
+func LoadConfig(path string, override func(*Config) error) (Config, error) {
+	var c Config
+	if path != "" {
+		// Decode through a method-less alias: defaults and validation come after the flags.
+		type plain Config
+		if err := config.Load(path, (*plain)(&c)); err != nil {
+			return Config{}, err
+		}
+	}
+	if override != nil {
+		if err := override(&c); err != nil {
+			return Config{}, err
+		}
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return Config{}, fmt.Errorf("%s:\n%w", path, err)
+		}
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// AddUpstream adds a --upstream [NAME=]URL flag value to the HTTP tap's upstreams. Unnamed
+// upstreams are called "default" (the /mcp route), then upstream-2, upstream-3, ….
+func (c *Config) AddUpstream(spec string) error {
+	name, url, named := strings.Cut(spec, "=")
+	if !named || strings.Contains(name, "/") || strings.Contains(name, ":") {
+		name, url = "", spec
+	}
+	ups := &c.Collector.HTTP.Upstreams
+	if name == "" {
+		name = "default"
+		for _, u := range *ups {
+			if u.Name == "default" {
+				name = fmt.Sprintf("upstream-%d", len(*ups)+1)
+			}
+		}
+	}
+	*ups = append(*ups, httptap.Upstream{Name: name, URL: url})
+	return nil
+}
+
+// EnsureDataDir creates the data dir, readable only by its owner.
+func EnsureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create data dir: %w", err)
+	}
+	return nil
+}
