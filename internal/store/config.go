@@ -128,7 +128,6 @@ func Open(ctx context.Context, cfg Config, settings pipeline.Settings) (Store, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	settings = settings.WithComponent("store")
 	switch cfg.Backend {
 	case BackendClickHouse:
 		return OpenClickHouse(ctx, cfg.ClickHouse, cfg.RetentionDays, settings)

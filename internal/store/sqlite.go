@@ -109,10 +109,17 @@ func OpenSQLite(ctx context.Context, path string, retentionDays int, settings pi
 	if retentionDays < 1 {
 		return nil, fmt.Errorf("cannot open sqlite store: retention of %d days", retentionDays)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("cannot create sqlite store directory: %w", err)
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create sqlite store directory: %w", err)
+	}
+	// Create the file owner-only before SQLite does (it would use 0644); SQLite gives the -wal
+	// and -shm files the same permissions as the database.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create sqlite store file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("cannot create sqlite store file: %w", err)
 	}
 	// synchronous=NORMAL is durable across process crashes in WAL mode (a power loss may lose
 	// the last transactions, which the bus redelivers since offsets commit after the write).

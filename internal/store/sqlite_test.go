@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,6 +36,14 @@ func TestSQLiteReopen(t *testing.T) {
 	require.NoError(t, s.Migrate(ctx))
 	require.NoError(t, s.InsertEvents(ctx, benchEvents(10, 0)))
 	require.NoError(t, s.Close())
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(f); err == nil {
+			require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
+		}
+	}
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the database is owner-only")
 
 	s, err = store.OpenSQLite(ctx, path, 30, pipeline.Settings{})
 	require.NoError(t, err)
