@@ -79,6 +79,9 @@ func (e *EventEmitter) Emit(ev schemas.Event) {
 	}
 }
 
+// Queued is the number of events waiting to be produced.
+func (e *EventEmitter) Queued() int { return len(e.queue) }
+
 // Start begins producing in the background.
 func (e *EventEmitter) Start(_ context.Context) error {
 	e.mu.Lock()

@@ -21,6 +21,9 @@ type WriterConfig struct {
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval bounds how long a partial batch waits before it is written (default 200ms).
 	FlushInterval time.Duration `yaml:"flush_interval"`
+	// RetentionInterval is how often data older than store.retention_days is removed
+	// (default 1h).
+	RetentionInterval time.Duration `yaml:"retention_interval"`
 }
 
 // SetDefaults fills zero values.
@@ -30,6 +33,9 @@ func (c *WriterConfig) SetDefaults() {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = 200 * time.Millisecond
+	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = time.Hour
 	}
 }
 
@@ -41,6 +47,9 @@ func (c WriterConfig) Validate() error {
 	if c.FlushInterval <= 0 {
 		return fmt.Errorf("writer.flush_interval: must be positive")
 	}
+	if c.RetentionInterval <= 0 {
+		return fmt.Errorf("writer.retention_interval: must be positive")
+	}
 	return nil
 }
 
@@ -51,7 +60,10 @@ const WriterGroup = "mcpwatch-writer"
 // and commits their offsets only after the store accepted them. A store outage backs the stream
 // up in the broker; nothing is dropped.
 type Writer struct {
+	cfg      WriterConfig
 	st       Store
+	stop     chan struct{}
+	stopped  chan struct{}
 	consumer *bus.Consumer
 	logger   *slog.Logger
 	written  *prometheus.CounterVec
@@ -62,6 +74,7 @@ type Writer struct {
 func NewWriter(cfg WriterConfig, st Store, brokers []string, busCfg bus.Config, set pipeline.Settings) *Writer {
 	set = set.WithComponent("writer")
 	w := &Writer{
+		cfg:    cfg,
 		st:     st,
 		logger: set.Logger,
 		written: pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -80,11 +93,43 @@ func NewWriter(cfg WriterConfig, st Store, brokers []string, busCfg bus.Config, 
 	return w
 }
 
-// Start begins consuming.
-func (w *Writer) Start(ctx context.Context) error { return w.consumer.Start(ctx) }
+// Start begins consuming, and enforcing retention every RetentionInterval.
+func (w *Writer) Start(ctx context.Context) error {
+	if err := w.consumer.Start(ctx); err != nil {
+		return err
+	}
+	w.stop, w.stopped = make(chan struct{}), make(chan struct{})
+	go w.enforceRetention()
+	return nil
+}
 
-// Shutdown writes the batch in progress and stops.
-func (w *Writer) Shutdown(ctx context.Context) error { return w.consumer.Shutdown(ctx) }
+// Shutdown writes the batch in progress and stops. Safe to call twice and without Start.
+func (w *Writer) Shutdown(ctx context.Context) error {
+	if w.stop != nil {
+		close(w.stop)
+		<-w.stopped
+		w.stop = nil
+	}
+	return w.consumer.Shutdown(ctx)
+}
+
+func (w *Writer) enforceRetention() {
+	defer close(w.stopped)
+	t := time.NewTicker(w.cfg.RetentionInterval)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.RetentionInterval)
+		if err := w.st.DropExpired(ctx, time.Now()); err != nil {
+			w.logger.Warn("cannot remove expired data; will retry", "err", err)
+		}
+		cancel()
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
 
 func (w *Writer) handle(ctx context.Context, msgs []kafka.Message) error {
 	var events []schemas.Event

@@ -1,0 +1,43 @@
+# mcpwatch — make targets. `make test` is what CI runs (.ci/run).
+GO        ?= go
+BIN       ?= bin/mcpwatch
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+
+.PHONY: all build run test test-short lint bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mcpwatch
+
+# Run mcpwatch on its embedded defaults (broker and store under ./mcpwatch-data).
+run:
+	$(GO) run ./cmd/mcpwatch run $(ARGS)
+
+# Everything CI runs: installs and starts ClickHouse (Debian's package) under a temp dir, then
+# go vet and the whole test suite with the race detector, integration tests included.
+test:
+	bash scripts/test.sh
+
+# Unit tests only, no services: quick feedback while developing.
+test-short:
+	$(GO) test -count=1 ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+# Benchmarks, side by side in one run. Figures go in the issue notes, never in tests.
+bench:
+	bash scripts/bench.sh
+
+# Fuzz each parser for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONRPCParse$$' -fuzztime $(FUZZTIME) ./collector/jsonrpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzSSEParser$$' -fuzztime $(FUZZTIME) ./collector/sse/
+
+clean:
+	rm -rf bin
