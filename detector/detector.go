@@ -145,6 +145,7 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []kafka.Message
+	var raised []schemas.Anomaly
 	now := d.now().UTC()
 	for _, m := range msgs {
 		var ev schemas.Event
@@ -159,11 +160,17 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 				panic("BUG: cannot marshal anomaly: " + err.Error())
 			}
 			out = append(out, kafka.Message{Key: []byte(a.AgentID), Value: v})
-			d.raised.WithLabelValues(a.Kind).Inc()
+			raised = append(raised, a)
 		}
 	}
 	if err := d.producer.Produce(ctx, out...); err != nil {
+		// The batch will be offered again: unlearn what it taught, or the retry would find
+		// every new tool already known and its anomaly would be lost.
+		d.forget(raised)
 		return err
+	}
+	for _, a := range raised {
+		d.raised.WithLabelValues(a.Kind).Inc()
 	}
 	if now.Sub(d.lastSnapshot) >= d.cfg.SnapshotInterval {
 		if err := d.snapshot(ctx); err != nil {
@@ -190,6 +197,17 @@ func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
 	}
 	d.dirty[ev.AgentID] = struct{}{}
 	return []schemas.Anomaly{an}
+}
+
+// forget undoes what Observe learnt when it raised anomalies. Callers hold d.mu.
+func (d *Detector) forget(raised []schemas.Anomaly) {
+	for _, a := range raised {
+		if a.Kind == KindNewTool {
+			if t := d.tools[a.AgentID]; t != nil {
+				delete(t.Tools, a.Subject)
+			}
+		}
+	}
 }
 
 // snapshot saves the baselines of agents that changed. Callers hold d.mu.
