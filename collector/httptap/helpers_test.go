@@ -141,6 +141,7 @@ func newMCPServer() *mcp.Server {
 					return nil, nil, err
 				}
 			}
+			//lint:ignore SA1019 roots is deprecated in 2026-07-28 but older revisions use it; the tap must observe it
 			res, err := req.Session.ListRoots(ctx, nil)
 			if err != nil {
 				return nil, nil, err
@@ -207,6 +208,7 @@ func connect(t testing.TB, endpoint, agent string) (*mcp.ClientSession, *mcp.Cli
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(base.CloseIdleConnections)
 	client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1.0"}, nil)
+	//lint:ignore SA1019 roots is deprecated in 2026-07-28 but older revisions use it; the tap must observe it
 	client.AddRoots(&mcp.Root{URI: "file:///tmp/project", Name: "project"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
