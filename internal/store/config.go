@@ -128,10 +128,19 @@ func Open(ctx context.Context, cfg Config, settings pipeline.Settings) (Store, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Return an untyped nil on failure: a nil *ClickHouse in a Store is not == nil.
 	switch cfg.Backend {
 	case BackendClickHouse:
-		return OpenClickHouse(ctx, cfg.ClickHouse, cfg.RetentionDays, settings)
+		if s, err := OpenClickHouse(ctx, cfg.ClickHouse, cfg.RetentionDays, settings); err == nil {
+			return s, nil
+		} else {
+			return nil, err
+		}
 	default:
-		return OpenSQLite(ctx, cfg.SQLite.Path, cfg.RetentionDays, settings)
+		if s, err := OpenSQLite(ctx, cfg.SQLite.Path, cfg.RetentionDays, settings); err == nil {
+			return s, nil
+		} else {
+			return nil, err
+		}
 	}
 }
