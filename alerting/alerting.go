@@ -72,6 +72,9 @@ func (a *Alerting) Shutdown(ctx context.Context) error {
 	if perr := a.dlq.Close(); err == nil {
 		err = perr
 	}
+	for _, s := range a.sinks {
+		s.close()
+	}
 	return err
 }
 

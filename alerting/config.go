@@ -21,7 +21,8 @@ type Config struct {
 type WebhookConfig struct {
 	// Name identifies the sink in metrics, logs and dead letters (default webhook-N).
 	Name string `yaml:"name"`
-	// URL receives POSTs of Anomaly v1 JSON.
+	// URL receives POSTs of Anomaly v1 JSON. Redirects are not followed (a redirected POST
+	// could become a GET and lose the alert): a 3xx answer dead-letters it.
 	URL string `yaml:"url"`
 	// Headers are added to every request (e.g. an Authorization header for the receiver).
 	Headers map[string]string `yaml:"headers"`

@@ -22,18 +22,31 @@ const (
 
 // webhook posts alerts to one URL.
 type webhook struct {
-	cfg    WebhookConfig
-	client *http.Client
+	cfg       WebhookConfig
+	client    *http.Client
+	transport *http.Transport
 }
 
 func newWebhook(cfg WebhookConfig) *webhook {
-	return &webhook{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}}
+	// An own transport, so close can drop its keep-alive connections at shutdown.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	return &webhook{cfg: cfg, transport: t, client: &http.Client{
+		Timeout:   cfg.Timeout,
+		Transport: t,
+		// Following a 301/302/303 would turn the POST into a body-less GET that the new
+		// location may answer with 200: the alert would count as delivered and be lost.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
+
+// close drops idle connections to the receiver.
+func (w *webhook) close() { w.transport.CloseIdleConnections() }
 
 // permanentError marks a failure that retrying cannot fix (the receiver rejected the request).
 type permanentError struct{ error }
 
-// send delivers body once. A 2xx answer is success; 4xx other than 408/429 is permanent.
+// send delivers body once. A 2xx answer is success; a redirect, or a 4xx other than 408/429,
+// is permanent.
 func (w *webhook) send(ctx context.Context, deliveryID string, body []byte, now time.Time) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
 	if err != nil {
@@ -59,6 +72,8 @@ func (w *webhook) send(ctx context.Context, deliveryID string, body []byte, now 
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return permanentError{fmt.Errorf("webhook %s answered %s; redirects are not followed, configure the final URL", w.cfg.Name, resp.Status)}
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
 		return permanentError{fmt.Errorf("webhook %s rejected the alert: %s", w.cfg.Name, resp.Status)}
 	default:
