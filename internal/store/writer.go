@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -131,6 +132,8 @@ func (w *Writer) enforceRetention() {
 	}
 }
 
+var errNoID = errors.New("message has no id")
+
 func (w *Writer) handle(ctx context.Context, msgs []kafka.Message) error {
 	var events []schemas.Event
 	var anomalies []schemas.Anomaly
@@ -139,12 +142,18 @@ func (w *Writer) handle(ctx context.Context, msgs []kafka.Message) error {
 		switch m.Topic {
 		case bus.TopicEventsEnriched:
 			var e schemas.Event
-			if err = json.Unmarshal(m.Value, &e); err == nil {
+			if err = json.Unmarshal(m.Value, &e); err == nil && e.ID == "" {
+				err = errNoID // e.g. JSON null: it decodes, but would be stored as an empty row
+			}
+			if err == nil {
 				events = append(events, e)
 			}
 		case bus.TopicAnomalies:
 			var a schemas.Anomaly
-			if err = json.Unmarshal(m.Value, &a); err == nil {
+			if err = json.Unmarshal(m.Value, &a); err == nil && a.ID == "" {
+				err = errNoID
+			}
+			if err == nil {
 				anomalies = append(anomalies, a)
 			}
 		}
