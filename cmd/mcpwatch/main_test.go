@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -38,11 +39,17 @@ var (
 )
 
 // mcpwatchBinary builds this package into a binary once per test run and returns its path.
+// Under `go test -race` the binary gets the race detector too, so a race in a real process
+// fails the test (the process exits 66).
 func mcpwatchBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		path := filepath.Join(binDir, "mcpwatch")
-		out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+		args := []string{"build", "-o", path}
+		if raceEnabled() {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 			return
@@ -51,6 +58,20 @@ func mcpwatchBinary(t *testing.T) string {
 	})
 	require.NoError(t, buildErr)
 	return binPath
+}
+
+// raceEnabled reports whether this test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // cmdResult is what one runMain call printed and returned.
