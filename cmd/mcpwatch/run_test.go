@@ -279,7 +279,8 @@ func TestRunStartFailure(t *testing.T) {
 
 	r := runCmd(t, "run", "--data-dir", filepath.Join(t.TempDir(), "data"), "--config", rc.path)
 	require.Equal(t, exitFailure, r.code, r.stderr)
-	require.Contains(t, r.stderr, "cannot start")
+	require.Contains(t, r.stderr, `msg="cannot start"`)
+	require.Contains(t, r.stderr, "api.listen "+rc.apiAddr, "the log names what could not start")
 	require.NotContains(t, r.stderr, "msg=stopped")
 }
 
