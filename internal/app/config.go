@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mcpwatch/mcpwatch/alerting"
@@ -142,10 +143,9 @@ func (c *Config) AddUpstream(spec string) error {
 	ups := &c.Collector.HTTP.Upstreams
 	if name == "" {
 		name = "default"
-		for _, u := range *ups {
-			if u.Name == "default" {
-				name = fmt.Sprintf("upstream-%d", len(*ups)+1)
-			}
+		// Skip names already taken, including by a named upstream ("upstream-3=URL").
+		for n := len(*ups) + 1; slices.ContainsFunc(*ups, func(u httptap.Upstream) bool { return u.Name == name }); n++ {
+			name = fmt.Sprintf("upstream-%d", n)
 		}
 	}
 	*ups = append(*ups, httptap.Upstream{Name: name, URL: url})
