@@ -210,6 +210,7 @@ var fastRetry = alerting.RetryConfig{MaxAttempts: 4, InitialBackoff: 10 * time.M
 
 func TestWebhookDelivery(t *testing.T) {
 	brokers := startBroker(t)
+	pending := lag(t, brokers)
 	soc := newReceiver(t, nil)
 	pager := newReceiver(t, always(http.StatusAccepted))
 	reg := prometheus.NewRegistry()
@@ -235,7 +236,7 @@ func TestWebhookDelivery(t *testing.T) {
 		last,
 	)
 	require.Eventually(t, func() bool { return soc.count() >= 5 && pager.count() >= 1 }, 10*time.Second, 10*time.Millisecond)
-	require.Eventually(t, func() bool { return testutil.ToFloat64(lag(t, brokers)) == 0 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
 
 	got := soc.requests()
 	require.Len(t, got, 5, "learning anomalies are not alerted")
@@ -285,6 +286,7 @@ func TestRetryableFailuresAreRetried(t *testing.T) {
 	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusRequestTimeout, http.StatusTooManyRequests} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			brokers := startBroker(t)
+			pending := lag(t, brokers)
 			// Fails twice, then accepts.
 			rec := newReceiver(t, func(n int) int {
 				if n < 2 {
@@ -296,7 +298,7 @@ func TestRetryableFailuresAreRetried(t *testing.T) {
 			startAlerting(t, alerting.Config{Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: rec.srv.URL}}, Retry: fastRetry}, brokers, reg)
 			produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
 
-			require.Eventually(t, func() bool { return testutil.ToFloat64(lag(t, brokers)) == 0 }, 10*time.Second, 10*time.Millisecond)
+			require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
 			got := rec.requests()
 			require.Len(t, got, 3, "two failures, then one delivery")
 			for _, r := range got {
@@ -324,6 +326,7 @@ func TestPermanentFailuresAreDeadLetteredAtOnce(t *testing.T) {
 	for _, code := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			brokers := startBroker(t)
+			pending := lag(t, brokers)
 			rec := newReceiver(t, always(code))
 			ok := newReceiver(t, nil)
 			reg := prometheus.NewRegistry()
@@ -342,7 +345,7 @@ func TestPermanentFailuresAreDeadLetteredAtOnce(t *testing.T) {
 			require.Equal(t, 1, rec.count(), "a permanent failure is not retried")
 			require.Equal(t, 1, ok.count(), "other sinks still get the alert")
 			require.Equal(t, 1.0, counter(t, reg, "mcpwatch_alerts_dead_lettered_total", "soc"))
-			require.Eventually(t, func() bool { return testutil.ToFloat64(lag(t, brokers)) == 0 }, 10*time.Second, 10*time.Millisecond)
+			require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
 			require.EqualValues(t, 1, topicEnd(t, brokers, bus.TopicAlertsDLQ))
 		})
 	}
@@ -422,6 +425,7 @@ func TestUndecodableAnomalyIsDeadLettered(t *testing.T) {
 // at shutdown is neither dead-lettered nor committed, so the next run delivers it.
 func TestShutdownWhileRetryingLeavesTheAlertUncommitted(t *testing.T) {
 	brokers := startBroker(t)
+	pending := lag(t, brokers)
 	down := newReceiver(t, always(http.StatusServiceUnavailable))
 	cfg := alerting.Config{
 		Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: down.srv.URL}},
@@ -436,7 +440,7 @@ func TestShutdownWhileRetryingLeavesTheAlertUncommitted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	require.NoError(t, a.Shutdown(ctx))
-	require.EqualValues(t, 1, testutil.ToFloat64(lag(t, brokers)), "not committed")
+	require.EqualValues(t, 1, testutil.ToFloat64(pending), "not committed")
 	require.Zero(t, topicEnd(t, brokers, bus.TopicAlertsDLQ), "not dead-lettered")
 
 	up := newReceiver(t, nil)
