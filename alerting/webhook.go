@@ -6,9 +6,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -65,6 +67,12 @@ func (w *webhook) send(ctx context.Context, deliveryID string, body []byte, now 
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
+		// Drop the URL from the error: its query may carry a token, and this text reaches logs
+		// and dead-letter headers.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return fmt.Errorf("cannot post to webhook %s: %w", w.cfg.Name, err)
 	}
 	defer resp.Body.Close()

@@ -42,13 +42,13 @@ var AllTargets = []string{TargetWriter, TargetDetector, TargetAlerting, TargetEn
 // ParseTargets turns "all" or a comma-separated list into targets in start order.
 func ParseTargets(spec string) ([]string, error) {
 	if spec == "" || spec == TargetAll {
-		return AllTargets, nil
+		return slices.Clone(AllTargets), nil
 	}
 	var out []string
 	for _, t := range strings.Split(spec, ",") {
 		t = strings.TrimSpace(t)
 		if t == TargetAll {
-			return AllTargets, nil
+			return slices.Clone(AllTargets), nil
 		}
 		if !slices.Contains(AllTargets, t) {
 			return nil, fmt.Errorf("-target: unknown target %q (want all or a list of %s)", t, strings.Join(AllTargets, ", "))
