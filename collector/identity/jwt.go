@@ -1,0 +1,185 @@
+package identity
+
+import (
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	// maxTokenBytes bounds the tokens looked at; longer ones are ignored.
+	maxTokenBytes = 16 << 10
+	// maxCachedTokens bounds the verification cache; it is emptied when full.
+	maxCachedTokens = 4096
+)
+
+var errUnknownKID = errors.New("unknown key id")
+
+var (
+	hmacMethods       = []string{"HS256", "HS384", "HS512"}
+	asymmetricMethods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+// jwtVerifier attributes bearer JWTs. Verification results are cached by the SHA-256 of the
+// token, so a token reused for many calls is verified once and the token itself is never kept.
+type jwtVerifier struct {
+	claim   string
+	leeway  time.Duration
+	hmac    []byte
+	useJWKS bool
+	verify  *jwt.Parser // nil when there is nothing to verify with
+	decode  *jwt.Parser
+	keys    atomic.Pointer[keySet]
+	// unknownKID is signalled (without blocking) when a token names a key id the set lacks.
+	unknownKID chan struct{}
+
+	mu    sync.Mutex
+	cache map[[sha256.Size]byte]tokenResult
+}
+
+type tokenResult struct {
+	agent    string
+	verified bool
+	exp      time.Time // zero when the token has no exp
+}
+
+func newJWTVerifier(c JWTConfig) *jwtVerifier {
+	v := &jwtVerifier{
+		claim:      c.Claim,
+		leeway:     c.Leeway,
+		useJWKS:    c.JWKSFile != "" || c.JWKSURL != "",
+		decode:     jwt.NewParser(),
+		unknownKID: make(chan struct{}, 1),
+		cache:      map[[sha256.Size]byte]tokenResult{},
+	}
+	var methods []string
+	if c.HMACSecret != "" {
+		v.hmac = []byte(c.HMACSecret)
+		methods = append(methods, hmacMethods...)
+	}
+	if v.useJWKS {
+		methods = append(methods, asymmetricMethods...)
+	}
+	if len(methods) > 0 {
+		opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(c.Leeway)}
+		if c.Issuer != "" {
+			opts = append(opts, jwt.WithIssuer(c.Issuer))
+		}
+		if c.Audience != "" {
+			opts = append(opts, jwt.WithAudience(c.Audience))
+		}
+		v.verify = jwt.NewParser(opts...)
+	}
+	return v
+}
+
+// setKeys installs a new key set and forgets results obtained with the old one.
+func (v *jwtVerifier) setKeys(ks *keySet) {
+	v.keys.Store(ks)
+	v.mu.Lock()
+	clear(v.cache)
+	v.mu.Unlock()
+}
+
+// bearerToken returns the JWT of an Authorization header value, or "".
+func bearerToken(auth string) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(auth), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	tok = strings.TrimSpace(tok)
+	if len(tok) > maxTokenBytes || strings.Count(tok, ".") != 2 {
+		return ""
+	}
+	return tok
+}
+
+// attribute returns the agent a token names and whether the token was verified; agent is ""
+// when the token is not a JWT or lacks the claim.
+func (v *jwtVerifier) attribute(tok string, now time.Time) (agent string, verified bool) {
+	key := sha256.Sum256([]byte(tok))
+	v.mu.Lock()
+	res, ok := v.cache[key]
+	v.mu.Unlock()
+	if !ok {
+		res = v.check(tok)
+		v.mu.Lock()
+		if len(v.cache) >= maxCachedTokens {
+			clear(v.cache)
+		}
+		v.cache[key] = res
+		v.mu.Unlock()
+	}
+	// A cached token may have expired since it was verified.
+	if res.verified && !res.exp.IsZero() && now.After(res.exp.Add(v.leeway)) {
+		return res.agent, false
+	}
+	return res.agent, res.verified
+}
+
+// check parses and, when it can, verifies a token.
+func (v *jwtVerifier) check(tok string) tokenResult {
+	claims := jwt.MapClaims{}
+	verified := false
+	if v.verify != nil {
+		_, err := v.verify.ParseWithClaims(tok, claims, v.keyFor)
+		verified = err == nil
+		if errors.Is(err, errUnknownKID) {
+			select {
+			case v.unknownKID <- struct{}{}:
+			default:
+			}
+		}
+	}
+	if !verified {
+		claims = jwt.MapClaims{}
+		if _, _, err := v.decode.ParseUnverified(tok, claims); err != nil {
+			return tokenResult{}
+		}
+	}
+	res := tokenResult{verified: verified}
+	res.agent, _ = claims[v.claim].(string)
+	res.agent = cleanAgent(res.agent)
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		res.exp = exp.Time
+	}
+	if res.agent == "" {
+		res.verified = false
+	}
+	return res
+}
+
+// keyFor picks the verification key by the token's algorithm family and key id.
+func (v *jwtVerifier) keyFor(t *jwt.Token) (any, error) {
+	if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
+		if v.hmac == nil {
+			return nil, errors.New("no HMAC secret configured")
+		}
+		return v.hmac, nil
+	}
+	ks := v.keys.Load()
+	if !v.useJWKS || ks == nil {
+		return nil, errors.New("no JWKS loaded")
+	}
+	if kid, _ := t.Header["kid"].(string); kid != "" {
+		k, ok := ks.byKID[kid]
+		if !ok {
+			return nil, errUnknownKID
+		}
+		return k, nil
+	}
+	return jwt.VerificationKeySet{Keys: toVerificationKeys(ks.all)}, nil
+}
+
+func toVerificationKeys[T any](keys []T) []jwt.VerificationKey {
+	out := make([]jwt.VerificationKey, len(keys))
+	for i, k := range keys {
+		out[i] = k
+	}
+	return out
+}
