@@ -65,7 +65,8 @@ type Event struct {
 
 	// AgentID is the agent the operation is attributed to; the bus key.
 	AgentID string `json:"agent_id"`
-	// AgentSource says how AgentID was attributed: header, client_info, or unknown.
+	// AgentSource says how AgentID was attributed: mtls, jwt, jwt_unverified, header, baggage,
+	// client_info, or unknown.
 	AgentSource string `json:"agent_source"`
 	// DeclaredAgent is the agent id a client declared in the agent-id header, if any.
 	DeclaredAgent string `json:"declared_agent,omitempty"`
@@ -104,6 +105,11 @@ type Event struct {
 	TraceID string `json:"trace_id,omitempty"`
 	SpanID  string `json:"span_id,omitempty"`
 
+	// Content is the operation's arguments and result, size-capped and with secrets masked, for
+	// the enricher's inspection on mcp.events. The enricher drops it before mcp.events.enriched
+	// unless Captured, so only content an operator opted in to capture is ever stored.
+	Content *Content `json:"content,omitempty"`
+
 	// Labels are key/value context added by the enricher (team, environment, …).
 	Labels map[string]string `json:"labels,omitempty"`
 	// Flags are findings added by the enricher's inspection.
@@ -120,4 +126,18 @@ type Flag struct {
 	Path string `json:"path,omitempty"`
 	// Evidence describes the finding without revealing sensitive content (offsets, lengths, hashes).
 	Evidence string `json:"evidence,omitempty"`
+}
+
+// Content is an operation's arguments and result as compact JSON text, with secrets masked
+// ("***") and each cut at a size cap.
+type Content struct {
+	// Arguments is what ArgsShape describes, as JSON text.
+	Arguments string `json:"arguments,omitempty"`
+	// Result is the response's result, or its error object, as JSON text.
+	Result string `json:"result,omitempty"`
+	// Truncated says Arguments or Result was cut at the cap (and is then not valid JSON).
+	Truncated bool `json:"truncated,omitempty"`
+	// Captured says an operator opted in to capture this server or tool: the content may be
+	// stored. Without it, content only travels on mcp.events for inspection.
+	Captured bool `json:"captured,omitempty"`
 }

@@ -125,8 +125,14 @@ func fullEvent() Event {
 		ResultHash:      "8b5de9925ab9b52ffba2296f76d90061",
 		TraceID:         "4bf92f3577b34da6a3ce929d0e0e4736",
 		SpanID:          "00f067aa0ba902b7",
-		Labels:          map[string]string{"team": "billing"},
-		Flags:           []Flag{{Type: "secret", Severity: SeverityCritical, Path: "params.arguments.token", Evidence: "aws key id pattern, 20 chars"}},
+		Content: &Content{
+			Arguments: `{"path":"/srv/billing/invoices/2026-11.csv","token":"***"}`,
+			Result:    `{"content":[{"type":"text","text":"invoice_id,amount\n`,
+			Truncated: true,
+			Captured:  true,
+		},
+		Labels: map[string]string{"team": "billing"},
+		Flags:  []Flag{{Type: "secret", Severity: SeverityCritical, Path: "params.arguments.token", Evidence: "aws key id pattern, 20 chars"}},
 	}
 }
 
@@ -272,6 +278,7 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 	}{
 		{reflect.TypeFor[Event](), eventSchemaJSON, ""},
 		{reflect.TypeFor[Flag](), eventSchemaJSON, "flag"},
+		{reflect.TypeFor[Content](), eventSchemaJSON, "content"},
 		{reflect.TypeFor[Anomaly](), anomalySchemaJSON, ""},
 		{reflect.TypeFor[Explanation](), anomalySchemaJSON, "explanation"},
 	}
