@@ -32,6 +32,8 @@ type call struct {
 	// sessionID and hdr are the session and the request headers the call is attributed to.
 	sessionID string
 	hdr       requestHeaders
+	// track is the call's bookkeeping across HTTP exchanges (exchange.go).
+	track tracking
 }
 
 type clientFacts struct {
@@ -56,6 +58,7 @@ func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind sche
 		client:     clientFacts{name: f.ClientName, version: f.ClientVersion, protocolVersion: f.ProtocolVersion},
 		initialize: m.Method == "initialize" && dir == schemas.ClientToServer,
 		hdr:        ex.hdr,
+		track:      tracking{progressToken: f.ProgressToken, refersTo: f.RequestID},
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
@@ -20,6 +22,22 @@ const (
 	headerSessionID       = "Mcp-Session-Id"
 	headerProtocolVersion = "Mcp-Protocol-Version"
 )
+
+// Methods the tap treats specially.
+const (
+	methodProgress  = "notifications/progress"
+	methodCancelled = "notifications/cancelled"
+	methodListen    = "subscriptions/listen"
+)
+
+// cancelGrace is how long requests whose stream the client cut stay open for the
+// notifications/cancelled that usually follows (clients abort the POST first), capped by
+// RequestTimeout; then they are timeouts.
+const cancelGrace = 5 * time.Second
+
+// CodeCancelled is Event.ErrorCode of a request its sender cancelled (notifications/cancelled).
+// JSON-RPC and MCP define no code for it; this is LSP's RequestCancelled, the usual choice.
+const CodeCancelled = -32800
 
 // requestHeaders is what an HTTP request's headers say about who is talking.
 type requestHeaders struct {
@@ -37,15 +55,21 @@ type exchange struct {
 	httpMethod string
 	start      time.Time // when the request was seen
 	hdr        requestHeaders
+	client     string // the client's IP address: with the agent header, the scope of sessionless ids
 
 	mu          sync.Mutex
-	sessionID   string           // hdr.sessionID, or the id the response assigned
-	pending     map[string]*call // requests awaiting their response on this exchange, by id
-	acks        []*call          // notifications and answers awaiting the HTTP status
-	status      int              // HTTP status of the response, 0 until it arrives
+	sessionID   string         // hdr.sessionID, the id the response assigned, or the legacy session's
+	transport   string         // Event.Transport of this exchange's events
+	own         pendingSet     // requests awaiting their response on this exchange, by id
+	pend        *pendingSet    // where this exchange's requests await their responses: &own, or a legacy session's
+	legacy      *legacySession // the legacy HTTP+SSE session this exchange belongs to, if any
+	sent        []sentRequest  // requests this POST left awaiting their response on a legacy stream
+	acks        []*call        // notifications and answers awaiting the HTTP status
+	status      int            // HTTP status of the response, 0 until it arrives
 	respAt      time.Time
 	upstreamErr bool
-	rpcErrCode  int // code of a JSON-RPC error with a null id: it answers every request
+	cut         bool // the client went away, or the body was closed before its end
+	rpcErrCode  int  // code of a JSON-RPC error with a null id: it answers every request
 	finished    bool
 
 	// Response body observation, touched by the proxy goroutine only.
@@ -56,6 +80,11 @@ type exchange struct {
 	bodyEnded   bool
 }
 
+type sentRequest struct {
+	id string
+	c  *call
+}
+
 func (t *Tap) newExchange(r *http.Request, up *upstream, suffix string) *exchange {
 	hdr := requestHeaders{
 		sessionID:       r.Header.Get(headerSessionID),
@@ -64,12 +93,27 @@ func (t *Tap) newExchange(r *http.Request, up *upstream, suffix string) *exchang
 	}
 	ex := &exchange{
 		tap: t, up: up, suffix: suffix, httpMethod: r.Method, start: time.Now(), hdr: hdr,
-		sessionID: hdr.sessionID,
+		client: clientIP(r.RemoteAddr), sessionID: hdr.sessionID, transport: transportName,
 	}
-	if hdr.sessionID != "" {
-		t.expireAll(t.sessions.seen(ex.sessionKey(hdr.sessionID), hdr.declaredAgent, hdr.protocolVersion, ex.start))
+	ex.pend = &ex.own
+	if hdr.sessionID == "" && r.Method == http.MethodPost && r.URL.RawQuery != "" {
+		// A POST into a legacy HTTP+SSE session names its session in the query.
+		if ls := t.legacy.lookup(up.name, r.URL.Query(), r.URL.RawQuery); ls != nil {
+			ex.joinLegacy(ls)
+		}
+	}
+	if ex.sessionID != "" {
+		t.expireAll(t.sessions.seen(ex.sessionKey(ex.sessionID), hdr.declaredAgent, hdr.protocolVersion, ex.start))
 	}
 	return ex
+}
+
+func clientIP(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
 }
 
 func (ex *exchange) sessionKey(id string) sessionKey { return sessionKey{upstream: ex.up.name, id: id} }
@@ -78,6 +122,30 @@ func (ex *exchange) currentSessionID() string {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
 	return ex.sessionID
+}
+
+// scope is what request ids and progress tokens are unique within: the session, or for
+// sessionless traffic the client's address and declared agent.
+func (ex *exchange) scope() string {
+	if sid := ex.currentSessionID(); sid != "" {
+		return sid
+	}
+	return "\x00" + ex.client + "\x00" + ex.hdr.declaredAgent
+}
+
+func (ex *exchange) pendingSet() *pendingSet {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.pend
+}
+
+// call starts an operation from a message of this exchange.
+func (ex *exchange) call(m *jsonrpc.Message, dir schemas.Direction, kind schemas.Kind, at time.Time) *call {
+	c := ex.newCall(m, dir, kind, at)
+	ex.mu.Lock()
+	c.sessionID, c.ev.Transport = ex.sessionID, ex.transport
+	ex.mu.Unlock()
+	return c
 }
 
 // observeRequest reads a POST body (up to MaxMessageBytes), puts it back for the proxy byte
@@ -111,7 +179,8 @@ func (ex *exchange) observeRequest(r *http.Request) {
 		case m.IsRequest():
 			ex.addPending(m)
 		case m.IsNotification():
-			c := ex.newCall(m, schemas.ClientToServer, schemas.KindNotification, ex.start)
+			c := ex.call(m, schemas.ClientToServer, schemas.KindNotification, ex.start)
+			ex.relate(c, ex.start)
 			ex.mu.Lock()
 			if len(ex.acks) < t.cfg.MaxPending {
 				ex.acks = append(ex.acks, c)
@@ -125,47 +194,77 @@ func (ex *exchange) observeRequest(r *http.Request) {
 	}
 }
 
-// addPending registers a client request awaiting its response on this exchange.
+// addPending registers a client request awaiting its response: on this exchange, or on the
+// GET stream of its legacy session.
 func (ex *exchange) addPending(m *jsonrpc.Message) {
 	t := ex.tap
-	c := ex.newCall(m, schemas.ClientToServer, schemas.KindRequest, ex.start)
+	c := ex.call(m, schemas.ClientToServer, schemas.KindRequest, ex.start)
+	c.track.listen = m.Method == methodListen
 	id := m.IDString()
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	if _, dup := ex.pending[id]; dup || len(ex.pending) >= t.cfg.MaxPending {
+	pend := ex.pendingSet()
+	t.index.add(c, ex.up.name, ex.scope(), schemas.ClientToServer, id, t.cfg.MaxPending)
+	if !c.track.listen { // a subscription lasts as long as the client wants: no deadline
+		c.timer = time.AfterFunc(t.cfg.RequestTimeout, func() {
+			if pend.takeIf(id, c) {
+				t.resolve(c, ex.currentSessionID(), time.Now(), timedOut)
+			}
+		})
+	}
+	if !pend.add(id, c, t.cfg.MaxPending) {
+		if c.track.claim() { // not tracked after all
+			stopTimer(c)
+			t.index.remove(c)
+		}
 		t.metrics.untracked.WithLabelValues("pending_limit").Inc()
 		return
 	}
-	if ex.pending == nil {
-		ex.pending = map[string]*call{}
-	}
-	ex.pending[id] = c
-	c.timer = time.AfterFunc(t.cfg.RequestTimeout, func() { ex.expire(id, c) })
-}
-
-// expire records a request that got no response within RequestTimeout.
-func (ex *exchange) expire(id string, c *call) {
-	ex.mu.Lock()
-	if ex.pending[id] != c {
+	if pend != &ex.own {
+		ex.mu.Lock()
+		ex.sent = append(ex.sent, sentRequest{id: id, c: c})
 		ex.mu.Unlock()
-		return
 	}
-	delete(ex.pending, id)
-	c.sessionID = ex.sessionID
-	ex.mu.Unlock()
-	ex.tap.resolve(c, time.Now(), timedOut)
 }
 
 // clientAnswer pairs the client's answer to a server request.
 func (ex *exchange) clientAnswer(m *jsonrpc.Message) {
 	t := ex.tap
-	c := t.sessions.takeServerCall(ex.sessionKey(ex.hdr.sessionID), m.IDString())
+	c := t.sessions.takeServerCall(ex.sessionKey(ex.currentSessionID()), m.IDString())
 	if c == nil {
 		t.metrics.untracked.WithLabelValues("unmatched_response").Inc()
 		return
 	}
-	c.timer.Stop()
-	t.resolve(c, ex.start, answered(m))
+	t.resolve(c, "", ex.start, answered(m))
+}
+
+// relate ties a notification about a request to it: progress by its token, a cancellation by
+// the request's id. The notification's event then carries the request's JSONRPCID and Target;
+// the cancelled request is settled at once.
+func (ex *exchange) relate(c *call, at time.Time) {
+	t := ex.tap
+	switch {
+	case c.ev.Method == methodProgress && c.track.progressToken != "":
+		key := indexKey{upstream: ex.up.name, scope: ex.scope(), dir: opposite(c.ev.Direction), token: true, v: c.track.progressToken}
+		if req := t.index.find(key); req != nil {
+			c.ev.JSONRPCID, c.ev.Target = req.ev.JSONRPCID, req.ev.Target
+		}
+	case c.ev.Method == methodCancelled && c.track.refersTo != "":
+		key := indexKey{upstream: ex.up.name, scope: ex.scope(), dir: c.ev.Direction, v: c.track.refersTo}
+		if req := t.index.find(key); req != nil {
+			c.ev.JSONRPCID, c.ev.Target = req.ev.JSONRPCID, req.ev.Target
+			if req.track.listen {
+				t.resolve(req, "", at, listenEnded) // how a client ends its subscription
+			} else {
+				t.resolve(req, "", at, cancelled)
+			}
+		}
+	}
+}
+
+func opposite(d schemas.Direction) schemas.Direction {
+	if d == schemas.ClientToServer {
+		return schemas.ServerToClient
+	}
+	return schemas.ClientToServer
 }
 
 // observeResponse looks at the response headers and wraps the body to watch it flow.
@@ -196,12 +295,18 @@ func (ex *exchange) observeResponse(resp *http.Response) {
 		return // 202s, plain-text errors: the exchange's end settles what is pending
 	}
 	resp.Body = &observedBody{ReadCloser: resp.Body, ex: ex}
+	if ex.sse != nil && ex.httpMethod == http.MethodGet && resp.StatusCode == http.StatusOK {
+		ex.watchForEndpoint(resp)
+	}
 }
 
 // upstreamFailed records that the proxy got no response from the upstream.
 func (ex *exchange) upstreamFailed(err error) {
 	if errors.Is(err, context.Canceled) {
-		return // the client went away; what is pending ends as a timeout
+		ex.mu.Lock()
+		ex.cut = true // the client went away
+		ex.mu.Unlock()
+		return
 	}
 	ex.tap.metrics.upstreamErrors.WithLabelValues(ex.up.name).Inc()
 	ex.mu.Lock()
@@ -242,6 +347,9 @@ func (ex *exchange) endBody() {
 
 func (ex *exchange) onSSE(e sse.Event) {
 	now := time.Now()
+	if e.Type == legacyEndpointEvent {
+		return // the legacy transport's endpoint announcement, handled by endpointWatcher
+	}
 	if e.Oversized {
 		ex.unparsed(schemas.ServerToClient, e.Size, now)
 		return
@@ -276,44 +384,49 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 			ex.mu.Unlock()
 			return
 		}
-		c := ex.pending[id]
-		delete(ex.pending, id)
-		sessionID := ex.sessionID
+		pend, sessionID := ex.pend, ex.sessionID
 		ex.mu.Unlock()
+		c := pend.take(id)
 		if c == nil {
 			t.metrics.untracked.WithLabelValues("unmatched_response").Inc()
 			return
 		}
-		c.timer.Stop()
-		c.sessionID = sessionID
+		if !c.track.claim() {
+			return // already settled: cancelled, or timed out
+		}
+		stopTimer(c)
+		if sessionID != "" {
+			c.sessionID = sessionID
+		}
 		if c.initialize {
 			if pv := jsonrpc.DescribeResponse(m).ProtocolVersion; pv != "" {
 				c.client.protocolVersion = pv
 			}
-			t.expireAll(t.sessions.initialized(ex.sessionKey(sessionID), c.client.name, c.client.version, c.client.protocolVersion, now))
+			t.expireAll(t.sessions.initialized(ex.sessionKey(c.sessionID), c.client.name, c.client.version, c.client.protocolVersion, now))
 		}
-		t.resolve(c, now, answered(m))
+		t.complete(c, now, answered(m))
 
 	case m.IsRequest():
-		c := ex.newCall(m, schemas.ServerToClient, schemas.KindRequest, now)
-		c.sessionID = ex.currentSessionID()
+		c := ex.call(m, schemas.ServerToClient, schemas.KindRequest, now)
 		key, id := ex.sessionKey(c.sessionID), m.IDString()
+		t.index.add(c, ex.up.name, ex.scope(), schemas.ServerToClient, id, t.cfg.MaxPending)
 		c.timer = time.AfterFunc(t.cfg.RequestTimeout, func() {
 			if t.sessions.takeServerCallIf(key, id, c) {
-				t.resolve(c, time.Now(), timedOut)
+				t.resolve(c, "", time.Now(), timedOut)
 			}
 		})
 		ok, dropped := t.sessions.addServerCall(key, id, c, t.cfg.MaxPending, now)
 		t.expireAll(dropped)
-		if !ok {
-			c.timer.Stop()
+		if !ok && c.track.claim() {
+			stopTimer(c)
+			t.index.remove(c)
 			t.metrics.untracked.WithLabelValues("pending_limit").Inc()
 		}
 
 	case m.IsNotification():
-		c := ex.newCall(m, schemas.ServerToClient, schemas.KindNotification, now)
-		c.sessionID = ex.currentSessionID()
-		t.resolve(c, now, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
+		c := ex.call(m, schemas.ServerToClient, schemas.KindNotification, now)
+		ex.relate(c, now)
+		t.resolve(c, "", now, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
 	}
 }
 
@@ -326,7 +439,10 @@ func (ex *exchange) unparsed(dir schemas.Direction, size int, at time.Time) {
 	} else {
 		ev.ResponseBytes = size
 	}
-	sid := ex.currentSessionID()
+	ex.mu.Lock()
+	sid := ex.sessionID
+	ev.Transport = ex.transport
+	ex.mu.Unlock()
 	identify(&ev, sid, ex.tap.sessions.info(ex.sessionKey(sid)), ex.hdr, clientFacts{})
 	ex.tap.emit(ev)
 }
@@ -340,9 +456,10 @@ func (ex *exchange) finish() {
 		return
 	}
 	ex.finished = true
-	pending, acks := ex.pending, ex.acks
-	ex.pending, ex.acks = nil, nil
+	acks, sent, legacy := ex.acks, ex.sent, ex.legacy
+	ex.acks, ex.sent = nil, nil
 	status, respAt, upstreamErr, rpcErrCode, sessionID := ex.status, ex.respAt, ex.upstreamErr, ex.rpcErrCode, ex.sessionID
+	cut := ex.cut
 	ex.mu.Unlock()
 
 	now := time.Now()
@@ -361,30 +478,82 @@ func (ex *exchange) finish() {
 		}
 	}
 	failed := upstreamErr || status >= 300
-	for _, c := range pending {
-		c.timer.Stop()
-		c.sessionID = sessionID
-		if failed {
-			ex.tap.resolve(c, respAt, httpError)
-		} else {
-			ex.tap.resolve(c, now, timedOut) // the stream ended without the response
-		}
-	}
-	for _, c := range acks {
-		c.sessionID = sessionID
+	settle := func(c *call) {
 		switch {
 		case failed:
-			ex.tap.resolve(c, respAt, httpError)
-		case status == 0:
-			ex.tap.resolve(c, now, timedOut)
+			ex.tap.resolve(c, sessionID, respAt, httpError)
+		case c.track.listen:
+			ex.tap.resolve(c, sessionID, now, listenEnded)
 		default:
-			ex.tap.resolve(c, respAt, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
+			ex.tap.resolve(c, sessionID, now, timedOut) // the stream ended without the response
+		}
+	}
+	for _, c := range ex.own.drain() {
+		if cut && !failed {
+			ex.tap.orphan(c, sessionID, now)
+		} else {
+			settle(c)
+		}
+	}
+	if failed {
+		// A legacy POST that failed: its requests will get no answer on the GET stream.
+		for _, s := range sent {
+			if legacy.pend.takeIf(s.id, s.c) {
+				settle(s.c)
+			}
+		}
+	}
+	if legacy != nil && ex.httpMethod == http.MethodGet {
+		// The legacy session's stream is over, and with it the session.
+		ex.tap.legacy.remove(ex.up.name, legacy)
+		for _, c := range legacy.pend.drain() {
+			settle(c)
+		}
+		ex.tap.expireAll(ex.tap.sessions.forget(ex.sessionKey(legacy.id)))
+	}
+	for _, c := range acks {
+		switch {
+		case failed:
+			ex.tap.resolve(c, sessionID, respAt, httpError)
+		case status == 0:
+			ex.tap.resolve(c, sessionID, now, timedOut)
+		default:
+			ex.tap.resolve(c, sessionID, respAt, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
 		}
 	}
 }
 
-// resolve completes a call's event and emits it.
-func (t *Tap) resolve(c *call, at time.Time, fill func(*schemas.Event)) {
+// orphan settles a request whose stream the client cut, after the grace in which its
+// cancellation may still arrive and settle it first. Its event is timed at the cut.
+func (t *Tap) orphan(c *call, sessionID string, cutAt time.Time) {
+	fill := timedOut
+	if c.track.listen {
+		fill = listenEnded
+	}
+	if len(c.track.keys) == 0 { // not indexed: no cancellation could find it
+		t.resolve(c, sessionID, cutAt, fill)
+		return
+	}
+	stopTimer(c)
+	time.AfterFunc(min(cancelGrace, t.cfg.RequestTimeout), func() { t.resolve(c, sessionID, cutAt, fill) })
+}
+
+// resolve completes a call's event and emits it, unless it was settled already. sessionID, when
+// not empty, is the session the call turned out to belong to (the initialize response's).
+func (t *Tap) resolve(c *call, sessionID string, at time.Time, fill func(*schemas.Event)) {
+	if !c.track.claim() {
+		return
+	}
+	stopTimer(c)
+	if sessionID != "" {
+		c.sessionID = sessionID
+	}
+	t.complete(c, at, fill)
+}
+
+// complete emits the event of a call its caller has claimed.
+func (t *Tap) complete(c *call, at time.Time, fill func(*schemas.Event)) {
+	t.index.remove(c)
 	ev := c.ev
 	ev.LatencyMicros = micros(at.Sub(c.start))
 	fill(&ev)
@@ -396,12 +565,19 @@ func (t *Tap) resolve(c *call, at time.Time, fill func(*schemas.Event)) {
 func (t *Tap) expireAll(calls []*call) {
 	now := time.Now()
 	for _, c := range calls {
-		c.timer.Stop()
-		t.resolve(c, now, timedOut)
+		t.resolve(c, "", now, timedOut)
 	}
 }
 
 func timedOut(ev *schemas.Event) { ev.Status = schemas.StatusTimeout }
+
+func cancelled(ev *schemas.Event) {
+	ev.Status, ev.ErrorCode = schemas.StatusError, CodeCancelled
+}
+
+// listenEnded settles a subscriptions/listen request that ended without a result: the client
+// closed or cancelled it, which is how subscriptions normally end.
+func listenEnded(ev *schemas.Event) { ev.Status = schemas.StatusOK }
 
 // answered fills an event from the response m.
 func answered(m *jsonrpc.Message) func(*schemas.Event) {
@@ -418,6 +594,181 @@ func answered(m *jsonrpc.Message) func(*schemas.Event) {
 			ev.Status = schemas.StatusOK
 		}
 	}
+}
+
+// tracking is a call's bookkeeping across HTTP exchanges.
+//
+// A call can be settled from several places (its response, its deadline, a cancellation, the
+// end of its stream); the first to claim it emits its event, the others do nothing. The
+// timer is set before the call is shared and never touched by its own callback, so whoever
+// finds the call through a locked map may stop it.
+type tracking struct {
+	done          atomic.Bool
+	listen        bool       // a subscriptions/listen request: no deadline, its end is not a timeout
+	progressToken string     // params._meta.progressToken, or the token of a progress notification
+	refersTo      string     // the request id a notifications/cancelled names
+	keys          []indexKey // the call's entries in the tap's index, set before it is shared, then fixed
+}
+
+func (tr *tracking) claim() bool { return tr.done.CompareAndSwap(false, true) }
+
+func stopTimer(c *call) {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// pendingSet holds requests awaiting their responses, by JSON-RPC id.
+type pendingSet struct {
+	mu sync.Mutex
+	m  map[string]*call
+}
+
+// add registers c under id; false when id is taken or the set holds max calls already.
+func (p *pendingSet) add(id string, c *call, max int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.m[id]; dup || len(p.m) >= max {
+		return false
+	}
+	if p.m == nil {
+		p.m = map[string]*call{}
+	}
+	p.m[id] = c
+	return true
+}
+
+// take removes and returns the call under id, or nil.
+func (p *pendingSet) take(id string) *call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.m[id]
+	if c != nil {
+		delete(p.m, id)
+	}
+	return c
+}
+
+// takeIf removes the call under id if it is c.
+func (p *pendingSet) takeIf(id string, c *call) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m[id] != c {
+		return false
+	}
+	delete(p.m, id)
+	return true
+}
+
+// drain removes and returns every call.
+func (p *pendingSet) drain() map[string]*call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.m
+	p.m = nil
+	return m
+}
+
+// indexKey names a request that messages on other HTTP exchanges may refer to: by its id (a
+// cancellation) or by its progress token (progress notifications).
+type indexKey struct {
+	upstream, scope string
+	dir             schemas.Direction // who sent the request
+	token           bool              // v is a progress token, else a request id
+	v               string
+}
+
+// callIndex finds open requests by id or progress token across the exchanges of a session.
+// A key held by more than one request (sessionless clients behind one address reusing ids)
+// finds nothing rather than a wrong request.
+type callIndex struct {
+	mu sync.Mutex
+	m  map[indexKey][]*call
+	n  int
+}
+
+// indexPerPending is how many index entries the tap keeps per MaxPending: the index spans
+// every exchange, each of which holds up to MaxPending requests.
+const indexPerPending = 64
+
+// add indexes c, before it is shared, by id and by its progress token if it has one.
+func (x *callIndex) add(c *call, upstream, scope string, dir schemas.Direction, id string, maxPending int) {
+	keys := []indexKey{{upstream: upstream, scope: scope, dir: dir, v: id}}
+	if c.track.progressToken != "" {
+		keys = append(keys, indexKey{upstream: upstream, scope: scope, dir: dir, token: true, v: c.track.progressToken})
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.n+len(keys) > maxPending*indexPerPending {
+		return
+	}
+	if x.m == nil {
+		x.m = map[indexKey][]*call{}
+	}
+	for _, k := range keys {
+		x.m[k] = append(x.m[k], c)
+	}
+	x.n += len(keys)
+	c.track.keys = keys
+}
+
+// find returns the one open request under k, or nil.
+func (x *callIndex) find(k indexKey) *call {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cs := x.m[k]; len(cs) == 1 {
+		return cs[0]
+	}
+	return nil
+}
+
+// remove drops c's entries.
+func (x *callIndex) remove(c *call) {
+	if len(c.track.keys) == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, k := range c.track.keys {
+		cs := x.m[k]
+		for i, o := range cs {
+			if o == c {
+				cs = append(cs[:i], cs[i+1:]...)
+				x.n--
+				break
+			}
+		}
+		if len(cs) == 0 {
+			delete(x.m, k)
+		} else {
+			x.m[k] = cs
+		}
+	}
+}
+
+// drain empties the index and returns the calls it held.
+func (x *callIndex) drain() []*call {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	seen := map[*call]bool{}
+	var calls []*call
+	for _, cs := range x.m {
+		for _, c := range cs {
+			if !seen[c] {
+				seen[c] = true
+				calls = append(calls, c)
+			}
+		}
+	}
+	x.m, x.n = nil, 0
+	return calls
+}
+
+// len returns the number of index entries.
+func (x *callIndex) len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.n
 }
 
 // observedBody hands the upstream's response body to the exchange as the proxy reads it,
@@ -440,6 +791,11 @@ func (b *observedBody) Read(p []byte) (int, error) {
 
 func (b *observedBody) Close() error {
 	err := b.ReadCloser.Close()
+	if !b.ex.bodyEnded {
+		b.ex.mu.Lock()
+		b.ex.cut = true
+		b.ex.mu.Unlock()
+	}
 	b.ex.finish()
 	return err
 }

@@ -192,8 +192,10 @@ func TestTapServerInitiatedTraffic(t *testing.T) {
 	require.Positive(t, roots.ResponseBytes, "the client's answer")
 	require.Len(t, roots.ResultHash, 32)
 
-	call := rec.waitFor(t, "tools/call roots", func(e schemas.Event) bool { return e.Target == "roots" })
+	call := rec.waitFor(t, "tools/call roots", func(e schemas.Event) bool { return e.Method == "tools/call" && e.Target == "roots" })
 	require.Equal(t, schemas.StatusOK, call.Status)
+	require.Equal(t, call.JSONRPCID, progress.JSONRPCID, "progress is tied to its request by the token")
+	require.Equal(t, "roots", progress.Target)
 	require.GreaterOrEqual(t, call.LatencyMicros, roots.LatencyMicros, "the call waited for the roots answer")
 }
 

@@ -29,6 +29,8 @@ type Tap struct {
 	proxy     *httputil.ReverseProxy
 	sessions  *sessionStore
 	inflight  inflight
+	index     callIndex      // open requests by id and progress token, across exchanges
+	legacy    legacyRegistry // legacy HTTP+SSE sessions and their endpoints (legacy.go)
 
 	mu        sync.Mutex
 	srv       *http.Server
@@ -175,6 +177,7 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 	}
 	t.transport.CloseIdleConnections()
 	t.expireAll(t.sessions.drain())
+	t.expireAll(t.index.drain()) // requests of cut streams still waiting for a cancellation
 	return errors.Join(errs...)
 }
 
@@ -237,6 +240,9 @@ func (t *Tap) route(path string) (*upstream, string, bool) {
 	if suffix != "" {
 		suffix = "/" + suffix
 	}
+	if !t.legacy.routable(up.name, suffix) {
+		return nil, "", false
+	}
 	return up, suffix, true
 }
 
@@ -258,7 +264,7 @@ func (t *Tap) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(ex.up.url) // also makes Host the upstream's, which its DNS-rebinding check wants
 	pr.Out.URL.Path, pr.Out.URL.RawPath = ex.up.url.Path, ex.up.url.RawPath
 	if ex.suffix != "" {
-		pr.Out.URL.Path = strings.TrimSuffix(ex.up.url.Path, "/") + ex.suffix
+		pr.Out.URL.Path = upstreamPath(ex.up, ex.suffix)
 		pr.Out.URL.RawPath = ""
 	}
 	// Be transparent: keep the forwarding headers the client sent, which Rewrite drops.

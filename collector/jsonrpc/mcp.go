@@ -30,8 +30,13 @@ type RequestFacts struct {
 	// TraceID and SpanID come from params._meta.traceparent when it is valid W3C trace context.
 	TraceID string
 	SpanID  string
-	// ProgressToken is params._meta.progressToken's JSON text, when present.
+	// ProgressToken is the JSON text of params._meta.progressToken for a request, and of
+	// params.progressToken for notifications/progress: the token that ties progress to its
+	// request.
 	ProgressToken string
+	// RequestID is the JSON text of params.requestId for notifications/cancelled: the id of the
+	// request being cancelled.
+	RequestID string
 }
 
 // ResponseFacts is what a collector records about a response.
@@ -65,6 +70,10 @@ func DescribeRequest(m *Message) RequestFacts {
 		f.Target = stringField(params, "name")
 	case "resources/read", "resources/subscribe", "resources/unsubscribe", "notifications/resources/updated":
 		f.Target = stringField(params, "uri")
+	case "notifications/progress":
+		f.ProgressToken = string(params["progressToken"])
+	case "notifications/cancelled":
+		f.RequestID = string(params["requestId"])
 	case "completion/complete":
 		if ref := objectFields(params["ref"]); ref != nil {
 			f.Target = stringField(ref, "name")

@@ -1,0 +1,371 @@
+package httptap
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// uriRecorder wraps an upstream handler to remember the request URIs it was sent, by method.
+type uriRecorder struct {
+	mu   sync.Mutex
+	uris []string
+}
+
+func (u *uriRecorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.uris = append(u.uris, r.Method+" "+r.URL.RequestURI())
+		u.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (u *uriRecorder) got() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.uris...)
+}
+
+// TestLegacySSEWithGoSDKPeers puts the tap between the go-sdk's legacy HTTP+SSE client and
+// server: the server announces its POST endpoint on the GET stream, the tap rewrites it to
+// its own route, and requests posted there are paired with responses on the GET stream.
+func TestLegacySSEWithGoSDKPeers(t *testing.T) {
+	tests := []struct {
+		name, upstreamPath, clientPath string
+	}{
+		{name: "named route", upstreamPath: "/sse", clientPath: "/mcp/legacy"},
+		{name: "default route", upstreamPath: "/sse", clientPath: "/mcp"},
+		{name: "upstream at the root", upstreamPath: "", clientPath: "/mcp/legacy/sse"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newMCPServer()
+			var uris uriRecorder
+			up := startUpstream(t, uris.wrap(mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)))
+			tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "legacy", URL: up.URL + tt.upstreamPath}}})
+
+			client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1.0"}, nil)
+			//lint:ignore SA1019 roots is deprecated in 2026-07-28 but older revisions use it; the tap must observe it
+			client.AddRoots(&mcp.Root{URI: "file:///tmp/project", Name: "project"})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cs, err := client.Connect(ctx, &mcp.SSEClientTransport{Endpoint: tapURL + tt.clientPath, HTTPClient: httpClient(t)}, nil)
+			require.NoError(t, err)
+
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello legacy"}})
+			require.NoError(t, err)
+			require.Equal(t, "Echo: hello legacy", res.Content[0].(*mcp.TextContent).Text)
+			res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "fail", Arguments: map[string]any{}})
+			require.NoError(t, err)
+			require.True(t, res.IsError)
+			params := &mcp.CallToolParams{Name: "roots", Arguments: map[string]any{}}
+			params.SetProgressToken("legacy-tok")
+			res, err = cs.CallTool(ctx, params)
+			require.NoError(t, err)
+			require.Equal(t, "1 roots", res.Content[0].(*mcp.TextContent).Text)
+			require.Equal(t, 1, tap.legacy.len())
+			require.NoError(t, cs.Close())
+
+			// The client posted where the upstream said, through the tap.
+			var sessionID string
+			for _, u := range uris.got() {
+				if strings.HasPrefix(u, "POST ") {
+					pu := must(url.Parse(strings.TrimPrefix(u, "POST ")))
+					require.Equal(t, "/sse", pu.Path) // the go-sdk posts to its stream's path
+					sessionID = pu.Query().Get("sessionid")
+				}
+			}
+			require.NotEmpty(t, sessionID, "the upstream got POSTs: %v", uris.got())
+
+			echo := rec.waitFor(t, "tools/call echo", func(e schemas.Event) bool { return e.Method == "tools/call" && e.Target == "echo" })
+			require.Equal(t, schemas.StatusOK, echo.Status)
+			require.Equal(t, `{"message":"string"}`, echo.ArgsShape)
+			require.Positive(t, echo.RequestBytes)
+			require.Positive(t, echo.ResponseBytes, "the response came on the GET stream")
+			require.Len(t, echo.ResultHash, 32)
+			fail := rec.waitFor(t, "tools/call fail", func(e schemas.Event) bool { return e.Method == "tools/call" && e.Target == "fail" })
+			require.Equal(t, schemas.StatusToolError, fail.Status)
+			call := rec.waitFor(t, "tools/call roots", func(e schemas.Event) bool { return e.Method == "tools/call" && e.Target == "roots" })
+			require.Equal(t, schemas.StatusOK, call.Status)
+			roots := rec.waitFor(t, "roots/list", byMethod("roots/list"))
+			require.Equal(t, schemas.ServerToClient, roots.Direction)
+			require.Equal(t, schemas.StatusOK, roots.Status)
+			require.Positive(t, roots.ResponseBytes, "the client's answer, posted through the tap")
+			progress := rec.waitFor(t, "progress", byMethod("notifications/progress"))
+			require.Equal(t, call.JSONRPCID, progress.JSONRPCID)
+			require.Equal(t, "roots", progress.Target)
+			init := rec.waitFor(t, "initialize", byMethod("initialize"))
+			require.Equal(t, schemas.StatusOK, init.Status)
+			rec.waitFor(t, "notifications/initialized", byMethod("notifications/initialized"))
+
+			for _, e := range rec.all() {
+				require.Equal(t, "sse", e.Transport, e.Method)
+				require.Equal(t, sessionID, e.SessionID, e.Method)
+				require.Equal(t, "legacy", e.ServerID)
+				require.Equal(t, "test-agent", e.ClientName, e.Method)
+				require.Equal(t, "test-agent", e.AgentID, e.Method)
+				require.NotEmpty(t, e.ProtocolVersion, e.Method)
+				require.NotEqual(t, schemas.StatusTimeout, e.Status, e.Method)
+				require.NotEqual(t, schemas.StatusMalformed, e.Status, e.Method)
+			}
+			require.Eventually(t, func() bool { return tap.legacy.len() == 0 }, 5*time.Second, 5*time.Millisecond,
+				"the session ends with its GET stream")
+			require.Zero(t, counterValue(t, tap.metrics.untracked.WithLabelValues("unmatched_response")))
+		})
+	}
+}
+
+// legacyServer is a crafted legacy HTTP+SSE upstream in the manner of the TS SDK's
+// SSEServerTransport: GET streamPath announces endpoint(sessionID) and carries the responses to
+// what is posted to postPath?sessionId=….
+type legacyServer struct {
+	streamPath, postPath string
+	endpoint             func(host, sessionID string) string
+
+	mu      sync.Mutex
+	streams map[string]chan string
+	posted  []string
+}
+
+func (s *legacyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == s.streamPath:
+		id := fmt.Sprintf("s%d", time.Now().UnixNano())
+		ch := make(chan string, 16)
+		s.mu.Lock()
+		if s.streams == nil {
+			s.streams = map[string]chan string{}
+		}
+		s.streams[id] = ch
+		s.mu.Unlock()
+		writeSSE(w, http.StatusOK, ": stream open\n\n", "event: endpoint\ndata: "+s.endpoint(r.Host, id)+"\n\n")
+		for {
+			select {
+			case ev := <-ch:
+				_, _ = io.WriteString(w, ev)
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	case r.Method == http.MethodPost && r.URL.Path == s.postPath:
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.posted = append(s.posted, r.URL.RequestURI())
+		ch := s.streams[r.URL.Query().Get("sessionId")]
+		s.mu.Unlock()
+		if ch == nil {
+			http.Error(w, "no session", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, "Accepted")
+		m, err := jsonrpc.ParseMessage(body)
+		if err == nil && m.IsRequest() {
+			ch <- "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":" + m.IDString() + ",\"result\":{\"content\":[]}}\n\n"
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *legacyServer) postedURIs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.posted...)
+}
+
+// TestLegacyEndpointRewriting checks where the tap sends clients for the endpoints upstreams
+// announce, that POSTs get there and back, and that only announced paths are reachable
+// through the /-/ escape.
+func TestLegacyEndpointRewriting(t *testing.T) {
+	tests := []struct {
+		name         string
+		upstreamPath string // the upstream's configured URL path
+		clientPath   string // where the client opens the stream on the tap
+		endpoint     func(host, id string) string
+		wantEndpoint string // %s is the session id; empty: passed on untouched
+	}{
+		{
+			name: "TS style: stream at /sse, posts at /message", upstreamPath: "/sse", clientPath: "/mcp/ts",
+			endpoint:     func(_, id string) string { return "/message?sessionId=" + id },
+			wantEndpoint: "/mcp/ts/-/message?sessionId=%s",
+		},
+		{
+			name: "absolute URL on the upstream's host", upstreamPath: "/sse", clientPath: "/mcp",
+			endpoint:     func(host, id string) string { return "http://" + host + "/message?sessionId=" + id },
+			wantEndpoint: "/mcp/ts/-/message?sessionId=%s",
+		},
+		{
+			name: "upstream configured at its root", upstreamPath: "", clientPath: "/mcp/ts/sse",
+			endpoint:     func(_, id string) string { return "/message?sessionId=" + id },
+			wantEndpoint: "/mcp/ts/message?sessionId=%s",
+		},
+		{
+			name: "relative reference", upstreamPath: "/sse", clientPath: "/mcp/ts",
+			endpoint:     func(_, id string) string { return "message?sessionId=" + id },
+			wantEndpoint: "/mcp/ts/-/message?sessionId=%s",
+		},
+		{
+			name: "another host is left alone", upstreamPath: "/sse", clientPath: "/mcp/ts",
+			endpoint: func(_, id string) string { return "http://other.example:9/message?sessionId=" + id },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ls := &legacyServer{streamPath: "/sse", postPath: "/message", endpoint: tt.endpoint}
+			up := startUpstream(t, ls)
+			tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "ts", URL: up.URL + tt.upstreamPath}}})
+
+			// Before any endpoint was announced, the escape reaches nothing.
+			resp := send(t, http.MethodPost, tapURL+"/mcp/ts/-/message?sessionId=x", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil)
+			require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := must(http.NewRequestWithContext(ctx, http.MethodGet, tapURL+tt.clientPath, nil))
+			req.Header.Set("Accept", "text/event-stream")
+			stream, err := httpClient(t).Do(req)
+			require.NoError(t, err)
+			defer stream.Body.Close()
+			require.Empty(t, stream.Header.Get("Content-Length"))
+			br := bufio.NewReader(stream.Body)
+			readEvent := func() string {
+				var b strings.Builder
+				for !strings.HasSuffix(b.String(), "\n\n") {
+					line, err := br.ReadString('\n')
+					require.NoError(t, err)
+					b.WriteString(line)
+				}
+				return b.String()
+			}
+			require.Equal(t, ": stream open\n\n", readEvent())
+			endpoint := strings.TrimSuffix(strings.TrimPrefix(readEvent(), "event: endpoint\ndata: "), "\n\n")
+			id := must(url.Parse(endpoint)).Query().Get("sessionId")
+			require.NotEmpty(t, id)
+			if tt.wantEndpoint == "" {
+				require.Equal(t, tt.endpoint("", id), endpoint, "passed on untouched")
+				return
+			}
+			require.Equal(t, fmt.Sprintf(tt.wantEndpoint, id), endpoint)
+
+			postURL := must(url.Parse(tapURL + tt.clientPath)).ResolveReference(must(url.Parse(endpoint)))
+			resp = send(t, http.MethodPost, postURL.String(), `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}`, nil)
+			require.Equal(t, http.StatusAccepted, resp.StatusCode)
+			require.Equal(t, "Accepted", readAll(t, resp.Body))
+			require.Equal(t, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}\n\n", readEvent())
+			require.Equal(t, []string{"/message?sessionId=" + id}, ls.postedURIs())
+
+			ev := rec.waitFor(t, "tools/call", byMethod("tools/call"))
+			require.Equal(t, schemas.StatusOK, ev.Status)
+			require.Equal(t, "7", ev.JSONRPCID)
+			require.Equal(t, id, ev.SessionID)
+			require.Equal(t, "sse", ev.Transport)
+			require.Equal(t, len(`{"jsonrpc":"2.0","id":7,"result":{"content":[]}}`), ev.ResponseBytes)
+
+			// Only the announced path is reachable through the escape.
+			resp = send(t, http.MethodGet, tapURL+"/mcp/ts/-/admin", "", nil)
+			require.Equal(t, http.StatusNotFound, resp.StatusCode)
+			require.NotContains(t, ls.postedURIs(), "/admin")
+
+			// A request still unanswered when the stream ends is a timeout, once.
+			resp = send(t, http.MethodPost, postURL.String(), `{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil)
+			require.Equal(t, http.StatusAccepted, resp.StatusCode)
+			rec.waitFor(t, "notification", byMethod("notifications/initialized"))
+			cancel()
+			require.Eventually(t, func() bool { return tap.legacy.len() == 0 }, 5*time.Second, 5*time.Millisecond)
+		})
+	}
+}
+
+// TestEndpointWatcherPassesBytesThrough feeds a legacy stream cut at every position and checks
+// the client gets exactly the upstream's bytes with only the endpoint's URL changed.
+func TestEndpointWatcherPassesBytesThrough(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{
+			name: "endpoint first",
+			in:   "event: endpoint\ndata: /message?sessionId=abc\n\nevent: message\ndata: {}\n\n",
+			want: "event: endpoint\ndata: /mcp/up/-/message?sessionId=abc\n\nevent: message\ndata: {}\n\n",
+		},
+		{
+			name: "CRLF, BOM, comments and an id",
+			in:   "\xef\xbb\xbf: hi\r\n\r\nid: 1\r\nevent: endpoint\r\ndata:/message?sessionId=abc\r\n\r\n: keepalive\r\n\r\n",
+			want: "\xef\xbb\xbf: hi\r\n\r\nid: 1\r\nevent: endpoint\r\ndata:/mcp/up/-/message?sessionId=abc\r\n\r\n: keepalive\r\n\r\n",
+		},
+		{
+			name: "a Streamable HTTP GET stream is untouched",
+			in:   ": ok\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\nevent: endpoint\ndata: /x\n\n",
+			want: ": ok\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\nevent: endpoint\ndata: /x\n\n",
+		},
+		{
+			name: "a multi-line endpoint is not a URL",
+			in:   "event: endpoint\ndata: /a\ndata: /b\n\n",
+			want: "event: endpoint\ndata: /a\ndata: /b\n\n",
+		},
+		{
+			name: "a stream that ends mid-event",
+			in:   "event: endpoint\ndata: /message?sessionId=abc",
+			want: "event: endpoint\ndata: /message?sessionId=abc",
+		},
+	}
+	tap, err := New(Config{Upstreams: []Upstream{{Name: "up", URL: "http://127.0.0.1:1/sse"}}}, &recorder{}, testSettings(t))
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, chunks := range [][]string{{tt.in}, strings.Split(tt.in, "")} {
+				got := watchStream(t, tap, chunks)
+				require.Equal(t, tt.want, got, "%q", chunks)
+			}
+			for i := 1; i < len(tt.in); i++ {
+				got := watchStream(t, tap, []string{tt.in[:i], tt.in[i:]})
+				require.Equal(t, tt.want, got, "cut at %d", i)
+			}
+		})
+	}
+}
+
+func watchStream(t *testing.T, tap *Tap, chunks []string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/mcp/up", nil)
+	ex := tap.newExchange(req, tap.routes["up"], "")
+	fetched := must(url.Parse("http://127.0.0.1:1/sse"))
+	w := &endpointWatcher{ReadCloser: io.NopCloser(&chunkReader{chunks: chunks}), ex: ex, fetched: fetched}
+	out, err := io.ReadAll(w)
+	require.NoError(t, err)
+	if ex.legacy != nil {
+		tap.legacy.remove("up", ex.legacy)
+	}
+	return string(out)
+}
+
+// chunkReader returns its chunks one Read at a time.
+type chunkReader struct{ chunks []string }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.chunks) > 0 && c.chunks[0] == "" {
+		c.chunks = c.chunks[1:]
+	}
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0])
+	c.chunks[0] = c.chunks[0][n:]
+	return n, nil
+}
