@@ -1,0 +1,328 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+)
+
+// Deliver sends records, oldest first, to where they go. It returns nil once the destination
+// has them. An error made with Permanent means they can never be delivered: they are dropped
+// and counted. Any other error means "try again later": the same records are offered again
+// after a backoff.
+type Deliver func(ctx context.Context, records [][]byte) error
+
+// Permanent marks a delivery error that retrying cannot fix.
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// IsPermanent reports whether err was made with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// QueueOptions tune a Queue; zero values take the defaults.
+type QueueOptions struct {
+	// MaxBuffered bounds the records handed to Add and not yet written; beyond it Add drops.
+	// Default 65536.
+	MaxBuffered int
+	// AddWait bounds how long Add waits for its record to reach the spool file, so that a
+	// record is on disk (and survives the process being killed) once Add returns, unless the
+	// disk is slower than AddWait. 0 means Add never waits.
+	AddWait time.Duration
+	// BatchRecords and BatchBytes bound one delivery. Defaults 1000 and 4 MiB.
+	BatchRecords int
+	BatchBytes   int
+	// RetryMin and RetryMax bound the backoff between failed deliveries. Defaults 100ms, 5s.
+	RetryMin, RetryMax time.Duration
+	// OnDrop, if set, is called with the number of records dropped: Add's buffer or the spool
+	// was full, the queue was closed, or a delivery failed permanently.
+	OnDrop func(n int)
+	// OnDeliver, if set, is called with the number of records delivered.
+	OnDeliver func(n int)
+}
+
+func (o QueueOptions) withDefaults() QueueOptions {
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = 1 << 16
+	}
+	if o.BatchRecords <= 0 {
+		o.BatchRecords = 1000
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 4 << 20
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 100 * time.Millisecond
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Second
+	}
+	return o
+}
+
+// Queue writes records ahead to a Spool with group commit and delivers them from it. It is a
+// pipeline.Component; it does not close the spool.
+type Queue struct {
+	sp      *Spool
+	deliver Deliver
+	opts    QueueOptions
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	buf     [][]byte
+	spare   [][]byte
+	written chan struct{} // closed once the records now in buf are written
+	closed  bool
+	started bool
+
+	wake        chan struct{}
+	writerDone  chan struct{}
+	stopDeliver chan struct{} // closed at Shutdown: deliver what is left, then stop
+	deliverDone chan struct{}
+	abandon     context.CancelFunc
+}
+
+// NewQueue returns a queue in front of sp; Start runs it.
+func NewQueue(sp *Spool, deliver Deliver, opts QueueOptions, set pipeline.Settings) *Queue {
+	set = set.WithComponent("spool")
+	return &Queue{
+		sp:      sp,
+		deliver: deliver,
+		opts:    opts.withDefaults(),
+		log:     set.Logger.With("spool", sp.name),
+		written: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// Add queues rec (which the queue now owns) and waits at most AddWait for it to be written.
+// It returns ErrFull or ErrClosed when rec was dropped instead.
+func (q *Queue) Add(rec []byte) error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.dropped(1)
+		return ErrClosed
+	}
+	if len(q.buf) >= q.opts.MaxBuffered {
+		q.mu.Unlock()
+		q.dropped(1)
+		return ErrFull
+	}
+	q.buf = append(q.buf, rec)
+	written := q.written
+	q.mu.Unlock()
+	notify(q.wake)
+	if q.opts.AddWait > 0 {
+		t := timers.Get().(*time.Timer)
+		t.Reset(q.opts.AddWait)
+		select {
+		case <-written:
+		case <-t.C:
+		}
+		t.Stop()
+		timers.Put(t)
+	}
+	return nil
+}
+
+// Len is the number of records added and not yet delivered.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	n := len(q.buf)
+	q.mu.Unlock()
+	pending, _ := q.sp.Pending()
+	return n + int(pending)
+}
+
+// Start runs the writer and the delivery loop in the background.
+func (q *Queue) Start(_ context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.started || q.closed {
+		return nil
+	}
+	q.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	q.abandon = cancel
+	q.writerDone, q.stopDeliver, q.deliverDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go q.writeLoop()
+	go q.deliverLoop(ctx)
+	return nil
+}
+
+// Shutdown stops accepting records, writes those buffered, and delivers what the spool holds
+// until it is empty, a delivery fails, or ctx expires; what is left stays in the spool for the
+// next run. Safe to call twice and without Start.
+func (q *Queue) Shutdown(ctx context.Context) error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	started := q.started
+	left := len(q.buf)
+	q.mu.Unlock()
+	if !started {
+		if left > 0 {
+			q.dropped(left)
+		}
+		return nil
+	}
+	notify(q.wake)
+	<-q.writerDone
+	close(q.stopDeliver)
+	select {
+	case <-q.deliverDone:
+	case <-ctx.Done():
+		q.abandon()
+		<-q.deliverDone
+	}
+	q.abandon()
+	if n, _ := q.sp.Pending(); n > 0 {
+		q.log.Info("records left in the spool for the next run", "records", n)
+	}
+	return nil
+}
+
+func (q *Queue) writeLoop() {
+	defer close(q.writerDone)
+	for {
+		<-q.wake
+		q.mu.Lock()
+		buf, written, closed := q.buf, q.written, q.closed
+		q.buf, q.spare, q.written = q.spare[:0], nil, make(chan struct{})
+		q.mu.Unlock()
+		if len(buf) > 0 {
+			n, err := q.sp.Append(buf...)
+			if err != nil {
+				q.dropped(len(buf) - n)
+				q.log.Error("records dropped: cannot spool them", "records", len(buf)-n, "err", err)
+			}
+		}
+		close(written)
+		clear(buf) // let the records be collected
+		q.mu.Lock()
+		q.spare = buf[:0]
+		q.mu.Unlock()
+		if closed {
+			return
+		}
+	}
+}
+
+func (q *Queue) deliverLoop(ctx context.Context) {
+	defer close(q.deliverDone)
+	failures := 0
+	stopping := false
+	for {
+		if !stopping {
+			select {
+			case <-q.stopDeliver:
+				stopping = true
+			default:
+			}
+		}
+		b, err := q.sp.Peek(q.opts.BatchRecords, q.opts.BatchBytes)
+		if err != nil {
+			q.log.Error("cannot read the spool", "err", err)
+			if stopping || !q.sleep(ctx, q.opts.RetryMax) {
+				return
+			}
+			continue
+		}
+		if !b.Advances() {
+			if stopping {
+				return
+			}
+			select {
+			case <-q.sp.Appended():
+			case <-q.stopDeliver:
+				stopping = true
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if len(b.Records) > 0 {
+			err := q.deliver(ctx, b.Records)
+			switch {
+			case err == nil:
+				if failures > 0 {
+					q.log.Info("delivering again", "after_failures", failures)
+					failures = 0
+				}
+				if q.opts.OnDeliver != nil {
+					q.opts.OnDeliver(len(b.Records))
+				}
+			case IsPermanent(err):
+				q.dropped(len(b.Records))
+				q.log.Error("records dropped: they cannot be delivered", "records", len(b.Records), "err", err)
+			default:
+				if ctx.Err() != nil || stopping {
+					return
+				}
+				if failures == 0 {
+					q.log.Warn("cannot deliver; keeping records in the spool and retrying", "records", len(b.Records), "err", err)
+				} else {
+					q.log.Debug("cannot deliver; retrying", "records", len(b.Records), "attempt", failures+1, "err", err)
+				}
+				delay := backoff(failures, q.opts.RetryMin, q.opts.RetryMax)
+				failures++
+				select {
+				case <-time.After(delay):
+				case <-q.stopDeliver:
+					stopping = true // one more attempt, then stop
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+		}
+		if err := q.sp.Ack(b); err != nil {
+			q.log.Error("cannot acknowledge spooled records; they may be delivered again", "err", err)
+		}
+	}
+}
+
+func (q *Queue) sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (q *Queue) dropped(n int) {
+	if n > 0 && q.opts.OnDrop != nil {
+		q.opts.OnDrop(n)
+	}
+}
+
+// backoff is exponential with full jitter: a delay in [d/2, d] for d = min·2^attempt ≤ max.
+func backoff(attempt int, min, max time.Duration) time.Duration {
+	d := min << uint(attempt)
+	if attempt > 30 || d <= 0 || d > max {
+		d = max
+	}
+	return d/2 + rand.N(d/2+1)
+}
