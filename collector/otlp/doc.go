@@ -1,0 +1,29 @@
+// Package otlp is mcpwatch's collector for applications that are already traced: an OTLP trace
+// receiver (OTLP/gRPC TraceService/Export, and OTLP/HTTP POST /v1/traces in protobuf or JSON,
+// optionally gzip-compressed) that turns every span describing an MCP operation into one
+// schemas.Event. Spans that follow the OpenTelemetry MCP semantic conventions are read as the
+// conventions say; spans from emitters that name things their own way (Docker MCP Gateway,
+// Pomerium, IBM ContextForge, mark3labs mcp-go hooks, traceloop/OpenLLMetry) are recognised by
+// their attributes, span names and instrumentation scopes (emitters.go lists what each emits and
+// where that was read). Every other span is ignored; an MCP span that cannot be used (invalid
+// ids or times) is reported back to the sender as rejected in an OTLP partial success.
+//
+// Events carry no argument or result values: opt-in payload attributes
+// (gen_ai.tool.call.arguments / result, traceloop.entity.input / output) become the arguments'
+// shape and hashes, as with the taps, and are dropped. An event's id is derived from the span's
+// trace and span ids, so a span an exporter retries is stored once.
+//
+// Attribution: the process that reported a span is the agent's side for a CLIENT span of a
+// client request (or a SERVER span of a server request), and the MCP server's side otherwise.
+// The agent is the span's gen_ai.agent.id/name, else on the agent's side the resource's
+// gen_ai.agent.id/name, else the MCP client's name (mcp.client.name), else on the agent's side
+// the resource's service.name (AgentSource otlp_span, otlp_resource, client_info); the server is
+// mcp.server.name, else on the server's side the resource's service.name, else
+// server.address[:port].
+//
+// The receiver is opt-in (Config.Enabled), listens on loopback by default, and can require TLS,
+// client certificates (mTLS) and bearer tokens. Metrics (prometheus, on settings.Registry):
+// mcpwatch_otlp_requests_total{transport,outcome}, mcpwatch_otlp_spans_received_total{transport},
+// mcpwatch_otlp_events_total{dialect}, mcpwatch_otlp_spans_ignored_total and
+// mcpwatch_otlp_spans_rejected_total{reason}.
+package otlp
