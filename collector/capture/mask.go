@@ -1,0 +1,493 @@
+package capture
+
+import (
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Masked replaces a secret.
+const Masked = "***"
+
+// secretKeyParts are substrings of normalised object keys (lower case, without '-', '_', '.'
+// and spaces) whose values are secrets.
+var secretKeyParts = []string{
+	"password", "passwd", "passphrase", "secret", "token", "authorization", "apikey", "accesskey",
+	"privatekey", "credential", "cookie", "sessionid", "signature",
+}
+
+// isSecretKey reports whether values under key are masked. Counts of tokens (maxTokens,
+// total_tokens) are not secrets.
+func isSecretKey(key string) bool {
+	k := strings.Map(func(r rune) rune {
+		switch r {
+		case '-', '_', '.', ' ':
+			return -1
+		}
+		return r
+	}, strings.ToLower(key))
+	if strings.HasSuffix(k, "tokens") {
+		return false
+	}
+	for _, p := range secretKeyParts {
+		if strings.Contains(k, p) {
+			return true
+		}
+	}
+	return k == "pwd" || k == "auth" || k == "pin"
+}
+
+// secretRule masks what re matches in strings containing one of hints (lower case), which
+// spares the regular expression for most strings. re's first group, when it has one, is kept
+// (a scheme word, a key name and its separator, a URL's user).
+type secretRule struct {
+	hints []string
+	re    *regexp.Regexp
+	prose bool // skip matches whose masked part is a lower-case word ("Bearer authentication")
+}
+
+var secretRules = []secretRule{
+	{hints: []string{"bearer", "basic"}, re: regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9\-._~+/]{8,}=*`), prose: true},
+	{hints: []string{"eyj"}, re: regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)},
+	{hints: []string{"akia", "asia"}, re: regexp.MustCompile(`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`)},
+	{hints: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}, re: regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{20,}`)},
+	{hints: []string{"xox"}, re: regexp.MustCompile(`\bxox[abprs]-[A-Za-z0-9-]{10,}`)},
+	{hints: []string{"sk-"}, re: regexp.MustCompile(`\bsk-[A-Za-z0-9_-]{20,}`)},
+	{hints: []string{"private key"}, re: regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z ]*PRIVATE KEY-----|$)`)},
+	{hints: []string{"://"}, re: regexp.MustCompile(`(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@`)},
+	{hints: []string{"passw", "pwd", "secret", "key", "token"}, re: regexp.MustCompile(`(?i)(\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|client[_-]?secret)\s*[=:]\s*"?)[^\s"',;&]+`)},
+}
+
+// MaskString masks the credentials in s.
+func MaskString(s string) string {
+	if len(s) < 8 {
+		return s
+	}
+	var lower string
+	for _, r := range secretRules {
+		if lower == "" {
+			lower = strings.ToLower(s) // no copy when s has no upper case
+		}
+		if !containsAny(lower, r.hints) {
+			continue
+		}
+		if masked, changed := r.mask(s); changed {
+			s, lower = masked, ""
+		}
+	}
+	return s
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r secretRule) mask(s string) (string, bool) {
+	matches := r.re.FindAllStringSubmatchIndex(s, -1)
+	var b strings.Builder
+	last := 0
+	for _, m := range matches {
+		keep := ""
+		if len(m) > 2 && m[2] >= 0 {
+			keep = s[m[2]:m[3]]
+		}
+		if r.prose && isLowerWord(s[m[0]+len(keep):m[1]]) {
+			continue
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteString(keep)
+		b.WriteString(Masked)
+		if s[m[1]-1] == '@' { // a password in a URL: the host follows
+			b.WriteByte('@')
+		}
+		last = m[1]
+	}
+	if last == 0 {
+		return s, false
+	}
+	b.WriteString(s[last:])
+	return b.String(), true
+}
+
+func isLowerWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// errFull stops the walk once the output reached the cap; errSyntax stops it at invalid JSON.
+var (
+	errFull   = errors.New("output full")
+	errSyntax = errors.New("invalid JSON")
+)
+
+// maxDepth bounds nesting, as encoding/json does.
+const maxDepth = 10000
+
+// Mask re-encodes the JSON value raw as compact JSON with secrets masked, cut at max bytes (on
+// a UTF-8 boundary). With skipTopKey, that key of a top-level object is left out (params'
+// _meta). It reports whether the text was cut. Invalid JSON yields "".
+//
+// It walks the bytes itself rather than decoding: strings without escapes (nearly all) are
+// masked and copied as they are, and the walk stops as soon as the output is full, so the cost
+// is bounded by the cap, not by the size of raw.
+func Mask(raw []byte, max int, skipTopKey string) (string, bool) {
+	if max <= 0 {
+		return "", false
+	}
+	w := &walker{in: raw, max: max, skip: skipTopKey}
+	w.out = make([]byte, 0, min(max+1, len(raw)+16))
+	w.ws()
+	if w.pos == len(w.in) {
+		return "", false
+	}
+	err := w.value(0)
+	switch {
+	case errors.Is(err, errFull):
+		return cutUTF8(w.out, max), true
+	case err != nil:
+		return "", false
+	}
+	return string(w.out), false
+}
+
+type walker struct {
+	in   []byte
+	pos  int
+	out  []byte
+	max  int
+	skip string
+}
+
+func (w *walker) write(b ...byte) error {
+	w.out = append(w.out, b...)
+	if len(w.out) > w.max {
+		return errFull
+	}
+	return nil
+}
+
+func (w *walker) ws() {
+	for w.pos < len(w.in) {
+		switch w.in[w.pos] {
+		case ' ', '\t', '\n', '\r':
+			w.pos++
+		default:
+			return
+		}
+	}
+}
+
+// expect consumes c (after whitespace) or fails.
+func (w *walker) expect(c byte) error {
+	w.ws()
+	if w.pos >= len(w.in) || w.in[w.pos] != c {
+		return errSyntax
+	}
+	w.pos++
+	return nil
+}
+
+// str consumes a string token and returns its contents as on the wire (without the quotes)
+// and whether it must be decoded (it holds escapes or invalid UTF-8).
+func (w *walker) str() (raw []byte, escaped bool, err error) {
+	if err := w.expect('"'); err != nil {
+		return nil, false, err
+	}
+	start := w.pos
+	for w.pos < len(w.in) {
+		switch c := w.in[w.pos]; {
+		case c == '"':
+			raw = w.in[start:w.pos]
+			w.pos++
+			return raw, escaped, nil
+		case c == '\\':
+			escaped = true
+			w.pos += 2
+		case c < 0x20:
+			return nil, false, errSyntax
+		case c >= utf8.RuneSelf:
+			// Invalid UTF-8 must not pass through as it is: take the decoding path.
+			r, size := utf8.DecodeRune(w.in[w.pos:])
+			if r == utf8.RuneError && size == 1 {
+				escaped = true
+			}
+			w.pos += size
+		default:
+			w.pos++
+		}
+	}
+	return nil, false, errSyntax
+}
+
+// decoded returns a string token's value.
+func decoded(raw []byte, escaped bool) (string, error) {
+	if !escaped {
+		return string(raw), nil
+	}
+	var s string
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	if err := json.Unmarshal(q, &s); err != nil {
+		return "", errSyntax
+	}
+	return s, nil
+}
+
+// writeString masks a string value and writes it.
+func (w *walker) writeString(raw []byte, escaped bool) error {
+	s, err := decoded(raw, escaped)
+	if err != nil {
+		return err
+	}
+	if !escaped {
+		// Masking only cuts out parts and inserts "***": the text stays valid string contents.
+		w.out = append(w.out, '"')
+		w.out = append(w.out, MaskString(s)...)
+		return w.write('"')
+	}
+	w.out = appendQuoted(w.out, MaskString(s))
+	if len(w.out) > w.max {
+		return errFull
+	}
+	return nil
+}
+
+func (w *walker) value(depth int) error {
+	if depth > maxDepth {
+		return errSyntax
+	}
+	w.ws()
+	if w.pos >= len(w.in) {
+		return errSyntax
+	}
+	switch c := w.in[w.pos]; c {
+	case '{':
+		w.pos++
+		if err := w.write('{'); err != nil {
+			return err
+		}
+		w.ws()
+		if w.pos < len(w.in) && w.in[w.pos] == '}' {
+			w.pos++
+			return w.write('}')
+		}
+		first := true
+		for {
+			raw, escaped, err := w.str()
+			if err != nil {
+				return err
+			}
+			key, err := decoded(raw, escaped)
+			if err != nil {
+				return err
+			}
+			if err := w.expect(':'); err != nil {
+				return err
+			}
+			switch {
+			case depth == 0 && w.skip != "" && key == w.skip:
+				if err := w.skipValue(); err != nil {
+					return err
+				}
+			default:
+				if !first {
+					if err := w.write(','); err != nil {
+						return err
+					}
+				}
+				first = false
+				if escaped {
+					w.out = appendQuoted(w.out, key)
+				} else {
+					w.out = append(append(w.out, '"'), raw...)
+					w.out = append(w.out, '"')
+				}
+				if err := w.write(':'); err != nil {
+					return err
+				}
+				if isSecretKey(key) {
+					if err := w.skipValue(); err != nil {
+						return err
+					}
+					err = w.write('"', '*', '*', '*', '"')
+				} else {
+					err = w.value(depth + 1)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			w.ws()
+			if w.pos >= len(w.in) {
+				return errSyntax
+			}
+			switch w.in[w.pos] {
+			case ',':
+				w.pos++
+			case '}':
+				w.pos++
+				return w.write('}')
+			default:
+				return errSyntax
+			}
+		}
+	case '[':
+		w.pos++
+		if err := w.write('['); err != nil {
+			return err
+		}
+		w.ws()
+		if w.pos < len(w.in) && w.in[w.pos] == ']' {
+			w.pos++
+			return w.write(']')
+		}
+		for {
+			if err := w.value(depth + 1); err != nil {
+				return err
+			}
+			w.ws()
+			if w.pos >= len(w.in) {
+				return errSyntax
+			}
+			switch w.in[w.pos] {
+			case ',':
+				w.pos++
+				if err := w.write(','); err != nil {
+					return err
+				}
+			case ']':
+				w.pos++
+				return w.write(']')
+			default:
+				return errSyntax
+			}
+		}
+	case '"':
+		raw, escaped, err := w.str()
+		if err != nil {
+			return err
+		}
+		return w.writeString(raw, escaped)
+	default:
+		start := w.pos
+		w.scalar()
+		lit := w.in[start:w.pos]
+		if !json.Valid(lit) {
+			return errSyntax
+		}
+		return w.write(lit...)
+	}
+}
+
+// scalar consumes a number or a literal (true, false, null).
+func (w *walker) scalar() {
+	for w.pos < len(w.in) {
+		switch c := w.in[w.pos]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c == '-', c == '+', c == '.', c == 'E':
+			w.pos++
+		default:
+			return
+		}
+	}
+}
+
+// skipValue consumes the next value without writing it.
+func (w *walker) skipValue() error {
+	w.ws()
+	if w.pos >= len(w.in) {
+		return errSyntax
+	}
+	switch w.in[w.pos] {
+	case '"':
+		_, _, err := w.str()
+		return err
+	case '{', '[':
+		depth := 0
+		for w.pos < len(w.in) {
+			switch w.in[w.pos] {
+			case '"':
+				if _, _, err := w.str(); err != nil {
+					return err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					w.pos++
+					return nil
+				}
+			}
+			w.pos++
+		}
+		return errSyntax
+	default:
+		start := w.pos
+		w.scalar()
+		if !json.Valid(w.in[start:w.pos]) {
+			return errSyntax
+		}
+		return nil
+	}
+}
+
+// cutUTF8 returns b's first max bytes, backing off so no rune is split.
+func cutUTF8(b []byte, max int) string {
+	if len(b) <= max {
+		return string(b)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return string(b[:cut])
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendQuoted appends s as a JSON string, escaping only what JSON requires (no HTML
+// escaping); invalid UTF-8 becomes U+FFFD.
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
