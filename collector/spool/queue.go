@@ -82,7 +82,7 @@ type Queue struct {
 	mu      sync.Mutex
 	buf     [][]byte
 	spare   [][]byte
-	written chan struct{} // closed once the records now in buf are written
+	group   *group // the group commit the records now in buf belong to
 	closed  bool
 	started bool
 
@@ -101,7 +101,7 @@ func NewQueue(sp *Spool, deliver Deliver, opts QueueOptions, set pipeline.Settin
 		deliver: deliver,
 		opts:    opts.withDefaults(),
 		log:     set.Logger.With("spool", sp.name),
-		written: make(chan struct{}),
+		group:   newGroup(),
 		wake:    make(chan struct{}, 1),
 	}
 }
@@ -112,8 +112,17 @@ var timers = sync.Pool{New: func() any {
 	return t
 }}
 
+// group is one group commit: the records buffered between two writes.
+type group struct {
+	written  chan struct{} // closed once the group was written (or dropped)
+	accepted int           // how many of the group's records the spool took, set before written closes
+}
+
+func newGroup() *group { return &group{written: make(chan struct{})} }
+
 // Add queues rec (which the queue now owns) and waits at most AddWait for it to be written.
-// It returns ErrFull or ErrClosed when rec was dropped instead.
+// It returns ErrFull or ErrClosed when rec was dropped: the buffer or, if it found out while
+// waiting, the spool was full, or the queue was shut down.
 func (q *Queue) Add(rec []byte) error {
 	q.mu.Lock()
 	if q.closed {
@@ -126,19 +135,25 @@ func (q *Queue) Add(rec []byte) error {
 		q.dropped(1)
 		return ErrFull
 	}
+	i := len(q.buf)
 	q.buf = append(q.buf, rec)
-	written := q.written
+	g := q.group
 	q.mu.Unlock()
 	notify(q.wake)
 	if q.opts.AddWait > 0 {
 		t := timers.Get().(*time.Timer)
 		t.Reset(q.opts.AddWait)
+		defer func() {
+			t.Stop()
+			timers.Put(t)
+		}()
 		select {
-		case <-written:
+		case <-g.written:
+			if i >= g.accepted {
+				return ErrFull
+			}
 		case <-t.C:
 		}
-		t.Stop()
-		timers.Put(t)
 	}
 	return nil
 }
@@ -205,20 +220,27 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 
 func (q *Queue) writeLoop() {
 	defer close(q.writerDone)
+	full := false
 	for {
 		<-q.wake
 		q.mu.Lock()
-		buf, written, closed := q.buf, q.written, q.closed
-		q.buf, q.spare, q.written = q.spare[:0], nil, make(chan struct{})
+		buf, g, closed := q.buf, q.group, q.closed
+		q.buf, q.spare, q.group = q.spare[:0], nil, newGroup()
 		q.mu.Unlock()
 		if len(buf) > 0 {
 			n, err := q.sp.Append(buf...)
+			g.accepted = n
 			if err != nil {
 				q.dropped(len(buf) - n)
-				q.log.Error("records dropped: cannot spool them", "records", len(buf)-n, "err", err)
+				if !errors.Is(err, ErrFull) {
+					q.log.Error("records dropped: cannot spool them", "records", len(buf)-n, "err", err)
+				} else if !full {
+					q.log.Warn("the spool is full: dropping new records until it has room", "dir", q.sp.cfg.Dir)
+				}
 			}
+			full = errors.Is(err, ErrFull)
 		}
-		close(written)
+		close(g.written)
 		clear(buf) // let the records be collected
 		q.mu.Lock()
 		q.spare = buf[:0]

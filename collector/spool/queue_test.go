@@ -213,7 +213,12 @@ func TestQueueSpoolFullCountsDrops(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, q.Start(ctx))
 	for i := range 8 {
-		require.NoError(t, q.Add(record(i)))
+		err := q.Add(record(i))
+		if i < 5 {
+			require.NoError(t, err)
+		} else {
+			require.ErrorIs(t, err, ErrFull, "Add learns of the drop while it waits")
+		}
 	}
 	require.EqualValues(t, 3, k.dropped.Load())
 	k.setFail(nil)

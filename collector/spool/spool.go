@@ -242,9 +242,9 @@ func (s *Spool) nextID(i int) uint64 {
 	return 0
 }
 
-// Append writes recs, in order, with one write. It returns how many were accepted: records
-// that do not fit in MaxBytes are dropped (and counted) and the error is ErrFull. It never
-// waits for fsync.
+// Append writes recs, in order, with one write. It returns how many were accepted, always the
+// first ones: when the next record does not fit in MaxBytes, it and the newer ones are dropped
+// (and counted) and the error is ErrFull. It never waits for fsync.
 func (s *Spool) Append(recs ...[]byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -257,7 +257,7 @@ func (s *Spool) Append(recs ...[]byte) (int, error) {
 	accepted := 0
 	for _, r := range recs {
 		if len(r) > MaxRecordBytes || pending+int64(len(buf)+headerLen+len(r)) > s.cfg.MaxBytes {
-			continue
+			break
 		}
 		buf = appendRecord(buf, r)
 		accepted++

@@ -1,0 +1,293 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mcpwatch/mcpwatch/collector/spool"
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// Client sends events to a running mcpwatch's ingest endpoint through a spool: Emit writes the
+// event ahead to disk, a background loop posts batches and retries while mcpwatch is away.
+// It is a pipeline.EventEmitter and a pipeline.Component.
+type Client struct {
+	cfg       ClientConfig
+	endpoint  string
+	set       pipeline.Settings
+	log       *slog.Logger
+	transport *http.Transport
+	http      *http.Client
+	dir       string
+	spool     *spool.Spool
+	queue     *spool.Queue
+
+	sent    atomic.Int64
+	dropped atomic.Int64
+
+	mu          sync.Mutex
+	started     bool
+	stopped     bool
+	stopAdopt   context.CancelFunc
+	adoptDone   chan struct{}
+	adoptedDirs atomic.Int64
+}
+
+// NewClient opens a spool of its own under cfg.SpoolDir and returns a client; Start runs it.
+func NewClient(cfg ClientConfig, set pipeline.Settings) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid ingest client config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	set = set.WithComponent("ingest-client")
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("cannot name spool: %w", err)
+	}
+	c := &Client{
+		cfg:      cfg,
+		endpoint: cfg.endpoint(),
+		set:      set,
+		log:      set.Logger,
+		dir:      filepath.Join(cfg.SpoolDir, id.String()),
+	}
+	c.transport = http.DefaultTransport.(*http.Transport).Clone()
+	c.http = &http.Client{Transport: c.transport, Timeout: cfg.Timeout}
+	c.spool, err = spool.Open(spoolConfig(c.dir, cfg.MaxSpoolBytes), "ingest", set)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open event spool: %w", err)
+	}
+	c.queue = spool.NewQueue(c.spool, c.post, spool.QueueOptions{
+		AddWait:      100 * time.Millisecond,
+		BatchRecords: 5000,
+		BatchBytes:   cfg.BatchBytes,
+		RetryMin:     200 * time.Millisecond,
+		RetryMax:     10 * time.Second,
+		OnDrop:       func(n int) { c.dropped.Add(int64(n)) },
+		OnDeliver:    func(n int) { c.sent.Add(int64(n)) },
+	}, set)
+	return c, nil
+}
+
+func spoolConfig(dir string, maxBytes int64) spool.Config {
+	cfg := spool.Config{Dir: dir, MaxBytes: maxBytes}
+	if maxBytes > 0 && maxBytes < spool.DefaultSegmentBytes {
+		cfg.SegmentBytes = maxBytes
+	}
+	return cfg
+}
+
+// Emit writes ev ahead to the spool; it is sent later.
+func (c *Client) Emit(ev schemas.Event) {
+	rec, err := json.Marshal(ev)
+	if err != nil {
+		panic("BUG: cannot marshal event: " + err.Error())
+	}
+	_ = c.queue.Add(rec) // a drop is counted by OnDrop
+}
+
+// Sent is the number of events mcpwatch accepted; Dropped those that were lost (the spool was
+// full, or mcpwatch rejected them as invalid).
+func (c *Client) Sent() int64    { return c.sent.Load() }
+func (c *Client) Dropped() int64 { return c.dropped.Load() }
+
+// Pending is the number of events not yet sent by this process.
+func (c *Client) Pending() int { return c.queue.Len() }
+
+// SpoolDir is this process's own spool directory.
+func (c *Client) SpoolDir() string { return c.dir }
+
+// Start begins sending in the background, also spools other processes left behind.
+func (c *Client) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started || c.stopped {
+		return nil
+	}
+	c.started = true
+	if err := c.queue.Start(ctx); err != nil {
+		return err
+	}
+	adoptCtx, cancel := context.WithCancel(context.Background())
+	c.stopAdopt, c.adoptDone = cancel, make(chan struct{})
+	go c.adoptLoop(adoptCtx)
+	return nil
+}
+
+// Shutdown sends what is waiting until ctx expires or mcpwatch fails to take it; the rest stays
+// on disk for a later process to send. The spool directory is removed when it is empty. Safe
+// to call twice and without Start.
+func (c *Client) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	if c.stopped {
+		c.mu.Unlock()
+		return nil
+	}
+	c.stopped = true
+	c.mu.Unlock()
+	err := c.queue.Shutdown(ctx)
+	if c.stopAdopt != nil {
+		c.stopAdopt()
+		<-c.adoptDone
+	}
+	removed, cerr := c.spool.CloseAndRemove()
+	if !removed {
+		if n := c.queue.Len(); n > 0 {
+			c.log.Warn("events kept on disk: mcpwatch did not take them before exit; the next wrap sends them",
+				"events", n, "dir", c.dir)
+		}
+	}
+	c.transport.CloseIdleConnections()
+	return errors.Join(err, cerr)
+}
+
+// post sends records as one NDJSON request. When mcpwatch names bad lines, they are dropped
+// and the rest is sent again once.
+func (c *Client) post(ctx context.Context, recs [][]byte) error {
+	for attempt := 0; ; attempt++ {
+		status, resp, err := c.send(ctx, recs)
+		if err != nil {
+			return err
+		}
+		switch {
+		case status >= 200 && status < 300:
+			return nil
+		case status == http.StatusBadRequest && attempt == 0 && len(resp.Lines) > 0:
+			keep := recs[:0:0]
+			for i, r := range recs {
+				if !slices.ContainsFunc(resp.Lines, func(l LineError) bool { return l.Line == i+1 }) {
+					keep = append(keep, r)
+				}
+			}
+			dropped := len(recs) - len(keep)
+			c.dropped.Add(int64(dropped))
+			c.log.Error("mcpwatch rejected invalid events; dropping them", "events", dropped, "first_error", resp.Lines[0].Error)
+			if len(keep) == 0 {
+				return nil
+			}
+			recs = keep
+		case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge:
+			return spool.Permanent(fmt.Errorf("mcpwatch rejected %d events: %d %s", len(recs), status, resp.Error))
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			return fmt.Errorf("mcpwatch refused the events (%d): check --token", status)
+		default:
+			return fmt.Errorf("mcpwatch answered %d: %s", status, resp.Error)
+		}
+	}
+}
+
+func (c *Client) send(ctx context.Context, recs [][]byte) (int, Response, error) {
+	body := bytes.Join(recs, []byte("\n"))
+	body = append(body, '\n')
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, Response{}, fmt.Errorf("cannot make ingest request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, Response{}, fmt.Errorf("cannot post events to mcpwatch: %w", err)
+	}
+	defer res.Body.Close()
+	var resp Response
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	_ = json.Unmarshal(raw, &resp)
+	return res.StatusCode, resp, nil
+}
+
+// adoptLoop sends the spools other processes left under SpoolDir, retrying while some remain.
+func (c *Client) adoptLoop(ctx context.Context) {
+	defer close(c.adoptDone)
+	delay := time.Second
+	for {
+		left := c.adoptOrphans(ctx)
+		if left == 0 || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// adoptOrphans sends every unlocked spool under SpoolDir but this process's own, removing
+// those it emptied. It returns how many still hold events.
+func (c *Client) adoptOrphans(ctx context.Context) int {
+	entries, err := os.ReadDir(c.cfg.SpoolDir)
+	if err != nil {
+		c.log.Warn("cannot list spool directory", "err", err)
+		return 0
+	}
+	left := 0
+	for _, e := range entries {
+		dir := filepath.Join(c.cfg.SpoolDir, e.Name())
+		if !e.IsDir() || dir == c.dir || uuid.Validate(e.Name()) != nil {
+			continue
+		}
+		sp, err := spool.Open(spoolConfig(dir, c.cfg.MaxSpoolBytes), "ingest-adopted", c.set)
+		if errors.Is(err, spool.ErrLocked) {
+			continue // a running process owns it
+		}
+		if err != nil {
+			c.log.Warn("cannot open a spool left behind", "dir", dir, "err", err)
+			continue
+		}
+		if n, _ := sp.Pending(); n > 0 {
+			c.log.Info("sending events an earlier process left behind", "events", n, "dir", dir)
+		}
+		c.drain(ctx, sp)
+		if removed, _ := sp.CloseAndRemove(); removed {
+			c.adoptedDirs.Add(1)
+		} else {
+			left++
+		}
+		if ctx.Err() != nil {
+			return left
+		}
+	}
+	return left
+}
+
+// drain posts sp's records until it is empty or a post fails.
+func (c *Client) drain(ctx context.Context, sp *spool.Spool) {
+	for ctx.Err() == nil {
+		b, err := sp.Peek(5000, c.cfg.BatchBytes)
+		if err != nil || !b.Advances() {
+			return
+		}
+		if len(b.Records) > 0 {
+			if err := c.post(ctx, b.Records); err != nil {
+				if !spool.IsPermanent(err) {
+					return
+				}
+				c.dropped.Add(int64(len(b.Records)))
+			} else {
+				c.sent.Add(int64(len(b.Records)))
+			}
+		}
+		if err := sp.Ack(b); err != nil {
+			return
+		}
+	}
+}
