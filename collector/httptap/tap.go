@@ -39,6 +39,7 @@ type Tap struct {
 	started   bool
 	stopped   bool
 	active    map[*exchange]activeRequest // requests in flight, for Shutdown to cut
+	extra     map[string]http.Handler     // other endpoints on the tap's listener, by path (Handle)
 }
 
 type activeRequest struct {
@@ -192,7 +193,20 @@ func (t *Tap) cancelActive(standaloneOnly bool) {
 	}
 }
 
+// Handle serves h at path on the tap's listener beside the MCP routes (the event ingest
+// endpoint); call it before Start.
+func (t *Tap) Handle(path string, h http.Handler) {
+	if t.extra == nil {
+		t.extra = map[string]http.Handler{}
+	}
+	t.extra[path] = h
+}
+
 func (t *Tap) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := t.extra[r.URL.Path]; ok {
+		h.ServeHTTP(w, r)
+		return
+	}
 	up, suffix, ok := t.route(r.URL.Path)
 	if !ok {
 		writeRouteNotFound(w)
