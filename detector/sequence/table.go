@@ -1,0 +1,105 @@
+package sequence
+
+// table is a small hash map from uint32 keys to values, for per-agent and per-session state.
+// Entries live in a dense slice (iteration is insertion order, apart from removals and
+// replacements); index is an open-addressing array of positions+1. Callers enforce their own
+// size caps, which must stay below 1<<16.
+type table[V any] struct {
+	ents  []entry[V]
+	index []uint16 // 0 = empty slot, else position+1; len is 0 or a power of two ≥ 2·len(ents)
+}
+
+type entry[V any] struct {
+	key uint32
+	val V
+}
+
+func hashKey(k uint32) uint32 {
+	k *= 0x9E3779B1
+	return k ^ k>>16
+}
+
+func (t *table[V]) len() int { return len(t.ents) }
+
+// find returns k's position, or -1.
+func (t *table[V]) find(k uint32) int {
+	if len(t.index) == 0 {
+		return -1
+	}
+	mask := uint32(len(t.index) - 1)
+	for i := hashKey(k) & mask; ; i = (i + 1) & mask {
+		e := t.index[i]
+		if e == 0 {
+			return -1
+		}
+		if t.ents[e-1].key == k {
+			return int(e - 1)
+		}
+	}
+}
+
+// add appends k, which must be absent, and returns its position.
+func (t *table[V]) add(k uint32, v V) int {
+	t.ents = append(t.ents, entry[V]{k, v})
+	pos := len(t.ents) - 1
+	if 2*len(t.ents) > len(t.index) {
+		t.rebuild()
+	} else {
+		t.place(pos)
+	}
+	return pos
+}
+
+// replace puts k (absent) and v at position pos, dropping the entry there.
+func (t *table[V]) replace(pos int, k uint32, v V) {
+	t.ents[pos] = entry[V]{k, v}
+	t.rebuild()
+}
+
+// removeWhere drops the entries for which drop reports true, keeping the others' order.
+func (t *table[V]) removeWhere(drop func(e *entry[V]) bool) {
+	n := 0
+	for i := range t.ents {
+		if drop(&t.ents[i]) {
+			continue
+		}
+		t.ents[n] = t.ents[i]
+		n++
+	}
+	if n == len(t.ents) {
+		return
+	}
+	t.ents = t.ents[:n]
+	t.rebuild()
+}
+
+// reset empties the table, keeping its memory.
+func (t *table[V]) reset() {
+	t.ents = t.ents[:0]
+	clear(t.index)
+}
+
+func (t *table[V]) place(pos int) {
+	mask := uint32(len(t.index) - 1)
+	i := hashKey(t.ents[pos].key) & mask
+	for t.index[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.index[i] = uint16(pos + 1)
+}
+
+// rebuild sizes the index to at least twice the entries and re-places them all.
+func (t *table[V]) rebuild() {
+	size := 8
+	for size < 2*len(t.ents) {
+		size *= 2
+	}
+	if size > len(t.index) {
+		t.index = make([]uint16, size)
+	} else {
+		clear(t.index)
+	}
+	for pos := range t.ents {
+		t.place(pos)
+	}
+}
