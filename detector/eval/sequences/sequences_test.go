@@ -73,8 +73,8 @@ func TestRun(t *testing.T) {
 	train, testNormal := sessions(rng, 2000), sessions(rng, 500)
 	abnormal := [][]string{
 		{"init", "list", "t1", "drop_tables", "close"}, // a call never seen
-		{"init", "list", "t1"},                        // ends where no session ended
-		{"list", "t2", "close"},                       // starts where no session started
+		{"init", "list", "t1"},                         // ends where no session ended
+		{"list", "t2", "close"},                        // starts where no session started
 		append([]string{"init", "list"}, append(strings.Fields(strings.Repeat("t3 ", 30)), "close")...), // too many calls
 	}
 	res, err := Run(context.Background(), train, testNormal, abnormal, Options{})
