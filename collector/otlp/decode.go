@@ -1,10 +1,8 @@
 package otlp
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -31,69 +29,38 @@ func decodeProto(data []byte) (*tracepb.TracesData, error) {
 }
 
 // decodeJSON reads an OTLP/JSON export request. OTLP/JSON differs from the protobuf JSON
-// mapping in one way that matters: trace and span ids are hex, not base64. They are rewritten
-// before protojson reads the document; unknown fields are ignored, as the spec asks.
+// mapping in one way that matters here: trace and span ids are hex, not base64. Hex digits are
+// base64 digits too, so protojson reads a 32-digit hex trace id as 24 bytes (and a 16-digit span
+// id as 12); fixHexIDs turns those back into the 16 (8) bytes the hex says. Real base64 ids are
+// 24 (12) characters long and decode to 16 (8) bytes, so the two cannot be confused. Unknown
+// fields are ignored, as the spec asks.
 func decodeJSON(data []byte) (*tracepb.TracesData, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
+	var td tracepb.TracesData
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &td); err != nil {
 		return nil, fmt.Errorf("cannot decode OTLP JSON request: %w", err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("cannot decode OTLP JSON request: trailing data after the document")
-	}
-	for _, rs := range list(doc, "resourceSpans", "resource_spans") {
-		for _, ss := range list(rs, "scopeSpans", "scope_spans") {
-			for _, sp := range list(ss, "spans") {
-				hexIDs(sp, "traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
-				for _, l := range list(sp, "links") {
-					hexIDs(l, "traceId", "trace_id", "spanId", "span_id")
-				}
+	for _, rs := range td.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			for _, sp := range ss.GetSpans() {
+				sp.TraceId = fixHexID(sp.TraceId, 16)
+				sp.SpanId = fixHexID(sp.SpanId, 8)
+				sp.ParentSpanId = fixHexID(sp.ParentSpanId, 8)
 			}
 		}
-	}
-	fixed, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("cannot decode OTLP JSON request: %w", err)
-	}
-	var td tracepb.TracesData
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(fixed, &td); err != nil {
-		return nil, fmt.Errorf("cannot decode OTLP JSON request: %w", err)
 	}
 	return &td, nil
 }
 
-// list returns the array under the first of keys present in obj, when obj is an object.
-func list(obj any, keys ...string) []any {
-	m, ok := obj.(map[string]any)
-	if !ok {
-		return nil
+// fixHexID returns the n-byte id whose hex protojson took for base64, or id unchanged.
+func fixHexID(id []byte, n int) []byte {
+	if len(id) != n*3/2 {
+		return id
 	}
-	for _, k := range keys {
-		if l, ok := m[k].([]any); ok {
-			return l
-		}
+	b, err := hex.DecodeString(base64.StdEncoding.EncodeToString(id))
+	if err != nil {
+		return id
 	}
-	return nil
-}
-
-// hexIDs rewrites the hex string values under keys of obj as base64. A value that is not hex is
-// left alone for protojson to judge (some senders do send base64).
-func hexIDs(obj any, keys ...string) {
-	m, ok := obj.(map[string]any)
-	if !ok {
-		return
-	}
-	for _, k := range keys {
-		s, ok := m[k].(string)
-		if !ok || s == "" {
-			continue
-		}
-		if b, err := hex.DecodeString(s); err == nil {
-			m[k] = base64.StdEncoding.EncodeToString(b)
-		}
-	}
+	return b
 }
 
 // responseDesc describes ExportTraceServiceResponse (and its ExportTracePartialSuccess), built

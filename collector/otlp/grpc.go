@@ -42,8 +42,9 @@ func (r *Receiver) exportGRPC(ctx context.Context, dec func(any) error) (proto.M
 	}
 	var td tracepb.TracesData
 	if err := dec(&td); err != nil {
+		// gRPC has already answered Internal ("failed to unmarshal"), as for generated services.
 		r.metrics.requests.WithLabelValues("grpc", outcomeBadRequest).Inc()
-		return nil, status.Errorf(codes.InvalidArgument, "cannot decode OTLP protobuf request: %v", err)
+		return nil, err
 	}
 	r.metrics.requests.WithLabelValues("grpc", outcomeOK).Inc()
 	return newResponse(r.export(&td, "grpc")), nil

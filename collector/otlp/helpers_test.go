@@ -1,6 +1,8 @@
 package otlp
 
 import (
+	"bytes"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -61,4 +63,26 @@ func kvlistValue(m map[string]*commonpb.AnyValue) *commonpb.AnyValue {
 		kv.Values = append(kv.Values, &commonpb.KeyValue{Key: k, Value: v})
 	}
 	return &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: kv}}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -425,3 +426,24 @@ func TestStructuredPayloadAttributes(t *testing.T) {
 	require.Equal(t, shape, r.ev.ArgsShape)
 	require.Equal(t, hash, r.ev.ArgsHash)
 }
+
+func TestDecodeJSONIDs(t *testing.T) {
+	const doc = `{"resourceSpans":[{"scopeSpans":[{"spans":[
+		{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"eee19b7ec3c1b174","parentSpanId":"0102030405060708","name":"hex"},
+		{"traceId":"W47/95gDgQPSabYzgT/GDA==","spanId":"7uGbfsPBsXQ=","name":"base64, as some senders do"},
+		{"traceId":"","name":"no ids"}]}]}]}`
+	td, err := decodeJSON([]byte(doc))
+	require.NoError(t, err)
+	spans := td.GetResourceSpans()[0].GetScopeSpans()[0].GetSpans()
+	for _, sp := range spans[:2] {
+		require.Equal(t, "5b8efff798038103d269b633813fc60c", hexOf(sp.GetTraceId()), sp.GetName())
+		require.Equal(t, "eee19b7ec3c1b174", hexOf(sp.GetSpanId()), sp.GetName())
+	}
+	require.Equal(t, "0102030405060708", hexOf(spans[0].GetParentSpanId()))
+	require.Empty(t, spans[2].GetTraceId())
+
+	_, err = decodeJSON([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abc!"}]}]}]}`))
+	require.ErrorContains(t, err, "cannot decode OTLP JSON request", "an id that is neither hex nor base64")
+}
+
+func hexOf(b []byte) string { return hex.EncodeToString(b) }
