@@ -282,16 +282,21 @@ func (b *Baseline) Step(s *Session, c Symbol, peer *Baseline) Step {
 
 func (b *Baseline) step(s *Session, c Symbol, peer *Baseline) Step {
 	prev := s.prev
-	st := Step{Prob: b.transProb(prev, c, peer), Finding: Finding{P: 1}}
+	k := transKey(prev, c)
+	ci, ti := b.calls.find(uint32(c)), b.trans.find(k)
+	st := Step{Prob: b.transProbAt(b.calls.find(uint32(prev)), ti, ci, c, peer), Finding: Finding{P: 1}}
 	nll := -math.Log(st.Prob)
 	s.sumNLL += nll
 	s.maxNLL = max(s.maxNLL, nll)
 
 	n, firstCall := record(&s.calls, uint32(c), s.maxCalls)
-	_, firstTrans := record(&s.trans, transKey(prev, c), s.maxTrans)
+	_, firstTrans := record(&s.trans, k, s.maxTrans)
 	if firstCall && c != Boundary {
 		f := Finding{Kind: KindCall, To: c}
-		seen := b.callSessions(c)
+		seen := 0
+		if ci >= 0 {
+			seen = int(b.calls.ents[ci].val.sessions)
+		}
 		b.rate(&f, seen, peer, peer.callSessions(c))
 		if seen == 0 {
 			st.NewCall = true
@@ -301,8 +306,10 @@ func (b *Baseline) step(s *Session, c Symbol, peer *Baseline) Step {
 	}
 	if firstTrans {
 		f := Finding{Kind: KindTransition, From: prev, To: c}
-		k := transKey(prev, c)
-		seen := b.transSessions(k)
+		seen := 0
+		if ti >= 0 {
+			seen = int(b.trans.ents[ti].val.sessions)
+		}
 		b.rate(&f, seen, peer, peer.transSessions(k))
 		if seen == 0 {
 			st.NewTransition = true
@@ -312,13 +319,11 @@ func (b *Baseline) step(s *Session, c Symbol, peer *Baseline) Step {
 	}
 	// A call repeated more often than in any past session is reported as soon as it happens
 	// (an enumeration burst need not wait for the session to end).
-	if c != Boundary && b.sessions > 0 {
-		if i := b.calls.find(uint32(c)); i >= 0 {
-			cs := &b.calls.ents[i].val
-			if n == int(cs.maxCount)+1 {
-				f := b.shapeFinding(KindCountAbove, c, n, int(cs.minCount), int(cs.maxCount))
-				st.Finding.consider(&f)
-			}
+	if c != Boundary && b.sessions > 0 && ci >= 0 {
+		cs := &b.calls.ents[ci].val
+		if n == int(cs.maxCount)+1 {
+			f := b.shapeFinding(KindCountAbove, c, n, int(cs.minCount), int(cs.maxCount))
+			st.Finding.consider(&f)
 		}
 	}
 	s.worst.consider(&st.Finding)
@@ -377,6 +382,11 @@ func (b *Baseline) shapeFinding(k Kind, c Symbol, observed, lo, hi int) Finding 
 
 // callProb is the agent's smoothed frequency of call c among all its calls.
 func (b *Baseline) callProb(c Symbol, peer *Baseline) float64 {
+	return b.callProbAt(b.calls.find(uint32(c)), c, peer)
+}
+
+// callProbAt is callProb with c's position in b.calls (-1 when unknown) already looked up.
+func (b *Baseline) callProbAt(ci int, c Symbol, peer *Baseline) float64 {
 	a := b.m.cfg.Smoothing
 	var prior float64
 	if peer != nil {
@@ -387,23 +397,28 @@ func (b *Baseline) callProb(c Symbol, peer *Baseline) float64 {
 		prior = 1 / float64(b.calls.len()+1)
 	}
 	var n float64
-	if i := b.calls.find(uint32(c)); i >= 0 {
-		n = float64(b.calls.ents[i].val.count)
+	if ci >= 0 {
+		n = float64(b.calls.ents[ci].val.count)
 	}
 	return (n + a*prior) / (float64(b.total) + a)
 }
 
 // transProb is P(c | prev), smoothed toward the agent's call frequencies.
 func (b *Baseline) transProb(prev, c Symbol, peer *Baseline) float64 {
+	return b.transProbAt(b.calls.find(uint32(prev)), b.trans.find(transKey(prev, c)), b.calls.find(uint32(c)), c, peer)
+}
+
+// transProbAt is transProb with the positions of prev, the transition and c looked up.
+func (b *Baseline) transProbAt(pi, ti, ci int, c Symbol, peer *Baseline) float64 {
 	a := b.m.cfg.Smoothing
 	var out, n float64
-	if i := b.calls.find(uint32(prev)); i >= 0 {
-		out = float64(b.calls.ents[i].val.out)
+	if pi >= 0 {
+		out = float64(b.calls.ents[pi].val.out)
 	}
-	if i := b.trans.find(transKey(prev, c)); i >= 0 {
-		n = float64(b.trans.ents[i].val.count)
+	if ti >= 0 {
+		n = float64(b.trans.ents[ti].val.count)
 	}
-	return (n + a*b.callProb(c, peer)) / (out + a)
+	return (n + a*b.callProbAt(ci, c, peer)) / (out + a)
 }
 
 // Verdict is a whole session's score.
