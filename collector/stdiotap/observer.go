@@ -1,0 +1,386 @@
+package stdiotap
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// Agent attribution sources (Event.AgentSource). --agent is recorded like an agent-id header:
+// an identity the operator declared for the client.
+const (
+	agentDeclared   = "header"
+	agentClientInfo = "client_info"
+	agentUnknown    = "unknown"
+)
+
+// cancelledByPeer is the error code of a request its sender cancelled (as the HTTP tap records it).
+const cancelledByPeer = -32800
+
+// chunk is bytes relayed in one direction, copied for the observer.
+type chunk struct {
+	dir  schemas.Direction
+	data []byte
+	at   time.Time
+	// lost is how many bytes of this direction before data the observer never got.
+	lost int64
+}
+
+// chunkQueue bounds the chunks waiting for the observer; beyond it bytes go unparsed.
+const chunkQueue = 256
+
+// observer parses both directions of one run in a single goroutine: a request is always
+// queued before the response it caused, so pairing needs no lock.
+type observer struct {
+	t         *Tap
+	serverID  string
+	sessionID string
+	chunks    chan chunk
+	stopc     chan struct{}
+	stopOnce  sync.Once
+	dropped   [2]atomic.Int64 // per direction; each has a single feeding goroutine
+
+	lines   [2]lineReader
+	pending [2]map[string]*call // requests sent in a direction, awaiting the other's answer
+	client  struct{ name, version, protocolVersion string }
+}
+
+// call is a request waiting for its answer.
+type call struct {
+	ev         schemas.Event
+	start      time.Time
+	initialize bool
+}
+
+func newObserver(t *Tap, serverID string) *observer {
+	o := &observer{
+		t:         t,
+		serverID:  serverID,
+		sessionID: newSessionID(),
+		chunks:    make(chan chunk, chunkQueue),
+		stopc:     make(chan struct{}),
+	}
+	for i := range o.pending {
+		o.pending[i] = map[string]*call{}
+		o.lines[i].max = t.cfg.MaxLineBytes
+	}
+	return o
+}
+
+func idx(d schemas.Direction) int {
+	if d == schemas.ClientToServer {
+		return 0
+	}
+	return 1
+}
+
+func other(d schemas.Direction) schemas.Direction {
+	if d == schemas.ClientToServer {
+		return schemas.ServerToClient
+	}
+	return schemas.ClientToServer
+}
+
+// feed hands a copy of relayed bytes to the observer without ever waiting for it.
+func (o *observer) feed(dir schemas.Direction, b []byte, at time.Time) {
+	lost := &o.dropped[idx(dir)]
+	c := chunk{dir: dir, data: bytes.Clone(b), at: at, lost: lost.Swap(0)}
+	select {
+	case o.chunks <- c:
+	default:
+		lost.Add(c.lost + int64(len(b)))
+	}
+}
+
+func (o *observer) stop() { o.stopOnce.Do(func() { close(o.stopc) }) }
+
+func (o *observer) run() {
+	every := min(o.t.cfg.RequestTimeout/4, time.Second)
+	ticker := time.NewTicker(max(every, time.Millisecond))
+	defer ticker.Stop()
+	for {
+		select {
+		case c := <-o.chunks:
+			o.handle(c)
+		case now := <-ticker.C:
+			o.sweep(now)
+		case <-o.stopc:
+			for {
+				select {
+				case c := <-o.chunks:
+					o.handle(c)
+				default:
+					o.finish()
+					return
+				}
+			}
+		}
+	}
+}
+
+func (o *observer) handle(c chunk) {
+	lr := &o.lines[idx(c.dir)]
+	if c.lost > 0 {
+		o.t.lost.Add(float64(c.lost))
+		lr.lose(c.lost)
+	}
+	lr.push(c.data,
+		func(line []byte) { o.line(c.dir, line, c.at) },
+		func(size int) { o.unparsed(c.dir, size, c.at) })
+}
+
+// finish parses a last line without its newline and times out what was never answered.
+func (o *observer) finish() {
+	now := time.Now()
+	for _, d := range []schemas.Direction{schemas.ClientToServer, schemas.ServerToClient} {
+		lr := &o.lines[idx(d)]
+		if lost := o.dropped[idx(d)].Swap(0); lost > 0 {
+			o.t.lost.Add(float64(lost))
+			lr.lose(lost)
+		}
+		lr.flush(func(line []byte) { o.line(d, line, now) }, func(size int) { o.unparsed(d, size, now) })
+	}
+	for i := range o.pending {
+		for id, c := range o.pending[i] {
+			delete(o.pending[i], id)
+			o.resolve(c, now, timedOut)
+		}
+	}
+}
+
+func (o *observer) sweep(now time.Time) {
+	for i := range o.pending {
+		for id, c := range o.pending[i] {
+			if now.Sub(c.start) >= o.t.cfg.RequestTimeout {
+				delete(o.pending[i], id)
+				o.resolve(c, now, timedOut)
+			}
+		}
+	}
+}
+
+func (o *observer) line(dir schemas.Direction, line []byte, at time.Time) {
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 {
+		return
+	}
+	msgs, _, err := jsonrpc.Parse(trimmed)
+	if err != nil {
+		o.t.log.Debug("unparsable line relayed", "direction", dir, "bytes", len(line))
+		o.unparsed(dir, len(line), at)
+		return
+	}
+	for i := range msgs {
+		o.message(dir, &msgs[i], at)
+	}
+}
+
+func (o *observer) message(dir schemas.Direction, m *jsonrpc.Message, at time.Time) {
+	switch {
+	case m.IsRequest():
+		c := o.newCall(m, dir, schemas.KindRequest, at)
+		pending := o.pending[idx(dir)]
+		id := m.IDString()
+		if _, dup := pending[id]; dup || len(pending) >= o.t.cfg.MaxPending {
+			o.t.untraced.WithLabelValues("pending_limit").Inc()
+			return
+		}
+		pending[id] = c
+
+	case m.IsNotification():
+		c := o.newCall(m, dir, schemas.KindNotification, at)
+		if m.Method == "notifications/cancelled" {
+			o.cancelled(dir, m, at)
+		}
+		o.resolve(c, at, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
+
+	case m.IsResponse():
+		pending := o.pending[idx(other(dir))]
+		id := m.IDString()
+		c := pending[id]
+		if c == nil {
+			o.t.untraced.WithLabelValues("unmatched_response").Inc()
+			return
+		}
+		delete(pending, id)
+		if c.initialize {
+			if pv := jsonrpc.DescribeResponse(m).ProtocolVersion; pv != "" {
+				o.client.protocolVersion = pv
+			}
+		}
+		o.resolve(c, at, answered(m))
+	}
+}
+
+// cancelled settles the request a notifications/cancelled names: its sender gave up on it.
+func (o *observer) cancelled(dir schemas.Direction, m *jsonrpc.Message, at time.Time) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(m.Params, &p) != nil || len(p.RequestID) == 0 {
+		return
+	}
+	pending := o.pending[idx(dir)]
+	id := string(p.RequestID)
+	if c := pending[id]; c != nil {
+		delete(pending, id)
+		o.resolve(c, at, func(ev *schemas.Event) { ev.Status, ev.ErrorCode = schemas.StatusError, cancelledByPeer })
+	}
+}
+
+func (o *observer) newCall(m *jsonrpc.Message, dir schemas.Direction, kind schemas.Kind, at time.Time) *call {
+	f := jsonrpc.DescribeRequest(m)
+	if dir == schemas.ClientToServer && f.ClientName != "" {
+		o.client.name, o.client.version = f.ClientName, f.ClientVersion
+	}
+	if dir == schemas.ClientToServer && f.ProtocolVersion != "" {
+		o.client.protocolVersion = f.ProtocolVersion
+	}
+	ev := o.baseEvent(dir, kind, at)
+	ev.Method = m.Method
+	ev.Target = f.Target
+	ev.ArgsShape, ev.ArgsHash = f.ArgsShape, f.ArgsHash
+	ev.TraceID, ev.SpanID = f.TraceID, f.SpanID
+	ev.RequestBytes = len(m.Raw)
+	if m.ID != nil {
+		ev.JSONRPCID = m.IDString()
+	}
+	return &call{ev: ev, start: at, initialize: m.Method == "initialize" && dir == schemas.ClientToServer}
+}
+
+func (o *observer) baseEvent(dir schemas.Direction, kind schemas.Kind, at time.Time) schemas.Event {
+	return schemas.Event{
+		SchemaVersion: schemas.EventSchemaVersion,
+		ObservedAt:    at.UTC(),
+		CollectorID:   o.t.cfg.CollectorID,
+		Source:        schemas.SourceStdioTap,
+		Transport:     "stdio",
+		ServerID:      o.serverID,
+		Direction:     dir,
+		Kind:          kind,
+	}
+}
+
+func (o *observer) unparsed(dir schemas.Direction, size int, at time.Time) {
+	ev := o.baseEvent(dir, schemas.KindUnparsed, at)
+	ev.Status = schemas.StatusMalformed
+	if dir == schemas.ClientToServer {
+		ev.RequestBytes = size
+	} else {
+		ev.ResponseBytes = size
+	}
+	o.emit(ev)
+}
+
+func (o *observer) resolve(c *call, at time.Time, fill func(*schemas.Event)) {
+	ev := c.ev
+	ev.LatencyMicros = at.Sub(c.start).Microseconds()
+	fill(&ev)
+	o.emit(ev)
+}
+
+// emit stamps identity and an id on ev and sends it on.
+func (o *observer) emit(ev schemas.Event) {
+	ev.ID = newSessionID() // a UUIDv7 like every event id
+	ev.SessionID = o.sessionID
+	ev.ClientName, ev.ClientVersion = o.client.name, o.client.version
+	ev.ProtocolVersion = o.client.protocolVersion
+	switch {
+	case o.t.cfg.AgentID != "":
+		ev.AgentID, ev.DeclaredAgent, ev.AgentSource = o.t.cfg.AgentID, o.t.cfg.AgentID, agentDeclared
+	case ev.ClientName != "":
+		ev.AgentID, ev.AgentSource = ev.ClientName, agentClientInfo
+	default:
+		ev.AgentID, ev.AgentSource = agentUnknown, agentUnknown
+	}
+	o.t.events.WithLabelValues(string(ev.Status)).Inc()
+	o.t.emitter.Emit(ev)
+}
+
+func timedOut(ev *schemas.Event) { ev.Status = schemas.StatusTimeout }
+
+// answered fills an event from the response m.
+func answered(m *jsonrpc.Message) func(*schemas.Event) {
+	return func(ev *schemas.Event) {
+		f := jsonrpc.DescribeResponse(m)
+		ev.ResponseBytes = len(m.Raw)
+		ev.ResultHash = f.ResultHash
+		switch {
+		case f.HasError:
+			ev.Status, ev.ErrorCode = schemas.StatusError, f.ErrorCode
+		case f.ToolError:
+			ev.Status = schemas.StatusToolError
+		default:
+			ev.Status = schemas.StatusOK
+		}
+	}
+}
+
+// lineReader splits one direction's bytes into lines of at most max bytes. Longer lines, and
+// lines the observer saw only part of, are reported by size only.
+type lineReader struct {
+	max     int
+	buf     []byte
+	skip    bool // discarding up to the next newline
+	skipped int  // bytes discarded so far
+}
+
+// lose records that bytes were relayed without the observer seeing them: the line in progress
+// is incomplete, so everything up to the next newline is only counted.
+func (l *lineReader) lose(n int64) {
+	l.skipped += len(l.buf) + int(n)
+	l.buf = l.buf[:0]
+	l.skip = true
+}
+
+func (l *lineReader) push(data []byte, line func([]byte), unparsed func(size int)) {
+	for len(data) > 0 {
+		part, rest, complete := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		switch {
+		case l.skip:
+			l.skipped += len(part)
+		case len(l.buf)+len(part) > l.max:
+			l.skip, l.skipped = true, len(l.buf)+len(part)
+			l.buf = l.buf[:0]
+		case complete && len(l.buf) == 0:
+			line(part)
+		default:
+			l.buf = append(l.buf, part...)
+			if complete {
+				line(l.buf)
+				l.reset()
+			}
+		}
+		if complete && l.skip {
+			unparsed(l.skipped)
+			l.skip, l.skipped = false, 0
+			l.reset()
+		}
+	}
+}
+
+// flush handles what is left at the end of the stream.
+func (l *lineReader) flush(line func([]byte), unparsed func(size int)) {
+	switch {
+	case l.skip:
+		unparsed(l.skipped)
+	case len(bytes.TrimSpace(l.buf)) > 0:
+		line(l.buf)
+	}
+	l.skip, l.skipped = false, 0
+	l.reset()
+}
+
+func (l *lineReader) reset() {
+	if cap(l.buf) > 1<<20 {
+		l.buf = nil // do not pin a large line's memory
+		return
+	}
+	l.buf = l.buf[:0]
+}

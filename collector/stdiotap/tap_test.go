@@ -1,0 +1,545 @@
+package stdiotap
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+const childEnv = "MCPWATCH_STDIOTAP_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(child(mode))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// child runs as the wrapped server in one of several modes.
+func child(mode string) int {
+	exit, _ := strconv.Atoi(os.Getenv("CHILD_EXIT"))
+	switch mode {
+	case "sdk":
+		// A real MCP server: the official Go SDK over stdio.
+		server := mcp.NewServer(&mcp.Implementation{Name: "stdiotap-test-server", Version: "1.0.0"}, nil)
+		type echoArgs struct {
+			Message string `json:"message"`
+		}
+		mcp.AddTool(server, &mcp.Tool{Name: "echo", Description: "Echoes its input"},
+			func(_ context.Context, _ *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, any, error) {
+				fmt.Fprintln(os.Stderr, "echo called") // stderr is relayed too
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Message}}}, nil, nil
+			})
+		mcp.AddTool(server, &mcp.Tool{Name: "fail", Description: "Always fails"},
+			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "no"}}}, nil, nil
+			})
+		mcp.AddTool(server, &mcp.Tool{Name: "sample", Description: "Asks the client's model"},
+			func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+				res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+					MaxTokens: 10,
+					Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "hi"}}},
+				})
+				if err != nil {
+					return nil, nil, err
+				}
+				return &mcp.CallToolResult{Content: []mcp.Content{res.Content}}, nil, nil
+			})
+		if err := server.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+			fmt.Fprintln(os.Stderr, "server:", err)
+		}
+		return exit
+	case "cat":
+		fmt.Fprint(os.Stderr, "stderr \x00 bytes\n")
+		_, _ = io.Copy(os.Stdout, os.Stdin)
+		return exit
+	case "trap":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+		fmt.Println("ready")
+		sig := <-sigs
+		fmt.Fprintln(os.Stderr, "got", sig)
+		return 40 + int(sig.(syscall.Signal))
+	case "sleep":
+		fmt.Println("ready")
+		time.Sleep(time.Minute)
+		return 0
+	case "silent":
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return exit
+	}
+	return 99
+}
+
+// recorder is an emitter that keeps events; block holds Emit up while it is set.
+type recorder struct {
+	mu     sync.Mutex
+	events []schemas.Event
+	block  chan struct{}
+}
+
+func (r *recorder) Emit(ev schemas.Event) {
+	if r.block != nil {
+		<-r.block
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+func (r *recorder) all() []schemas.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+func (r *recorder) find(method, target string) []schemas.Event {
+	var out []schemas.Event
+	for _, ev := range r.all() {
+		if ev.Method == method && (target == "" || ev.Target == target) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// harness runs a Tap around a child in some mode with piped stdio.
+type harness struct {
+	rec     *recorder
+	stdin   *io.PipeWriter // what the client writes
+	stdout  *io.PipeReader // what the client reads
+	stderr  *bytes.Buffer  // the child's stderr (an *os.File pipe drained here)
+	signals chan os.Signal
+	done    chan result
+}
+
+type result struct {
+	code int
+	err  error
+}
+
+func start(t *testing.T, cfg Config, mode string, env ...string) *harness {
+	t.Helper()
+	h := &harness{rec: &recorder{}, signals: make(chan os.Signal, 1), done: make(chan result, 1), stderr: &bytes.Buffer{}}
+	return h.run(t, cfg, mode, env...)
+}
+
+func (h *harness) run(t *testing.T, cfg Config, mode string, env ...string) *harness {
+	t.Helper()
+	tap, err := New(cfg, h.rec, pipeline.Settings{})
+	require.NoError(t, err)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	errR, errW, err := os.Pipe()
+	require.NoError(t, err)
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		_, _ = io.Copy(h.stderr, errR)
+	}()
+	h.stdin, h.stdout = inW, outR
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"="+mode), env...)
+	cmd.Stderr = errW
+	go func() {
+		code, err := tap.Run(context.Background(), Process{Cmd: cmd, Stdin: inR, Stdout: outW, Signals: h.signals, OutputGrace: 200 * time.Millisecond})
+		errW.Close()
+		<-stderrDone
+		outW.Close()
+		h.done <- result{code, err}
+	}()
+	t.Cleanup(func() {
+		h.stdin.Close()
+		h.stdout.Close()
+	})
+	return h
+}
+
+func (h *harness) wait(t *testing.T) result {
+	t.Helper()
+	select {
+	case r := <-h.done:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("the tap did not return")
+		return result{}
+	}
+}
+
+func TestSDKClientAndServerThroughTheTap(t *testing.T) {
+	for _, tc := range []struct {
+		version   string
+		handshake string
+		sampling  bool // 2026-07-28 forbids a server request inside a tools/call
+	}{
+		{"2026-07-28", "server/discover", false},
+		{"2025-11-25", "initialize", true},
+		{"2025-06-18", "initialize", true},
+		{"2024-11-05", "initialize", true},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			h := start(t, Config{}, "sdk", "CHILD_EXIT=3")
+			client := mcp.NewClient(&mcp.Implementation{Name: "stdio-agent", Version: "2.0"}, &mcp.ClientOptions{
+				CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "sampled"}}, nil
+				},
+			})
+			ctx := context.Background()
+			cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: h.stdout, Writer: h.stdin}, &mcp.ClientSessionOptions{ProtocolVersion: tc.version})
+			require.NoError(t, err)
+			tools, err := cs.ListTools(ctx, nil)
+			require.NoError(t, err)
+			require.Len(t, tools.Tools, 3)
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello"}})
+			require.NoError(t, err)
+			require.Equal(t, "hello", res.Content[0].(*mcp.TextContent).Text)
+			res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "fail"})
+			require.NoError(t, err)
+			require.True(t, res.IsError)
+			if tc.sampling {
+				res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "sample"})
+				require.NoError(t, err)
+				require.Equal(t, "sampled", res.Content[0].(*mcp.TextContent).Text)
+			}
+			_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "nope"})
+			require.Error(t, err)
+			require.NoError(t, cs.Close())
+
+			r := h.wait(t)
+			require.NoError(t, r.err)
+			require.Equal(t, 3, r.code, "the server's exit code")
+			require.Contains(t, h.stderr.String(), "echo called")
+
+			events := h.rec.all()
+			sessionID := events[0].SessionID
+			for _, ev := range events {
+				require.Equal(t, schemas.SourceStdioTap, ev.Source)
+				require.Equal(t, "stdio", ev.Transport)
+				require.Equal(t, filepath.Base(os.Args[0]), ev.ServerID, "named after the command")
+				require.Equal(t, sessionID, ev.SessionID, "one session per run")
+				require.Equal(t, "stdio-agent", ev.AgentID, ev.Method)
+				require.Equal(t, "client_info", ev.AgentSource)
+				require.Equal(t, "stdio-agent", ev.ClientName)
+				require.Equal(t, tc.version, ev.ProtocolVersion, ev.Method)
+				require.NotEmpty(t, ev.ID)
+				require.NoError(t, schemas.ValidateEventJSON(mustJSON(t, ev)))
+				require.NotEqual(t, schemas.StatusTimeout, ev.Status, "everything was answered: %s", ev.Method)
+				require.NotEqual(t, schemas.StatusMalformed, ev.Status)
+			}
+			hs := h.rec.find(tc.handshake, "")
+			require.Len(t, hs, 1)
+			require.Equal(t, schemas.StatusOK, hs[0].Status)
+			require.Equal(t, schemas.ClientToServer, hs[0].Direction)
+			require.Positive(t, hs[0].ResponseBytes)
+
+			echo := h.rec.find("tools/call", "echo")
+			require.Len(t, echo, 1)
+			require.Equal(t, schemas.StatusOK, echo[0].Status)
+			require.Equal(t, schemas.KindRequest, echo[0].Kind)
+			require.Equal(t, `{"message":"string"}`, echo[0].ArgsShape)
+			require.NotEmpty(t, echo[0].ArgsHash)
+			require.NotEmpty(t, echo[0].ResultHash)
+			require.Positive(t, echo[0].RequestBytes)
+			require.Positive(t, echo[0].ResponseBytes)
+			require.Positive(t, echo[0].LatencyMicros)
+			require.NotEmpty(t, echo[0].JSONRPCID)
+			require.Len(t, h.rec.find("tools/list", ""), 1)
+
+			require.Equal(t, schemas.StatusToolError, h.rec.find("tools/call", "fail")[0].Status)
+			unknown := h.rec.find("tools/call", "nope")
+			require.Len(t, unknown, 1)
+			require.Contains(t, []schemas.Status{schemas.StatusError, schemas.StatusToolError}, unknown[0].Status)
+
+			if tc.sampling {
+				require.Equal(t, schemas.StatusOK, h.rec.find("tools/call", "sample")[0].Status)
+				sampling := h.rec.find("sampling/createMessage", "")
+				require.Len(t, sampling, 1, "the server's request, paired with the client's answer")
+				require.Equal(t, schemas.ServerToClient, sampling[0].Direction)
+				require.Equal(t, schemas.StatusOK, sampling[0].Status)
+				require.Positive(t, sampling[0].ResponseBytes)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, ev schemas.Event) []byte {
+	t.Helper()
+	b, err := jsonMarshal(ev)
+	require.NoError(t, err)
+	return b
+}
+
+func TestRelayIsByteForByte(t *testing.T) {
+	h := start(t, Config{MaxLineBytes: 100}, "cat", "CHILD_EXIT=0")
+	var in bytes.Buffer
+	in.WriteString(`{"jsonrpc":"2.0","id":0,"method":"ping"}` + "\n")
+	in.WriteString("not json at all\r\n")
+	in.WriteString(`{"jsonrpc":"2.0","id":0,"result":{}}` + "\n")
+	in.WriteString("\n   \n")
+	in.WriteString(`{"jsonrpc":"2.0","method":"notifications/message","params":{"pad":"` + strings.Repeat("x", 100) + `"}}` + "\n")
+	in.Write([]byte{0xff, 0xfe, 0x00, '\n'})
+	in.WriteString(`{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"t"}}`) // no final newline
+	sent := in.Bytes()
+
+	var out syncBuffer
+	got := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(&out, h.stdout)
+		close(got)
+	}()
+	// Write in odd pieces, as a client might; answer the echoed ping (a server request, as the
+	// cat sees it) only once it arrived, as a client would.
+	answer := bytes.Index(sent, []byte(`{"jsonrpc":"2.0","id":0,"result"`))
+	for i, rest := 0, sent; len(rest) > 0; {
+		if i == answer {
+			require.Eventually(t, func() bool { return strings.Contains(out.String(), `"method":"ping"`) }, 5*time.Second, time.Millisecond)
+		}
+		n := min(len(rest), 7)
+		if i < answer && i+n > answer {
+			n = answer - i
+		}
+		_, err := h.stdin.Write(rest[:n])
+		require.NoError(t, err)
+		rest, i = rest[n:], i+n
+	}
+	require.NoError(t, h.stdin.Close())
+	r := h.wait(t)
+	require.NoError(t, r.err)
+	require.Zero(t, r.code)
+	<-got
+	require.Equal(t, string(sent), out.String(), "stdout is exactly what went in")
+	require.Equal(t, "stderr \x00 bytes\n", h.stderr.String())
+
+	// The cat echoes every message, so each direction sees the same traffic: a ping request
+	// each way (ids 0 on both sides) paired with the response coming back the other way.
+	pings := h.rec.find("ping", "")
+	require.Len(t, pings, 2)
+	dirs := []schemas.Direction{pings[0].Direction, pings[1].Direction}
+	require.ElementsMatch(t, []schemas.Direction{schemas.ClientToServer, schemas.ServerToClient}, dirs)
+	for _, p := range pings {
+		require.Equal(t, schemas.StatusOK, p.Status)
+		require.Equal(t, "0", p.JSONRPCID)
+	}
+	var malformed []int
+	for _, ev := range h.rec.all() {
+		if ev.Status == schemas.StatusMalformed {
+			require.Equal(t, schemas.KindUnparsed, ev.Kind)
+			malformed = append(malformed, ev.RequestBytes+ev.ResponseBytes)
+		}
+	}
+	// Per direction: "not json at all\r" (16), the 170-byte notification (over the 100-byte
+	// limit: relayed, not parsed), and the binary line (3).
+	slices.Sort(malformed)
+	require.Equal(t, []int{3, 3, 16, 16, 170, 170}, malformed)
+	calls := h.rec.find("tools/call", "t")
+	require.Len(t, calls, 2, "the last line without a newline is still parsed, each way")
+	for _, c := range calls {
+		require.Equal(t, schemas.StatusTimeout, c.Status, "unanswered when the server exited")
+	}
+}
+
+func TestTimeoutsAndCancellation(t *testing.T) {
+	h := start(t, Config{RequestTimeout: 200 * time.Millisecond, AgentID: "ops-agent", ServerID: "files"}, "silent")
+	w := func(s string) {
+		_, err := io.WriteString(h.stdin, s+"\n")
+		require.NoError(t, err)
+	}
+	w(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}`)
+	w(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"cancelled"}}`)
+	w(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"user"}}`)
+	require.Eventually(t, func() bool { return len(h.rec.find("tools/call", "slow")) == 1 }, 5*time.Second, 10*time.Millisecond,
+		"a request without an answer times out while the server runs")
+	w(`{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"file:///x"}}`)
+	require.NoError(t, h.stdin.Close())
+	require.Zero(t, h.wait(t).code)
+
+	slow := h.rec.find("tools/call", "slow")[0]
+	require.Equal(t, schemas.StatusTimeout, slow.Status)
+	require.GreaterOrEqual(t, slow.LatencyMicros, int64(200_000))
+	cancelled := h.rec.find("tools/call", "cancelled")[0]
+	require.Equal(t, schemas.StatusError, cancelled.Status)
+	require.Equal(t, -32800, cancelled.ErrorCode)
+	read := h.rec.find("resources/read", "file:///x")
+	require.Len(t, read, 1, "timed out at exit")
+	require.Equal(t, schemas.StatusTimeout, read[0].Status)
+	for _, ev := range h.rec.all() {
+		require.Equal(t, "ops-agent", ev.AgentID)
+		require.Equal(t, "ops-agent", ev.DeclaredAgent)
+		require.Equal(t, "header", ev.AgentSource)
+		require.Equal(t, "files", ev.ServerID)
+	}
+}
+
+func TestExitCodesAndSignals(t *testing.T) {
+	t.Run("exit code", func(t *testing.T) {
+		h := start(t, Config{}, "silent", "CHILD_EXIT=7")
+		require.NoError(t, h.stdin.Close())
+		require.Equal(t, 7, h.wait(t).code)
+	})
+	t.Run("forwarded signal the server handles", func(t *testing.T) {
+		h := start(t, Config{}, "trap")
+		waitReady(t, h)
+		h.signals <- syscall.SIGHUP
+		require.Equal(t, 40+int(syscall.SIGHUP), h.wait(t).code)
+		require.Contains(t, h.stderr.String(), "got hangup")
+	})
+	t.Run("forwarded signal that kills the server", func(t *testing.T) {
+		h := start(t, Config{}, "sleep")
+		waitReady(t, h)
+		h.signals <- syscall.SIGTERM
+		require.Equal(t, 128+int(syscall.SIGTERM), h.wait(t).code)
+	})
+	t.Run("command not found", func(t *testing.T) {
+		tap, err := New(Config{}, &recorder{}, pipeline.Settings{})
+		require.NoError(t, err)
+		code, err := tap.Run(context.Background(), Process{Cmd: exec.Command("/nonexistent/mcp-server"), Stdin: strings.NewReader(""), Stdout: io.Discard})
+		require.Error(t, err)
+		require.Equal(t, ExitNotFound, code)
+	})
+}
+
+func waitReady(t *testing.T, h *harness) {
+	t.Helper()
+	line, err := bufio.NewReader(h.stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+	go func() { _, _ = io.Copy(io.Discard, h.stdout) }()
+}
+
+// TestSlowObserverNeverDelaysTraffic holds the event sink up: the relay keeps going at full
+// speed, and what the parser could not keep up with is recorded as unparsed bytes.
+func TestSlowObserverNeverDelaysTraffic(t *testing.T) {
+	h := &harness{rec: &recorder{block: make(chan struct{})}, signals: make(chan os.Signal, 1), done: make(chan result, 1), stderr: &bytes.Buffer{}}
+	h.run(t, Config{}, "cat")
+	msg := []byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}` + "\n")
+	const count = 20000 // far more chunks than the observer's queue holds
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		buf := make([]byte, 64<<10)
+		for n := 0; n < count*len(msg); {
+			m, err := h.stdout.Read(buf)
+			if err != nil {
+				return
+			}
+			n += m
+		}
+	}()
+	for range count {
+		_, err := h.stdin.Write(msg)
+		require.NoError(t, err)
+	}
+	require.NoError(t, h.stdin.Close())
+	select {
+	case <-got: // every byte relayed while the observer was stuck
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay waited for the observer")
+	}
+	go func() { _, _ = io.Copy(io.Discard, h.stdout) }()
+	close(h.rec.block)
+	require.Zero(t, h.wait(t).code)
+	var seen, lost int
+	for _, ev := range h.rec.all() {
+		switch ev.Status {
+		case schemas.StatusOK:
+			seen++
+		case schemas.StatusMalformed:
+			lost += ev.RequestBytes + ev.ResponseBytes
+		}
+	}
+	require.Positive(t, lost, "bytes the parser missed are accounted for")
+	require.Less(t, seen, 2*count)
+	require.Positive(t, seen)
+}
+
+func TestServerName(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"npx", "-y", "@modelcontextprotocol/server-filesystem", "/tmp"}, "server-filesystem"},
+		{[]string{"npx", "@modelcontextprotocol/server-everything@2026.8.31", "stdio"}, "server-everything"},
+		{[]string{"/usr/local/bin/uvx", "mcp-server-git", "--repository", "."}, "mcp-server-git"},
+		{[]string{"python3", "-m", "mcp_server_time"}, "mcp_server_time"},
+		{[]string{"node", "/opt/server-memory/dist/index.js"}, "server-memory"},
+		{[]string{"node", "server.js"}, "server"},
+		{[]string{"./bin/my-server", "--flag"}, "my-server"},
+		{[]string{"npx"}, "npx"},
+		{nil, "unknown"},
+	} {
+		require.Equal(t, tc.want, ServerName(tc.args), "%q", tc.args)
+	}
+}
+
+func TestLineReader(t *testing.T) {
+	type got struct {
+		lines    []string
+		unparsed []int
+	}
+	run := func(max int, chunks ...string) got {
+		var g got
+		l := lineReader{max: max}
+		for _, c := range chunks {
+			if c == "LOST" {
+				l.lose(5)
+				continue
+			}
+			l.push([]byte(c), func(b []byte) { g.lines = append(g.lines, string(b)) }, func(n int) { g.unparsed = append(g.unparsed, n) })
+		}
+		l.flush(func(b []byte) { g.lines = append(g.lines, string(b)) }, func(n int) { g.unparsed = append(g.unparsed, n) })
+		return g
+	}
+	require.Equal(t, got{lines: []string{"ab", "cd", "e"}}, run(10, "a", "b\ncd", "\ne"))
+	require.Equal(t, got{lines: []string{"ok", "fine"}, unparsed: []int{12}}, run(5, "ok\n0123456789", "ab\nfine\n"))
+	require.Equal(t, got{lines: []string{"next"}, unparsed: []int{5 + 2 + 3}}, run(10, "ab", "LOST", "xyz\nnext\n"))
+	require.Equal(t, got{unparsed: []int{8}}, run(4, "abcdefgh"))
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := Config{MaxLineBytes: -1, RequestTimeout: -1, MaxPending: -1}.Validate()
+	for _, f := range []string{"max_line_bytes", "request_timeout", "max_pending"} {
+		require.ErrorContains(t, err, f)
+	}
+	_, err = New(Config{}, nil, pipeline.Settings{})
+	require.Error(t, err)
+}
+
+var jsonMarshal = json.Marshal
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
