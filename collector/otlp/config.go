@@ -113,8 +113,9 @@ func (c *Config) Validate() error {
 	return errs.Err()
 }
 
-// withDefaults returns c with empty fields set to their defaults.
-func (c Config) withDefaults() Config {
+// SetDefaults fills empty listen addresses and the size limit. The collector id is left empty
+// here (New names it after the host), so a configuration file can show it empty.
+func (c *Config) SetDefaults() {
 	if c.GRPC.Listen == "" {
 		c.GRPC.Listen = DefaultGRPCListen
 	}
@@ -124,6 +125,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+}
+
+// withDefaults returns c with every empty field set to its default.
+func (c Config) withDefaults() Config {
+	c.SetDefaults()
 	if c.CollectorID == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

@@ -74,6 +74,11 @@ func TestConfigDefaults(t *testing.T) {
 	require.True(t, strings.HasPrefix(c.CollectorID, "otlp@"), c.CollectorID)
 	require.False(t, c.Enabled, "the receiver is opt-in")
 
+	var d Config
+	d.SetDefaults()
+	require.Equal(t, Config{GRPC: TransportConfig{Listen: DefaultGRPCListen}, HTTP: TransportConfig{Listen: DefaultHTTPListen},
+		MaxMessageBytes: DefaultMaxMessageBytes}, d, "SetDefaults leaves the collector id to New")
+
 	set := Config{GRPC: TransportConfig{Listen: ":9"}, MaxMessageBytes: 5, CollectorID: "x"}.withDefaults()
 	require.Equal(t, ":9", set.GRPC.Listen)
 	require.Equal(t, 5, set.MaxMessageBytes)
