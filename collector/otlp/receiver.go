@@ -147,23 +147,26 @@ func (r *Receiver) Start(ctx context.Context) (err error) {
 		if r.tls != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(r.tls)))
 		}
-		r.grpcSrv = grpc.NewServer(opts...)
-		r.grpcSrv.RegisterService(&traceServiceDesc, r)
-		r.grpcAddr = r.grpcLn.Addr().String()
-		r.serve("OTLP/gRPC", func() error { return r.grpcSrv.Serve(r.grpcLn) })
+		srv, ln := grpc.NewServer(opts...), r.grpcLn
+		srv.RegisterService(&traceServiceDesc, r)
+		r.grpcSrv, r.grpcAddr = srv, ln.Addr().String()
+		r.serve("OTLP/gRPC", func() error { return srv.Serve(ln) })
 	}
 	if r.httpLn != nil {
-		r.httpSrv = &http.Server{
+		srv := &http.Server{
 			Handler:           r.httpHandler(),
 			ReadHeaderTimeout: 30 * time.Second,
-			ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+			// Exporters time out after 10 s by default; a sender slower than this is stuck.
+			ReadTimeout: time.Minute,
+			IdleTimeout: 2 * time.Minute,
+			ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 		}
 		ln := r.httpLn
 		if r.tls != nil {
 			ln = tls.NewListener(ln, r.tls)
 		}
-		r.httpAddr = r.httpLn.Addr().String()
-		r.serve("OTLP/HTTP", func() error { return r.httpSrv.Serve(ln) })
+		r.httpSrv, r.httpAddr = srv, r.httpLn.Addr().String()
+		r.serve("OTLP/HTTP", func() error { return srv.Serve(ln) })
 	}
 	r.log.Info("OTLP receiver listening", "grpc", r.grpcAddr, "http", r.httpAddr, "tls", r.tls != nil,
 		"mtls", r.tls != nil && r.tls.ClientCAs != nil, "bearer_auth", len(r.tokens) > 0)
