@@ -21,6 +21,7 @@ Usage:
 
 Commands:
   run          run the pipeline (all roles by default; -target for a subset)
+  wrap         run a stdio MCP server and record its traffic (mcpwatch wrap -- CMD ARGS...)
   sessions     list recorded MCP sessions, or show one as a timeline
   anomalies    list detected anomalies
   migrate      create or upgrade the store's schema
@@ -54,6 +55,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "run":
 		return runRun(ctx, rest, stdout, stderr)
+	case "wrap":
+		return runWrap(ctx, rest, os.Stdin, stdout, stderr)
 	case "sessions":
 		return runSessions(ctx, rest, stdout, stderr)
 	case "anomalies":

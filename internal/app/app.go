@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/alerting"
 	"github.com/mcpwatch/mcpwatch/collector/httptap"
+	"github.com/mcpwatch/mcpwatch/collector/ingest"
 	"github.com/mcpwatch/mcpwatch/detector"
 	"github.com/mcpwatch/mcpwatch/enricher"
 	"github.com/mcpwatch/mcpwatch/internal/api"
@@ -76,6 +77,9 @@ type App struct {
 	tap     *httptap.Tap
 	apiSrv  *api.Server
 	ready   atomic.Bool
+
+	// ingestAddr is the address of the listener serving event ingest, once it runs.
+	ingestAddr func() string
 }
 
 type namedComponent struct {
@@ -168,35 +172,80 @@ func (a *App) component(target string) (pipeline.Component, error) {
 		a.apiSrv = srv
 		return srv, err
 	case TargetCollector:
-		if len(a.cfg.Collector.HTTP.Upstreams) == 0 {
-			a.set.Logger.Warn("no MCP upstreams configured: the HTTP tap is not started (pass --upstream URL or set collector.http.upstreams)")
-			return nil, nil
-		}
-		em := bus.NewEventEmitter(a.brokers, a.cfg.Bus, a.set)
-		if err := em.Start(context.Background()); err != nil {
-			return nil, err
-		}
-		tap, err := httptap.New(a.cfg.Collector.HTTP, em, a.set)
-		if err != nil {
-			_ = em.Shutdown(context.Background())
-			return nil, err
-		}
-		a.tap = tap
-		return &tapWithEmitter{tap: tap, emitter: em}, nil
+		return a.collector()
 	}
 	return nil, fmt.Errorf("unknown target %q", target)
 }
 
-// tapWithEmitter shuts the tap down before its emitter, so every event the tap accepted is
-// produced before the process exits.
-type tapWithEmitter struct {
-	tap     *httptap.Tap
-	emitter *bus.EventEmitter
+// collector sets up the collector role: the event emitter (spooled under the data dir), the
+// ingest endpoint, and the HTTP tap serving both MCP routes and ingest. Without upstreams the
+// listener serves ingest alone, for `mcpwatch wrap`.
+func (a *App) collector() (pipeline.Component, error) {
+	em, err := bus.NewSpooledEventEmitter(a.brokers, a.cfg.Bus, a.cfg.Collector.Spool, a.set)
+	if err != nil {
+		return nil, err
+	}
+	if err := em.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	c := &collectorRole{emitter: em}
+	fail := func(err error) (pipeline.Component, error) {
+		_ = em.Shutdown(context.Background())
+		return nil, err
+	}
+	var ing *ingest.Handler
+	if !a.cfg.Collector.Ingest.Disabled {
+		if ing, err = ingest.New(a.cfg.Collector.Ingest, em, a.set); err != nil {
+			return fail(err)
+		}
+	}
+	switch {
+	case len(a.cfg.Collector.HTTP.Upstreams) > 0:
+		tap, err := httptap.New(a.cfg.Collector.HTTP, em, a.set)
+		if err != nil {
+			return fail(err)
+		}
+		if ing != nil {
+			tap.Handle(ingest.Path, ing)
+		}
+		a.tap, a.ingestAddr = tap, tap.Addr
+		c.listener = tap
+	case ing != nil:
+		a.set.Logger.Warn("no MCP upstreams configured: the collector listener serves only event ingest (pass --upstream URL or set collector.http.upstreams to tap an HTTP server)")
+		listen := a.cfg.Collector.HTTP.Listen
+		if listen == "" {
+			listen = httptap.DefaultListen
+		}
+		srv := ingest.NewServer(listen, ing, a.set)
+		a.ingestAddr = srv.Addr
+		c.listener = srv
+	default:
+		a.set.Logger.Warn("no MCP upstreams configured and ingest disabled: the collector listens nowhere")
+	}
+	return c, nil
 }
 
-func (t *tapWithEmitter) Start(ctx context.Context) error { return t.tap.Start(ctx) }
-func (t *tapWithEmitter) Shutdown(ctx context.Context) error {
-	return errors.Join(t.tap.Shutdown(ctx), t.emitter.Shutdown(ctx))
+// collectorRole shuts its listener down before the emitter, so every event the collectors
+// accepted is in the emitter's spool (and produced, if the broker takes it in time) before the
+// process exits.
+type collectorRole struct {
+	listener pipeline.Component // the HTTP tap or the ingest-only server; may be nil
+	emitter  *bus.EventEmitter
+}
+
+func (c *collectorRole) Start(ctx context.Context) error {
+	if c.listener == nil {
+		return nil
+	}
+	return c.listener.Start(ctx)
+}
+
+func (c *collectorRole) Shutdown(ctx context.Context) error {
+	var err error
+	if c.listener != nil {
+		err = c.listener.Shutdown(ctx)
+	}
+	return errors.Join(err, c.emitter.Shutdown(ctx))
 }
 
 func (a *App) consumerGroups() map[string][]string {
@@ -258,6 +307,19 @@ func (a *App) TapAddr() string {
 		return ""
 	}
 	return a.tap.Addr()
+}
+
+// IngestURL is the event ingest endpoint's URL (on the tap's listener, or on a listener of its
+// own without upstreams), or "" when it is not running.
+func (a *App) IngestURL() string {
+	if a.ingestAddr == nil || a.cfg.Collector.Ingest.Disabled {
+		return ""
+	}
+	addr := a.ingestAddr()
+	if addr == "" {
+		return ""
+	}
+	return "http://" + addr + ingest.Path
 }
 
 // APIAddr is the API's listening address, or "" when it is not running.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/alerting"
 	"github.com/mcpwatch/mcpwatch/collector/httptap"
+	"github.com/mcpwatch/mcpwatch/collector/ingest"
 	"github.com/mcpwatch/mcpwatch/detector"
 	"github.com/mcpwatch/mcpwatch/enricher"
 	"github.com/mcpwatch/mcpwatch/internal/api"
@@ -49,6 +50,11 @@ type Config struct {
 type CollectorConfig struct {
 	// HTTP is the Streamable HTTP tap.
 	HTTP httptap.Config `yaml:"http"`
+	// Ingest is the endpoint (POST /ingest/v1/events on the tap's listener) that `mcpwatch
+	// wrap` and other external collectors send events to.
+	Ingest ingest.Config `yaml:"ingest"`
+	// Spool is the disk spool the collectors' events are written to before they are produced.
+	Spool bus.SpoolConfig `yaml:"spool"`
 }
 
 // LogConfig configures logging.
@@ -72,6 +78,8 @@ func (c *Config) SetDefaults() {
 		c.Log.Format = "text"
 	}
 	c.Bus.SetDefaults()
+	c.Collector.Ingest.SetDefaults()
+	c.Collector.Spool.SetDefaults(c.DataDir)
 	c.Store.ApplyDefaults(c.DataDir)
 	c.Writer.SetDefaults()
 	c.Enricher.SetDefaults()
@@ -90,7 +98,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format: must be text or json, got %q", c.Log.Format))
 	}
 	errs = append(errs, c.Bus.Validate(), c.Store.Validate(), c.Writer.Validate(), c.Enricher.Validate(),
-		c.Detector.Validate(), c.Alerting.Validate(), c.API.Validate())
+		c.Detector.Validate(), c.Alerting.Validate(), c.API.Validate(),
+		c.Collector.Ingest.Validate(), c.Collector.Spool.Validate())
 	// An empty upstream list is allowed: run then starts without the tap and says so.
 	if len(c.Collector.HTTP.Upstreams) > 0 {
 		errs = append(errs, c.Collector.HTTP.Validate())

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/collector/ingest"
+	"github.com/mcpwatch/mcpwatch/collector/stdiotap"
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+const wrapUsage = `Usage:
+  mcpwatch wrap [--agent ID] [--server NAME] [--mcpwatch URL] [--token T] [--spool-dir DIR] -- CMD [ARGS...]
+
+Runs the stdio MCP server CMD in place of the client launching it, relays stdin, stdout and
+stderr byte for byte, forwards SIGINT, SIGTERM and SIGHUP, and exits with the server's exit
+code (128+N when signal N killed it; 127 when CMD cannot be found). Every MCP operation it
+sees becomes an event sent to a running mcpwatch (its collector listener, by default
+http://127.0.0.1:7400); while mcpwatch is unreachable events wait on disk and are sent later.
+In an MCP client's configuration, make the command "mcpwatch" and put "wrap", its flags, "--"
+and the original command and arguments in front of the arguments.
+
+Flags:
+`
+
+// Environment variables wrap reads when the flag is not given: MCP client configs set them
+// in a server's "env", which keeps a token off the command line.
+const (
+	envWrapURL   = "MCPWATCH_URL"
+	envWrapToken = "MCPWATCH_INGEST_TOKEN"
+)
+
+func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	agent := fs.String("agent", "", "attribute every call to agent `ID` (default: the client's clientInfo name)")
+	server := fs.String("server", "", "server `NAME` in events (default: from the command, e.g. server-filesystem for npx @modelcontextprotocol/server-filesystem)")
+	url := fs.String("mcpwatch", envOr(envWrapURL, ingest.DefaultURL), "running mcpwatch's collector `URL` (env "+envWrapURL+")")
+	token := fs.String("token", "", "bearer `TOKEN` for mcpwatch's ingest endpoint (collector.ingest.token; env "+envWrapToken+")")
+	spoolDir := fs.String("spool-dir", "", "`DIR` where events wait while mcpwatch is unreachable (default $XDG_STATE_HOME/mcpwatch/spool or ~/.local/state/mcpwatch/spool)")
+	spoolMax := fs.Int64("spool-max-bytes", 256<<20, "most `BYTES` of events kept on disk by one wrap")
+	flushTimeout := fs.Duration("flush-timeout", 2*time.Second, "how long to keep sending events after the server exits (the rest is sent by a later wrap)")
+	logLevel := fs.String("log-level", "warn", "log `LEVEL` on stderr: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), wrapUsage)
+		fs.PrintDefaults()
+	}
+	if code, done := parseFlagsAllowingCommand(fs, args, stdout); done {
+		return code
+	}
+	command := fs.Args()
+	if len(command) == 0 {
+		fmt.Fprintln(stderr, "mcpwatch wrap: no server command given (mcpwatch wrap [flags] -- CMD [ARGS...])")
+		return exitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "mcpwatch wrap: --log-level: must be debug, info, warn or error, got %q\n", *logLevel)
+		return exitUsage
+	}
+	if *token == "" {
+		*token = os.Getenv(envWrapToken)
+	}
+	if *spoolDir == "" {
+		*spoolDir = defaultSpoolDir()
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With("mcpwatch", "wrap")
+	set := pipeline.Settings{Logger: logger}
+
+	tapCfg := stdiotap.Config{AgentID: *agent, ServerID: *server}
+	if err := tapCfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
+		return exitUsage
+	}
+	clientCfg := ingest.ClientConfig{URL: *url, Token: *token, SpoolDir: *spoolDir, MaxSpoolBytes: *spoolMax}
+	if err := clientCfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
+		return exitUsage
+	}
+
+	// The server runs whatever happens to mcpwatch: without a spool, events are only counted.
+	var emitter pipeline.EventEmitter = discardEmitter{}
+	client, err := ingest.NewClient(clientCfg, set)
+	if err != nil {
+		logger.Error("events of this session will not be recorded", "err", err)
+	} else {
+		emitter = client
+		_ = client.Start(ctx)
+	}
+	tap, err := stdiotap.New(tapCfg, emitter, set)
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
+		return exitUsage
+	}
+
+	cmd := exec.Command(command[0], command[1:]...)
+	cmd.Stderr = stderr
+	// Its own process group: a terminal's Ctrl-C reaches the server once, forwarded by wrap.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	// A client that went away must not kill wrap before it flushed: writes then fail instead.
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
+
+	// Signals are forwarded, not obeyed: only the server's exit ends the run.
+	code, err := tap.Run(context.WithoutCancel(ctx), stdiotap.Process{Cmd: cmd, Stdin: stdin, Stdout: stdout, Signals: sigs})
+	if err != nil {
+		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
+	}
+	if client != nil {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *flushTimeout)
+		if err := client.Shutdown(flushCtx); err != nil {
+			logger.Warn("cannot close the event spool", "err", err)
+		}
+		cancel()
+		if n := client.Dropped(); n > 0 {
+			logger.Warn("events lost", "events", n)
+		}
+	}
+	return code
+}
+
+// parseFlagsAllowingCommand is parseFlags for a command line ending in "-- CMD ARGS…" (or
+// just CMD ARGS…: flag parsing stops at the first non-flag).
+func parseFlagsAllowingCommand(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK, true
+		}
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// defaultSpoolDir follows the XDG base directory spec for state.
+func defaultSpoolDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "mcpwatch", "spool")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "mcpwatch", "spool")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("mcpwatch-spool-%d", os.Getuid()))
+}
+
+// discardEmitter stands in when events cannot be spooled, so the server still runs.
+type discardEmitter struct{}
+
+func (discardEmitter) Emit(schemas.Event) {}

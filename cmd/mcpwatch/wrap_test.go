@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+var (
+	stdioServerOnce sync.Once
+	stdioServerPath string
+	stdioServerErr  error
+)
+
+// stdioServerBinary builds testdata/stdioserver, a real stdio MCP server (the official Go SDK).
+func stdioServerBinary(t *testing.T) string {
+	t.Helper()
+	stdioServerOnce.Do(func() {
+		path := filepath.Join(binDir, "stdioserver")
+		out, err := exec.Command("go", "build", "-o", path, "./testdata/stdioserver").CombinedOutput()
+		if err != nil {
+			stdioServerErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		stdioServerPath = path
+	})
+	require.NoError(t, stdioServerErr)
+	return stdioServerPath
+}
+
+// collectorOnlyConfig is a configuration for `mcpwatch run` without MCP upstreams: the
+// collector listener serves event ingest alone.
+type collectorOnlyConfig struct {
+	path         string
+	collectorURL string
+	apiURL       string
+}
+
+func writeCollectorOnlyConfig(t *testing.T) collectorOnlyConfig {
+	t.Helper()
+	collectorPort, apiPort, brokerPort := freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)
+	path := filepath.Join(t.TempDir(), "mcpwatch.yml")
+	require.NoError(t, os.WriteFile(path, fmt.Appendf(nil, `collector:
+  http:
+    listen: 127.0.0.1:%d
+api:
+  listen: 127.0.0.1:%d
+bus:
+  embedded:
+    port: %d
+writer:
+  flush_interval: 20ms
+`, collectorPort, apiPort, brokerPort), 0o600))
+	return collectorOnlyConfig{
+		path:         path,
+		collectorURL: fmt.Sprintf("http://127.0.0.1:%d", collectorPort),
+		apiURL:       fmt.Sprintf("http://127.0.0.1:%d", apiPort),
+	}
+}
+
+// wrapCommand is `mcpwatch wrap FLAGS -- stdioserver`.
+func wrapCommand(t *testing.T, env []string, flags ...string) *exec.Cmd {
+	t.Helper()
+	args := append([]string{"wrap"}, flags...)
+	args = append(args, "--", stdioServerBinary(t))
+	cmd := exec.Command(mcpwatchBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// agentEvents is every stored event of an agent's sessions, read with the CLI.
+func agentEvents(apiURL, agent string) ([]schemas.Event, error) {
+	sessions, err := agentSessions(apiURL, agent)
+	if err != nil {
+		return nil, err
+	}
+	var out []schemas.Event
+	for _, s := range sessions {
+		var show struct {
+			Events []schemas.Event `json:"events"`
+		}
+		if err := cliJSON(apiURL, &show, "sessions", "show", s.ID, "--limit", "1000"); err != nil {
+			return nil, err
+		}
+		out = append(out, show.Events...)
+	}
+	return out, nil
+}
+
+func findEvents(events []schemas.Event, method, target string) []schemas.Event {
+	var out []schemas.Event
+	for _, e := range events {
+		if e.Method == method && (target == "" || e.Target == target) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestWrapRecordsTheSessionInMcpwatch runs the official Go SDK client against a Go SDK stdio
+// server through the built `mcpwatch wrap`, with mcpwatch running without upstreams: the
+// client works unchanged and mcpwatch stores the session's events.
+func TestWrapRecordsTheSessionInMcpwatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the mcpwatch binary")
+	}
+	t.Setenv("MCPWATCH_TOKEN", "")
+	rc := writeCollectorOnlyConfig(t)
+	p := startMcpwatch(t, "run", "--config", rc.path, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	waitReady(t, rc.apiURL, p.exited, p.stderr)
+	require.Contains(t, p.stderr.String(), "serves only event ingest")
+
+	spoolDir := t.TempDir()
+	var wrapStderr syncBuffer
+	cmd := wrapCommand(t, nil, "--agent", "wrap-agent", "--mcpwatch", rc.collectorURL, "--spool-dir", spoolDir)
+	cmd.Stderr = &wrapStderr
+	client := mcp.NewClient(&mcp.Implementation{Name: "desktop-client", Version: "0.9"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	require.NoError(t, err)
+	tools, err := cs.ListTools(ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, tools.Tools, 2)
+	for i := range 3 {
+		require.NoError(t, echo(ctx, cs, fmt.Sprintf("wrapped-%d", i)))
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "fail"})
+	require.NoError(t, err)
+	require.True(t, res.IsError)
+	require.NoError(t, cs.Close(), "wrap exits 0 with the server")
+	require.Contains(t, wrapStderr.String(), "stdioserver: starting \x01\xff\n", "the server's stderr reaches the client")
+
+	var events []schemas.Event
+	require.Eventually(t, func() bool {
+		events, err = agentEvents(rc.apiURL, "wrap-agent")
+		return err == nil && len(findEvents(events, "tools/call", "")) == 4
+	}, 30*time.Second, 100*time.Millisecond, "the calls are stored: %v", &events)
+	for _, ev := range events {
+		require.Equal(t, schemas.SourceStdioTap, ev.Source)
+		require.Equal(t, "stdio", ev.Transport)
+		require.Equal(t, "stdioserver", ev.ServerID)
+		require.Equal(t, "wrap-agent", ev.AgentID)
+		require.Equal(t, "desktop-client", ev.ClientName)
+		require.Equal(t, events[0].SessionID, ev.SessionID)
+		require.NotEqual(t, schemas.StatusTimeout, ev.Status, ev.Method)
+	}
+	echoes := findEvents(events, "tools/call", "echo")
+	require.Len(t, echoes, 3)
+	hashes := map[string]bool{}
+	for _, e := range echoes {
+		require.Equal(t, schemas.StatusOK, e.Status)
+		require.Equal(t, schemas.ClientToServer, e.Direction)
+		require.Positive(t, e.RequestBytes)
+		require.Positive(t, e.ResponseBytes)
+		require.Positive(t, e.LatencyMicros)
+		hashes[e.ArgsHash] = true
+	}
+	for i := range 3 {
+		require.True(t, hashes[echoHash(fmt.Sprintf("wrapped-%d", i))])
+	}
+	require.Equal(t, schemas.StatusToolError, findEvents(events, "tools/call", "fail")[0].Status)
+	require.Len(t, findEvents(events, "tools/list", ""), 1)
+
+	entries, err := os.ReadDir(spoolDir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "everything was delivered, so no spool is left")
+	require.Equal(t, 0, p.terminate(t), p.stderr.String())
+}
+
+// TestWrapSpoolsUntilMcpwatchIsUp: the first session runs while mcpwatch is down, its events
+// wait on disk; a later wrap, once mcpwatch is up, delivers them along with its own.
+func TestWrapSpoolsUntilMcpwatchIsUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the mcpwatch binary")
+	}
+	t.Setenv("MCPWATCH_TOKEN", "")
+	rc := writeCollectorOnlyConfig(t)
+	spoolDir := t.TempDir()
+	session := func(msgs ...string) {
+		t.Helper()
+		cmd := wrapCommand(t, []string{envWrapURL + "=" + rc.collectorURL}, "--agent", "spool-agent", "--spool-dir", spoolDir, "--log-level", "error")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+		require.NoError(t, err)
+		for _, m := range msgs {
+			require.NoError(t, echo(ctx, cs, m))
+		}
+		require.NoError(t, cs.Close())
+	}
+
+	session("offline-0", "offline-1", "offline-2")
+	entries, err := os.ReadDir(spoolDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "the session's events wait on disk")
+
+	p := startMcpwatch(t, "run", "--config", rc.path, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	waitReady(t, rc.apiURL, p.exited, p.stderr)
+	session("online-0")
+
+	want := []string{"offline-0", "offline-1", "offline-2", "online-0"}
+	var missing []string
+	require.Eventually(t, func() bool {
+		events, err := agentEvents(rc.apiURL, "spool-agent")
+		if err != nil {
+			return false
+		}
+		got := map[string]bool{}
+		for _, e := range findEvents(events, "tools/call", "echo") {
+			got[e.ArgsHash] = true
+		}
+		missing = missing[:0]
+		for _, m := range want {
+			if !got[echoHash(m)] {
+				missing = append(missing, m)
+			}
+		}
+		return len(missing) == 0
+	}, 30*time.Second, 100*time.Millisecond, "not delivered: %v", &missing)
+	require.Eventually(t, func() bool {
+		entries, err := os.ReadDir(spoolDir)
+		return err == nil && len(entries) == 0
+	}, 10*time.Second, 50*time.Millisecond, "the adopted spool is removed once sent")
+	require.Equal(t, 0, p.terminate(t), p.stderr.String())
+}
+
+// TestWrapRelaysBytesExactly sends a mix of JSON-RPC, non-JSON, binary and an oversized line
+// through wrap around a cat: stdout and stderr come back byte for byte.
+func TestWrapRelaysBytesExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the mcpwatch binary")
+	}
+	cmd := wrapCommand(t, []string{"STDIOSERVER_MODE=cat"}, "--mcpwatch", "http://127.0.0.1:1", "--spool-dir", t.TempDir(), "--log-level", "error")
+	var in bytes.Buffer
+	in.WriteString(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"clientInfo":{"name":"x"}}}` + "\n")
+	in.WriteString("plain text\r\n\n")
+	in.Write([]byte{0, 1, 2, 0xff, '\n'})
+	in.WriteString(`{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"` + strings.Repeat("y", 5<<20) + `"}}` + "\n")
+	in.WriteString(`{"jsonrpc":"2.0","id":0,"result":{}}`)
+	cmd.Stdin = bytes.NewReader(in.Bytes())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run())
+	require.Equal(t, in.Len(), stdout.Len())
+	require.True(t, bytes.Equal(in.Bytes(), stdout.Bytes()), "stdout is exactly stdin")
+	require.Equal(t, "stdioserver: starting \x01\xff\n", stderr.String(), "stderr is exactly the server's")
+}
+
+func TestWrapExitCodesAndSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the mcpwatch binary")
+	}
+	flags := func() []string {
+		return []string{"--mcpwatch", "http://127.0.0.1:1", "--spool-dir", t.TempDir(), "--log-level", "error"}
+	}
+	t.Run("server exit code", func(t *testing.T) {
+		cmd := wrapCommand(t, []string{"STDIOSERVER_EXIT=3"}, flags()...)
+		cmd.Stdin = strings.NewReader("")
+		err := cmd.Run()
+		require.Error(t, err)
+		require.Equal(t, 3, cmd.ProcessState.ExitCode())
+	})
+	t.Run("server exit code seen by the SDK client", func(t *testing.T) {
+		cmd := wrapCommand(t, []string{"STDIOSERVER_EXIT=3"}, flags()...)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+		require.NoError(t, err)
+		require.NoError(t, echo(ctx, cs, "x"))
+		require.ErrorContains(t, cs.Close(), "exit status 3")
+	})
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+		says string
+	}{
+		{syscall.SIGTERM, 40 + int(syscall.SIGTERM), "stdioserver: got terminated"}, // the server handles it
+		{syscall.SIGHUP, 40 + int(syscall.SIGHUP), "stdioserver: got hangup"},
+		{syscall.SIGINT, 128 + int(syscall.SIGINT), ""}, // it kills the server: 128+N
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			cmd := wrapCommand(t, nil, flags()...)
+			stdin, err := cmd.StdinPipe()
+			require.NoError(t, err)
+			defer stdin.Close()
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "stdioserver: starting") },
+				10*time.Second, 5*time.Millisecond)
+			require.NoError(t, cmd.Process.Signal(tc.sig))
+			_ = cmd.Wait()
+			require.Equal(t, tc.code, cmd.ProcessState.ExitCode(), stderr.String())
+			require.Contains(t, stderr.String(), tc.says)
+		})
+	}
+	t.Run("command not found", func(t *testing.T) {
+		cmd := exec.Command(mcpwatchBinary(t), append(append([]string{"wrap"}, flags()...), "--", "/nonexistent/server")...)
+		out, _ := cmd.CombinedOutput()
+		require.Equal(t, 127, cmd.ProcessState.ExitCode())
+		require.Contains(t, string(out), "/nonexistent/server")
+	})
+}
+
+func TestWrapUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+		stdout string
+	}{
+		{[]string{"wrap"}, exitUsage, "no server command given", ""},
+		{[]string{"wrap", "--agent", "a"}, exitUsage, "no server command given", ""},
+		{[]string{"wrap", "--mcpwatch", "127.0.0.1:7400", "--", "x"}, exitUsage, "--mcpwatch: must be an absolute http(s) URL", ""},
+		{[]string{"wrap", "--log-level", "loud", "--", "x"}, exitUsage, "--log-level", ""},
+		{[]string{"wrap", "--bogus", "--", "x"}, exitUsage, "flag provided but not defined", ""},
+		{[]string{"wrap", "--help"}, exitOK, "", "mcpwatch wrap [--agent ID]"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := runWrap(context.Background(), tc.args[1:], strings.NewReader(""), &stdout, &stderr)
+		require.Equal(t, tc.code, code, "%v: %s", tc.args, stderr.String())
+		require.Contains(t, stderr.String(), tc.stderr)
+		require.Contains(t, stdout.String(), tc.stdout)
+	}
+}
+
+func TestDefaultSpoolDir(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	require.Equal(t, "/state/mcpwatch/spool", defaultSpoolDir())
+	t.Setenv("XDG_STATE_HOME", "relative/ignored")
+	t.Setenv("HOME", "/home/u")
+	require.Equal(t, "/home/u/.local/state/mcpwatch/spool", defaultSpoolDir())
+}
