@@ -17,6 +17,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/alerting"
 	"github.com/mcpwatch/mcpwatch/collector/httptap"
 	"github.com/mcpwatch/mcpwatch/collector/ingest"
+	"github.com/mcpwatch/mcpwatch/collector/otlp"
 	"github.com/mcpwatch/mcpwatch/detector"
 	"github.com/mcpwatch/mcpwatch/enricher"
 	"github.com/mcpwatch/mcpwatch/internal/api"
@@ -222,6 +223,11 @@ func (a *App) collector() (pipeline.Component, error) {
 	default:
 		a.set.Logger.Warn("no MCP upstreams configured and ingest disabled: the collector listens nowhere")
 	}
+	if a.cfg.Collector.OTLP.Enabled {
+		if c.otlp, err = otlp.New(a.cfg.Collector.OTLP, em, a.set); err != nil {
+			return fail(err)
+		}
+	}
 	return c, nil
 }
 
@@ -230,22 +236,36 @@ func (a *App) collector() (pipeline.Component, error) {
 // process exits.
 type collectorRole struct {
 	listener pipeline.Component // the HTTP tap or the ingest-only server; may be nil
+	otlp     *otlp.Receiver     // the OTLP receiver, when enabled; may be nil
 	emitter  *bus.EventEmitter
 }
 
 func (c *collectorRole) Start(ctx context.Context) error {
-	if c.listener == nil {
-		return nil
+	if c.listener != nil {
+		if err := c.listener.Start(ctx); err != nil {
+			return err
+		}
 	}
-	return c.listener.Start(ctx)
+	if c.otlp != nil {
+		if err := c.otlp.Start(ctx); err != nil {
+			if c.listener != nil {
+				_ = c.listener.Shutdown(ctx)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *collectorRole) Shutdown(ctx context.Context) error {
-	var err error
+	var errs []error
 	if c.listener != nil {
-		err = c.listener.Shutdown(ctx)
+		errs = append(errs, c.listener.Shutdown(ctx))
 	}
-	return errors.Join(err, c.emitter.Shutdown(ctx))
+	if c.otlp != nil {
+		errs = append(errs, c.otlp.Shutdown(ctx))
+	}
+	return errors.Join(append(errs, c.emitter.Shutdown(ctx))...)
 }
 
 func (a *App) consumerGroups() map[string][]string {

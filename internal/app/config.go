@@ -11,6 +11,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/alerting"
 	"github.com/mcpwatch/mcpwatch/collector/httptap"
 	"github.com/mcpwatch/mcpwatch/collector/ingest"
+	"github.com/mcpwatch/mcpwatch/collector/otlp"
 	"github.com/mcpwatch/mcpwatch/detector"
 	"github.com/mcpwatch/mcpwatch/enricher"
 	"github.com/mcpwatch/mcpwatch/internal/api"
@@ -55,6 +56,8 @@ type CollectorConfig struct {
 	Ingest ingest.Config `yaml:"ingest"`
 	// Spool is the disk spool the collectors' events are written to before they are produced.
 	Spool bus.SpoolConfig `yaml:"spool"`
+	// OTLP is the OTLP trace receiver, turning MCP spans into events (off unless enabled).
+	OTLP otlp.Config `yaml:"otlp"`
 }
 
 // LogConfig configures logging.
@@ -80,6 +83,7 @@ func (c *Config) SetDefaults() {
 	c.Bus.SetDefaults()
 	c.Collector.Ingest.SetDefaults()
 	c.Collector.Spool.SetDefaults(c.DataDir)
+	c.Collector.OTLP.SetDefaults()
 	c.Store.ApplyDefaults(c.DataDir)
 	c.Writer.SetDefaults()
 	c.Enricher.SetDefaults()
@@ -99,7 +103,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Bus.Validate(), c.Store.Validate(), c.Writer.Validate(), c.Enricher.Validate(),
 		c.Detector.Validate(), c.Alerting.Validate(), c.API.Validate(),
-		c.Collector.Ingest.Validate(), c.Collector.Spool.Validate())
+		c.Collector.Ingest.Validate(), c.Collector.Spool.Validate(), c.Collector.OTLP.Validate())
 	// An empty upstream list is allowed: run then starts without the tap and says so.
 	if len(c.Collector.HTTP.Upstreams) > 0 {
 		errs = append(errs, c.Collector.HTTP.Validate())
