@@ -38,6 +38,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONRPCParse$$' -fuzztime $(FUZZTIME) ./collector/jsonrpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSEParser$$' -fuzztime $(FUZZTIME) ./collector/sse/
+	$(GO) test -run '^$$' -fuzz '^FuzzOTLPDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./collector/otlp/
 
 clean:
 	rm -rf bin
