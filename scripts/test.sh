@@ -27,6 +27,21 @@ fi
 # Integration tests must run here, not skip.
 export MCPWATCH_REQUIRE_CLICKHOUSE=1
 
+# Real npm MCP peers (exact versions) for the collector tests, installed once into .cache/npm;
+# add a package here if your tests need one. The tests find them through MCPWATCH_NODE_MODULES.
+NPM_PEERS="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/sdk@1.32.2 @modelcontextprotocol/inspector@2.12.0"
+NPM_DIR=.cache/npm
+if [ "$(cat "$NPM_DIR/.installed" 2>/dev/null)" != "$NPM_PEERS" ]; then
+  echo "== installing npm MCP peers into $NPM_DIR"
+  mkdir -p "$NPM_DIR"
+  [ -f "$NPM_DIR/package.json" ] || echo '{"private": true}' > "$NPM_DIR/package.json"
+  # shellcheck disable=SC2086 # one word per package
+  npm install --prefix "$NPM_DIR" --no-audit --no-fund --save-exact $NPM_PEERS
+  echo "$NPM_PEERS" > "$NPM_DIR/.installed"
+fi
+export MCPWATCH_NODE_MODULES="$PWD/$NPM_DIR/node_modules"
+export MCPWATCH_REQUIRE_NODE=1
+
 echo "== go vet"
 "$GO" vet ./...
 echo "== go test -race"
