@@ -6,7 +6,8 @@ import (
 
 // FuzzJSONRPCParse feeds arbitrary bodies through everything the tap does with a message body.
 func FuzzJSONRPCParse(f *testing.F) {
-	// Seeds are messages recorded in ../shared/data/mcp-captures.
+	// Seeds are messages recorded between real peers (the shared capture set): these, and one of
+	// each kind of message in every capture in testdata/fuzz/FuzzJSONRPCParse.
 	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/clientCapabilities":{"roots":{"listChanged":true}},"io.modelcontextprotocol/clientInfo":{"name":"gocli","version":"0.1.0"},"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`))
 	f.Add([]byte(`{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"Echo: raw"}]}}`))
 	f.Add([]byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"validating \"arguments\""}],"isError":true}}`))

@@ -51,6 +51,22 @@ func TestDescribeRequest(t *testing.T) {
 				ArgsHash:  Hash([]byte(`{"ref":{"type":"ref/prompt","name":"greet"},"argument":{"name":"n","value":"x"}}`)),
 			},
 		},
+		{
+			name: "progress names its token",
+			in:   `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":42,"progress":1,"total":2}}`,
+			want: RequestFacts{
+				ProgressToken: `42`, ArgsShape: `{"progress":"number","progressToken":"number","total":"number"}`,
+				ArgsHash: Hash([]byte(`{"progressToken":42,"progress":1,"total":2}`)),
+			},
+		},
+		{
+			name: "cancelled names the request",
+			in:   `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r-7","reason":"user"}}`,
+			want: RequestFacts{
+				RequestID: `"r-7"`, ArgsShape: `{"reason":"string","requestId":"string"}`,
+				ArgsHash: Hash([]byte(`{"requestId":"r-7","reason":"user"}`)),
+			},
+		},
 		{name: "tools/list without params", in: `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`},
 		{name: "tools/list with only _meta", in: `{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"x":1}}}`},
 		{name: "wrong types are ignored", in: `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":7,"_meta":{"traceparent":5}}}`},

@@ -139,7 +139,8 @@ func TestParserDispatchesAsSoonAsTheBlankLineArrives(t *testing.T) {
 // FuzzSSEParser checks that the parser never panics and that how a stream is cut into writes
 // never changes the events it yields.
 func FuzzSSEParser(f *testing.F) {
-	// Seeds are SSE blocks recorded in ../shared/data/mcp-captures.
+	// Seeds are SSE streams recorded between real peers (the shared capture set): these, and
+	// whole response streams and curl-captured framing in testdata/fuzz/FuzzSSEParser.
 	f.Add("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"Echo: raw\"}]}}\n\n", 7, 64)
 	f.Add("id: 49c0a3b8-7306-461c-a2a4-0bc913eb3440\ndata: \n\nevent: message\nid: 88a9\ndata: {\"result\":{},\"jsonrpc\":\"2.0\",\"id\":5}\n\n", 3, 1<<20)
 	f.Add(": ok\n\n\xef\xbb\xbfdata: a\r\ndata: b\r\r\n", 1, 16)
