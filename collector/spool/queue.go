@@ -43,6 +43,9 @@ type QueueOptions struct {
 	// BatchRecords and BatchBytes bound one delivery. Defaults 1000 and 4 MiB.
 	BatchRecords int
 	BatchBytes   int
+	// Linger is how long a delivery waits for BatchRecords to accumulate once records are
+	// waiting; larger batches cost the destination less. 0 delivers at once.
+	Linger time.Duration
 	// RetryMin and RetryMax bound the backoff between failed deliveries. Defaults 100ms, 5s.
 	RetryMin, RetryMax time.Duration
 	// OnDrop, if set, is called with the number of records dropped: Add's buffer or the spool
@@ -263,6 +266,9 @@ func (q *Queue) deliverLoop(ctx context.Context) {
 			default:
 			}
 		}
+		if !stopping && q.opts.Linger > 0 {
+			q.linger(ctx)
+		}
 		b, err := q.sp.Peek(q.opts.BatchRecords, q.opts.BatchBytes)
 		if err != nil {
 			q.log.Error("cannot read the spool", "err", err)
@@ -321,6 +327,34 @@ func (q *Queue) deliverLoop(ctx context.Context) {
 		}
 		if err := q.sp.Ack(b); err != nil {
 			q.log.Error("cannot acknowledge spooled records; they may be delivered again", "err", err)
+		}
+	}
+}
+
+// linger waits, at most Linger, for a full batch when some records are waiting.
+func (q *Queue) linger(ctx context.Context) {
+	n, _ := q.sp.Pending()
+	if n == 0 || n >= int64(q.opts.BatchRecords) {
+		return
+	}
+	t := timers.Get().(*time.Timer)
+	t.Reset(q.opts.Linger)
+	defer func() {
+		t.Stop()
+		timers.Put(t)
+	}()
+	for {
+		select {
+		case <-q.sp.Appended():
+			if n, _ := q.sp.Pending(); n >= int64(q.opts.BatchRecords) {
+				return
+			}
+		case <-t.C:
+			return
+		case <-q.stopDeliver:
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }

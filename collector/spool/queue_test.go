@@ -278,3 +278,28 @@ func TestQueueSurvivesKill9(t *testing.T) {
 	require.GreaterOrEqual(t, len(got), acknowledged+1)
 	require.Equal(t, want(0, acknowledged+1), got[:acknowledged+1])
 }
+
+func TestQueueLingersForFullerBatches(t *testing.T) {
+	s := open(t, Config{Dir: t.TempDir()})
+	k := &sink{}
+	q := newQueue(t, s.Spool, k, QueueOptions{AddWait: time.Second, BatchRecords: 10, Linger: 500 * time.Millisecond})
+	ctx := context.Background()
+	require.NoError(t, q.Start(ctx))
+	for i := range 3 {
+		require.NoError(t, q.Add(record(i)))
+	}
+	require.Eventually(t, func() bool { return len(k.records()) == 3 }, 5*time.Second, time.Millisecond)
+	require.EqualValues(t, 1, k.calls.Load(), "three records, one delivery")
+	require.NoError(t, q.Shutdown(ctx))
+
+	// A full batch goes at once, however long the linger.
+	k2 := &sink{}
+	q2 := newQueue(t, s.Spool, k2, QueueOptions{AddWait: time.Second, BatchRecords: 10, Linger: time.Hour})
+	require.NoError(t, q2.Start(ctx))
+	for i := 3; i < 13; i++ {
+		require.NoError(t, q2.Add(record(i)))
+	}
+	require.Eventually(t, func() bool { return len(k2.records()) == 10 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, q2.Shutdown(ctx))
+	require.Equal(t, want(3, 13), k2.records())
+}

@@ -172,6 +172,7 @@ func NewSpooledEventEmitter(brokers []string, cfg Config, sc SpoolConfig, set pi
 		MaxBuffered:  QueueCapacity,
 		AddWait:      sc.EmitWait,
 		BatchRecords: cfg.BatchSize,
+		Linger:       cfg.BatchTimeout,
 		RetryMin:     100 * time.Millisecond,
 		RetryMax:     5 * time.Second,
 		OnDrop:       func(n int) { e.dropped.Add(float64(n)) },
