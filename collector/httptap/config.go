@@ -8,12 +8,16 @@ import (
 	"os"
 	"regexp"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/collector/capture"
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 )
 
 // Defaults for Config fields left empty.
 const (
-	DefaultListen             = "127.0.0.1:7400"
-	DefaultAgentHeader        = "X-Mcpwatch-Agent"
+	DefaultListen = "127.0.0.1:7400"
+	// DefaultAgentHeader is the agent-id header unless collector.identity.header says otherwise.
+	DefaultAgentHeader        = identity.DefaultHeader
 	DefaultRequestTimeout     = 5 * time.Minute
 	DefaultMaxMessageBytes    = 4 << 20
 	DefaultSessionIdleTimeout = 30 * time.Minute
@@ -29,9 +33,9 @@ type Config struct {
 	// Upstreams are the MCP servers behind the tap. /mcp goes to the one named "default", or to
 	// the first; /mcp/{name} goes to the one named name.
 	Upstreams []Upstream `yaml:"upstreams"`
-	// AgentHeader is the request header a client may use to declare its agent id.
-	// Default X-Mcpwatch-Agent.
-	AgentHeader string `yaml:"agent_header"`
+	// TLS serves the tap over HTTPS, optionally verifying client certificates (mTLS), which
+	// then attribute requests to agents (collector.identity).
+	TLS ListenerTLS `yaml:"tls"`
 	// RequestTimeout is how long a request may wait for its response before it is recorded as
 	// a timeout (the traffic itself is left alone). Default 5m.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
@@ -49,7 +53,52 @@ type Config struct {
 	// requests awaiting the client's answer per session; beyond it they are not tracked.
 	// Default 1024.
 	MaxPending int `yaml:"max_pending"`
+
+	// Identity, Sessions and Capture come from the collector-wide sections (collector.identity,
+	// collector.sessions, collector.capture and collector.inspection_max_bytes), which the app
+	// copies in; zero values take their defaults: attribution by the default precedence,
+	// sessions stitched after a 15m gap and not kept across restarts, inspection content up to
+	// 4 KiB and no capture.
+	Identity identity.Config         `yaml:"-"`
+	Sessions identity.SessionsConfig `yaml:"-"`
+	Capture  capture.Config          `yaml:"-"`
 }
+
+// ListenerTLS configures HTTPS on the tap's listener.
+type ListenerTLS struct {
+	// CertFile and KeyFile are the tap's PEM certificate (chain) and key; set both to serve
+	// HTTPS. They are re-read when they change on disk (checked at most every 5s).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile is a PEM bundle of the CAs client certificates must chain to; setting it
+	// turns on mTLS.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is require (every client must present a valid certificate; the default with a
+	// client CA) or verify_if_given (clients without one are let through, attributed by the
+	// other methods).
+	ClientAuth string `yaml:"client_auth"`
+}
+
+// Client authentication modes of ListenerTLS.ClientAuth.
+const (
+	ClientAuthRequire       = "require"
+	ClientAuthVerifyIfGiven = "verify_if_given"
+)
+
+// UpstreamTLS configures the TLS connection to an https upstream.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle trusted for the upstream's certificate instead of the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate and key for upstreams that require mTLS;
+	// re-read when they change on disk.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the upstream's certificate is checked against (and sent as SNI),
+	// when it differs from the URL's host. The Host header stays the URL's host.
+	ServerName string `yaml:"server_name"`
+}
+
+func (u UpstreamTLS) isZero() bool { return u == UpstreamTLS{} }
 
 // Upstream is one MCP server behind the tap.
 type Upstream struct {
@@ -57,12 +106,11 @@ type Upstream struct {
 	Name string `yaml:"name"`
 	// URL is the server's Streamable HTTP endpoint, e.g. http://127.0.0.1:3001/mcp.
 	URL string `yaml:"url"`
+	// TLS configures the connection to an https URL.
+	TLS UpstreamTLS `yaml:"tls"`
 }
 
-var (
-	upstreamName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	headerToken  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-)
+var upstreamName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // Validate reports every invalid field, named by its path under collector.http. Empty fields
 // are valid: they take their defaults.
@@ -90,12 +138,30 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("upstreams[%d].name", i), "duplicate name %q", u.Name)
 		}
 		seen[u.Name] = true
-		if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		pu, err := url.Parse(u.URL)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			bad(fmt.Sprintf("upstreams[%d].url", i), "must be an absolute http(s) URL, got %q", u.URL)
+		} else if pu.Scheme == "http" && !u.TLS.isZero() {
+			bad(fmt.Sprintf("upstreams[%d].tls", i), "is set but the url is not https")
+		}
+		if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
+			bad(fmt.Sprintf("upstreams[%d].tls", i), "set both cert_file and key_file, or neither")
 		}
 	}
-	if c.AgentHeader != "" && !headerToken.MatchString(c.AgentHeader) {
-		bad("agent_header", "must be a valid HTTP header name, got %q", c.AgentHeader)
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "set both cert_file and key_file, or neither")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		bad("tls.client_ca_file", "needs cert_file and key_file: mTLS needs HTTPS")
+	}
+	switch c.TLS.ClientAuth {
+	case "":
+	case ClientAuthRequire, ClientAuthVerifyIfGiven:
+		if c.TLS.ClientCAFile == "" {
+			bad("tls.client_auth", "needs client_ca_file")
+		}
+	default:
+		bad("tls.client_auth", "must be require or verify_if_given, got %q", c.TLS.ClientAuth)
 	}
 	if c.RequestTimeout < 0 {
 		bad("request_timeout", "must not be negative")
@@ -112,6 +178,7 @@ func (c *Config) Validate() error {
 	if c.MaxPending < 0 {
 		bad("max_pending", "must not be negative")
 	}
+	errs = append(errs, c.Identity.Validate(), c.Sessions.Validate(), c.Capture.Validate())
 	return errors.Join(errs...)
 }
 
@@ -119,9 +186,6 @@ func (c *Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
-	}
-	if c.AgentHeader == "" {
-		c.AgentHeader = DefaultAgentHeader
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout

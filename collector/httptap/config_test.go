@@ -7,6 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mcpwatch/mcpwatch/collector/capture"
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -18,9 +21,15 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{name: "minimal", cfg: Config{Upstreams: ok}},
 		{name: "everything set", cfg: Config{
-			Listen: "0.0.0.0:7400", Upstreams: []Upstream{{Name: "a.b_c-1", URL: "https://mcp.example.com/x"}, {Name: "b", URL: "http://[::1]:9/mcp"}},
-			AgentHeader: "X-Agent", RequestTimeout: time.Second, MaxMessageBytes: 10, CollectorID: "tap-1",
+			Listen: "0.0.0.0:7400",
+			Upstreams: []Upstream{
+				{Name: "a.b_c-1", URL: "https://mcp.example.com/x", TLS: UpstreamTLS{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", ServerName: "mcp.internal"}},
+				{Name: "b", URL: "http://[::1]:9/mcp"},
+			},
+			TLS:            ListenerTLS{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem", ClientAuth: ClientAuthVerifyIfGiven},
+			RequestTimeout: time.Second, MaxMessageBytes: 10, CollectorID: "tap-1",
 			SessionIdleTimeout: time.Minute, MaxSessions: 1, MaxPending: 1,
+			Identity: identity.Config{Header: "X-Agent"},
 		}},
 		{name: "no upstreams", cfg: Config{}, wantErr: []string{"collector.http.upstreams: at least one upstream is required"}},
 		{name: "bad listen", cfg: Config{Listen: "7400", Upstreams: ok}, wantErr: []string{`collector.http.listen: must be host:port, got "7400"`}},
@@ -42,19 +51,45 @@ func TestConfigValidate(t *testing.T) {
 			},
 		},
 		{
-			name: "negative numbers and a bad header",
+			name: "negative numbers and bad collector-wide sections",
 			cfg: Config{
-				Upstreams: ok, AgentHeader: "X Agent", RequestTimeout: -1, MaxMessageBytes: -1,
+				Upstreams: ok, RequestTimeout: -1, MaxMessageBytes: -1,
 				SessionIdleTimeout: -1, MaxSessions: -1, MaxPending: -1,
+				Identity: identity.Config{Header: "X Agent"}, Sessions: identity.SessionsConfig{IdleGap: -1},
+				Capture: capture.Config{Rules: []capture.Rule{{}}},
 			},
 			wantErr: []string{
-				`collector.http.agent_header: must be a valid HTTP header name, got "X Agent"`,
 				"collector.http.request_timeout: must not be negative",
 				"collector.http.max_message_bytes: must not be negative",
 				"collector.http.session_idle_timeout: must not be negative",
 				"collector.http.max_sessions: must not be negative",
 				"collector.http.max_pending: must not be negative",
+				`collector.identity.header: must be a valid HTTP header name, got "X Agent"`,
+				"collector.sessions.idle_gap: must not be negative",
+				"collector.capture[0].server: must not be empty",
 			},
+		},
+		{
+			name: "bad tls",
+			cfg: Config{
+				Upstreams: []Upstream{
+					{Name: "a", URL: "http://127.0.0.1/mcp", TLS: UpstreamTLS{CAFile: "ca.pem"}},
+					{Name: "b", URL: "https://127.0.0.1/mcp", TLS: UpstreamTLS{CertFile: "c.pem"}},
+				},
+				TLS: ListenerTLS{KeyFile: "k.pem", ClientCAFile: "ca.pem", ClientAuth: "optional"},
+			},
+			wantErr: []string{
+				"collector.http.upstreams[0].tls: is set but the url is not https",
+				"collector.http.upstreams[1].tls: set both cert_file and key_file, or neither",
+				"collector.http.tls: set both cert_file and key_file, or neither",
+				"collector.http.tls.client_ca_file: needs cert_file and key_file: mTLS needs HTTPS",
+				`collector.http.tls.client_auth: must be require or verify_if_given, got "optional"`,
+			},
+		},
+		{
+			name:    "client auth without a CA",
+			cfg:     Config{Upstreams: ok, TLS: ListenerTLS{CertFile: "c.pem", KeyFile: "k.pem", ClientAuth: ClientAuthRequire}},
+			wantErr: []string{"collector.http.tls.client_auth: needs client_ca_file"},
 		},
 	}
 	for _, tt := range tests {
@@ -84,7 +119,6 @@ max_message_bytes: 1048576
 	require.NoError(t, cfg.Validate())
 	cfg = cfg.withDefaults()
 	require.Equal(t, "127.0.0.1:7400", cfg.Listen, "loopback unless configured")
-	require.Equal(t, "X-Mcpwatch-Agent", cfg.AgentHeader)
 	require.Equal(t, 90*time.Second, cfg.RequestTimeout)
 	require.Equal(t, 1<<20, cfg.MaxMessageBytes)
 	require.True(t, strings.HasPrefix(cfg.CollectorID, "httptap@"))

@@ -1,10 +1,13 @@
 package httptap
 
 import (
+	"bytes"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -12,11 +15,10 @@ import (
 // transportName is Event.Transport for everything this tap sees.
 const transportName = "streamable_http"
 
-// Agent attribution sources (Event.AgentSource).
+// Agent attribution sources (Event.AgentSource); identity has them all.
 const (
-	agentFromHeader     = "header"
-	agentFromClientInfo = "client_info"
-	agentUnknown        = "unknown"
+	agentFromHeader     = identity.SourceHeader
+	agentFromClientInfo = identity.SourceClientInfo
 )
 
 // call is an operation waiting for its outcome: a request for its response, a notification
@@ -38,6 +40,8 @@ type call struct {
 
 type clientFacts struct {
 	name, version, protocolVersion string
+	// baggageAgent is the agent id in params._meta.baggage.
+	baggageAgent string
 }
 
 // newCall starts an operation from a parsed message.
@@ -52,10 +56,15 @@ func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind sche
 	if m.ID != nil {
 		ev.JSONRPCID = m.IDString()
 	}
+	ev.Content = ex.tap.capture.Decide(ex.up.name, m.Method, f.Target).Arguments(m.Method, m.Params)
+	client := clientFacts{name: f.ClientName, version: f.ClientVersion, protocolVersion: f.ProtocolVersion}
+	if bytes.Contains(m.Params, []byte(`"baggage"`)) {
+		client.baggageAgent = ex.tap.ident.BaggageAgent(metaBaggage(m.Params))
+	}
 	return &call{
 		ev:         ev,
 		start:      at,
-		client:     clientFacts{name: f.ClientName, version: f.ClientVersion, protocolVersion: f.ProtocolVersion},
+		client:     client,
 		initialize: m.Method == "initialize" && dir == schemas.ClientToServer,
 		hdr:        ex.hdr,
 		track:      tracking{progressToken: f.ProgressToken, refersTo: f.RequestID},
@@ -76,23 +85,79 @@ func (t *Tap) baseEvent(upstream string, dir schemas.Direction, kind schemas.Kin
 	}
 }
 
-// identify stamps the session, client and agent identity on ev: what the session remembers
-// first, then what this HTTP request's headers say, then what the message itself said.
-func identify(ev *schemas.Event, sessionID string, sess sessionInfo, hdr requestHeaders, msg clientFacts) {
+// identify stamps the session, client and agent identity on ev. The client and protocol come
+// from what the session remembers, then this HTTP request's headers, then the message itself.
+// The agent is picked by the identity precedence from what this request says (credentials,
+// headers) completed by what earlier requests of the session said, the message's baggage, and
+// the client's name. Traffic without a session id gets a stitched one.
+func (t *Tap) identify(ev *schemas.Event, sessionID string, sess sessionInfo, hdr requestHeaders, msg clientFacts) {
 	ev.SessionID = sessionID
 	ev.ClientName, ev.ClientVersion = sess.clientName, sess.clientVersion
 	if ev.ClientName == "" {
 		ev.ClientName, ev.ClientVersion = msg.name, msg.version
 	}
 	ev.ProtocolVersion = firstNonEmpty(sess.protocolVersion, hdr.protocolVersion, msg.protocolVersion)
-	ev.DeclaredAgent = firstNonEmpty(hdr.declaredAgent, sess.declaredAgent)
-	switch {
-	case ev.DeclaredAgent != "":
-		ev.AgentID, ev.AgentSource = ev.DeclaredAgent, agentFromHeader
-	case ev.ClientName != "":
-		ev.AgentID, ev.AgentSource = ev.ClientName, agentFromClientInfo
-	default:
-		ev.AgentID, ev.AgentSource = agentUnknown, agentUnknown
+	q := mergeIdent(hdr.ident, sess.ident)
+	if q.Baggage == "" {
+		q.Baggage = msg.baggageAgent
+	}
+	ev.DeclaredAgent = q.Header
+	ev.AgentID, ev.AgentSource = t.ident.Attribute(q, ev.ClientName)
+	if ev.SessionID == "" {
+		key := identity.StitchKey{
+			Server: ev.ServerID, Agent: ev.AgentID, ClientName: ev.ClientName, ClientVersion: ev.ClientVersion,
+			Instance: hdr.ident.Instance,
+		}
+		ev.SessionID = t.stitch.SessionID(key, firstNonEmpty(ev.TraceID, hdr.ident.TraceID), ev.ObservedAt)
+	}
+}
+
+// mergeIdent fills what req does not say with what earlier requests of the session said.
+func mergeIdent(req, sess identity.Request) identity.Request {
+	if req.MTLS == "" {
+		req.MTLS = sess.MTLS
+	}
+	if req.JWT == "" {
+		req.JWT, req.JWTVerified = sess.JWT, sess.JWTVerified
+	}
+	if req.Header == "" {
+		req.Header = sess.Header
+	}
+	if req.Baggage == "" {
+		req.Baggage = sess.Baggage
+	}
+	return req
+}
+
+// metaBaggage returns params._meta.baggage, or "".
+func metaBaggage(params json.RawMessage) string {
+	var p struct {
+		Meta struct {
+			Baggage string `json:"baggage"`
+		} `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	return p.Meta.Baggage
+}
+
+// answered fills an event from the response m, with the result's content when the event
+// carries content.
+func (t *Tap) answered(m *jsonrpc.Message) func(*schemas.Event) {
+	return func(ev *schemas.Event) {
+		f := jsonrpc.DescribeResponse(m)
+		ev.ResponseBytes = len(m.Raw)
+		ev.ResultHash = f.ResultHash
+		switch {
+		case f.HasError:
+			ev.Status, ev.ErrorCode = schemas.StatusError, f.ErrorCode
+		case f.ToolError:
+			ev.Status = schemas.StatusToolError
+		default:
+			ev.Status = schemas.StatusOK
+		}
+		ev.Content = t.capture.Decide(ev.ServerID, ev.Method, ev.Target).WithResult(ev.Content, m.Result, m.Error)
 	}
 }
 

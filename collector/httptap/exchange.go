@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/collector/sse"
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -42,6 +43,7 @@ const CodeCancelled = -32800
 // requestHeaders is what an HTTP request's headers say about who is talking.
 type requestHeaders struct {
 	sessionID, declaredAgent, protocolVersion string
+	ident                                     identity.Request // identity.Resolver.FromRequest
 }
 
 // exchange observes one HTTP request through the proxy and its response.
@@ -86,10 +88,12 @@ type sentRequest struct {
 }
 
 func (t *Tap) newExchange(r *http.Request, up *upstream, suffix string) *exchange {
+	ident := t.ident.FromRequest(r)
 	hdr := requestHeaders{
 		sessionID:       r.Header.Get(headerSessionID),
-		declaredAgent:   r.Header.Get(t.cfg.AgentHeader),
+		declaredAgent:   ident.Header,
 		protocolVersion: r.Header.Get(headerProtocolVersion),
+		ident:           ident,
 	}
 	ex := &exchange{
 		tap: t, up: up, suffix: suffix, httpMethod: r.Method, start: time.Now(), hdr: hdr,
@@ -103,7 +107,7 @@ func (t *Tap) newExchange(r *http.Request, up *upstream, suffix string) *exchang
 		}
 	}
 	if ex.sessionID != "" {
-		t.expireAll(t.sessions.seen(ex.sessionKey(ex.sessionID), hdr.declaredAgent, hdr.protocolVersion, ex.start))
+		t.expireAll(t.sessions.seen(ex.sessionKey(ex.sessionID), hdr.ident, hdr.protocolVersion, ex.start))
 	}
 	return ex
 }
@@ -233,7 +237,7 @@ func (ex *exchange) clientAnswer(m *jsonrpc.Message) {
 		t.metrics.untracked.WithLabelValues("unmatched_response").Inc()
 		return
 	}
-	t.resolve(c, "", ex.start, answered(m))
+	t.resolve(c, "", ex.start, t.answered(m))
 }
 
 // relate ties a notification about a request to it: progress by its token, a cancellation by
@@ -404,7 +408,7 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 			}
 			t.expireAll(t.sessions.initialized(ex.sessionKey(c.sessionID), c.client.name, c.client.version, c.client.protocolVersion, now))
 		}
-		t.complete(c, now, answered(m))
+		t.complete(c, now, t.answered(m))
 
 	case m.IsRequest():
 		c := ex.call(m, schemas.ServerToClient, schemas.KindRequest, now)
@@ -443,7 +447,7 @@ func (ex *exchange) unparsed(dir schemas.Direction, size int, at time.Time) {
 	sid := ex.sessionID
 	ev.Transport = ex.transport
 	ex.mu.Unlock()
-	identify(&ev, sid, ex.tap.sessions.info(ex.sessionKey(sid)), ex.hdr, clientFacts{})
+	ex.tap.identify(&ev, sid, ex.tap.sessions.info(ex.sessionKey(sid)), ex.hdr, clientFacts{})
 	ex.tap.emit(ev)
 }
 
@@ -557,7 +561,7 @@ func (t *Tap) complete(c *call, at time.Time, fill func(*schemas.Event)) {
 	ev := c.ev
 	ev.LatencyMicros = micros(at.Sub(c.start))
 	fill(&ev)
-	identify(&ev, c.sessionID, t.sessions.info(sessionKey{upstream: ev.ServerID, id: c.sessionID}), c.hdr, c.client)
+	t.identify(&ev, c.sessionID, t.sessions.info(sessionKey{upstream: ev.ServerID, id: c.sessionID}), c.hdr, c.client)
 	t.emit(ev)
 }
 
@@ -578,23 +582,6 @@ func cancelled(ev *schemas.Event) {
 // listenEnded settles a subscriptions/listen request that ended without a result: the client
 // closed or cancelled it, which is how subscriptions normally end.
 func listenEnded(ev *schemas.Event) { ev.Status = schemas.StatusOK }
-
-// answered fills an event from the response m.
-func answered(m *jsonrpc.Message) func(*schemas.Event) {
-	return func(ev *schemas.Event) {
-		f := jsonrpc.DescribeResponse(m)
-		ev.ResponseBytes = len(m.Raw)
-		ev.ResultHash = f.ResultHash
-		switch {
-		case f.HasError:
-			ev.Status, ev.ErrorCode = schemas.StatusError, f.ErrorCode
-		case f.ToolError:
-			ev.Status = schemas.StatusToolError
-		default:
-			ev.Status = schemas.StatusOK
-		}
-	}
-}
 
 // tracking is a call's bookkeeping across HTTP exchanges.
 //

@@ -205,7 +205,7 @@ func (ex *exchange) onEndpoint(announced string, fetched *url.URL) string {
 	ls := &legacySession{id: legacySessionID(target.Query(), target.RawQuery)}
 	if t.legacy.add(ex.up.name, ls, max(t.cfg.MaxSessions, legacySessionsMin)) {
 		ex.joinLegacy(ls)
-		t.expireAll(t.sessions.seen(ex.sessionKey(ls.id), ex.hdr.declaredAgent, ex.hdr.protocolVersion, ex.start))
+		t.expireAll(t.sessions.seen(ex.sessionKey(ls.id), ex.hdr.ident, ex.hdr.protocolVersion, ex.start))
 	} else {
 		t.metrics.untracked.WithLabelValues("legacy_session_limit").Inc()
 	}

@@ -331,7 +331,11 @@ func TestHTTPErrorsFromARealServer(t *testing.T) {
 			require.Equal(t, tt.wantKind, ev.Kind)
 			require.Equal(t, schemas.StatusError, ev.Status)
 			require.Equal(t, tt.wantStatus, ev.ErrorCode)
-			require.Equal(t, tt.hdr["Mcp-Session-Id"], ev.SessionID)
+			if sid := tt.hdr["Mcp-Session-Id"]; sid != "" {
+				require.Equal(t, sid, ev.SessionID)
+			} else {
+				require.NotEmpty(t, ev.SessionID, "sessionless traffic gets a stitched session")
+			}
 		})
 	}
 }

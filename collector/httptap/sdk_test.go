@@ -93,6 +93,10 @@ func TestTapWithGoSDKPeers(t *testing.T) {
 			require.Equal(t, schemas.KindRequest, echo.Kind)
 			require.Equal(t, "tools/call", echo.Method)
 			require.Equal(t, schemas.StatusOK, echo.Status)
+			if tt.stateless {
+				sessionID = echo.SessionID // stitched by the tap; the other events must share it
+				require.NotEmpty(t, sessionID)
+			}
 			require.Equal(t, sessionID, echo.SessionID)
 			require.Equal(t, tt.wantProtocol, echo.ProtocolVersion)
 			require.NotEmpty(t, echo.JSONRPCID)
@@ -107,18 +111,20 @@ func TestTapWithGoSDKPeers(t *testing.T) {
 			checkCommon(fail)
 			require.Equal(t, schemas.StatusToolError, fail.Status)
 			require.Zero(t, fail.ErrorCode)
+			require.Equal(t, sessionID, fail.SessionID)
 
 			list := rec.waitFor(t, "tools/list", byMethod("tools/list"))
 			checkCommon(list)
 			require.Equal(t, schemas.StatusOK, list.Status)
 			require.Positive(t, list.ResponseBytes)
 			require.NotEqual(t, echo.JSONRPCID, list.JSONRPCID)
+			require.Equal(t, sessionID, list.SessionID)
 
 			if tt.stateless {
 				disc := rec.waitFor(t, "server/discover", byMethod("server/discover"))
 				checkCommon(disc)
 				require.Equal(t, schemas.StatusOK, disc.Status)
-				require.Empty(t, disc.SessionID)
+				require.Equal(t, sessionID, disc.SessionID, "stitched into the same session")
 				require.Empty(t, rec.matching(byMethod("initialize")))
 			} else {
 				init := rec.waitFor(t, "initialize", byMethod("initialize"))

@@ -3,6 +3,8 @@ package httptap
 import (
 	"sync"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 )
 
 // sessionKey names a session: session ids are chosen by servers, so they are per upstream.
@@ -21,7 +23,10 @@ type session struct {
 
 // sessionInfo is the identity stamped on a session's events.
 type sessionInfo struct {
-	clientName, clientVersion, protocolVersion, declaredAgent string
+	clientName, clientVersion, protocolVersion string
+	// ident is what the session's requests said about their sender, latest first per method;
+	// it fills in for requests that say less (identify).
+	ident identity.Request
 }
 
 // sessionStore is a bounded map of sessions; idle ones are swept lazily, so it needs no
@@ -79,17 +84,17 @@ func (s *sessionStore) removeLocked(k sessionKey, ss *session) []*call {
 	return calls
 }
 
-// seen records a request of a session: the agent it declared and the protocol version header.
-func (s *sessionStore) seen(k sessionKey, declaredAgent, protocolVersion string, now time.Time) []*call {
+// seen records a request of a session: what it said about its sender and the protocol version
+// header.
+func (s *sessionStore) seen(k sessionKey, ident identity.Request, protocolVersion string, now time.Time) []*call {
 	if k.id == "" {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, dropped := s.get(k, now)
-	if declaredAgent != "" {
-		ss.info.declaredAgent = declaredAgent
-	}
+	ss.info.ident = mergeIdent(ident, ss.info.ident)
+	ss.info.ident.Instance, ss.info.ident.TraceID = "", "" // per request, not per session
 	if ss.info.protocolVersion == "" {
 		ss.info.protocolVersion = protocolVersion
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 )
 
 func TestSessionStoreIsBounded(t *testing.T) {
@@ -13,9 +15,9 @@ func TestSessionStoreIsBounded(t *testing.T) {
 	k := func(id string) sessionKey { return sessionKey{upstream: "u", id: id} }
 
 	s.initialized(k("a"), "cli-a", "1", "2025-06-18", now)
-	s.seen(k("b"), "agent-b", "2025-11-25", now.Add(time.Second))
-	s.seen(k("a"), "", "", now.Add(2*time.Second)) // a is now the most recently used
-	s.seen(k("c"), "", "2025-03-26", now.Add(3*time.Second))
+	s.seen(k("b"), identity.Request{Header: "agent-b"}, "2025-11-25", now.Add(time.Second))
+	s.seen(k("a"), identity.Request{}, "", now.Add(2*time.Second)) // a is now the most recently used
+	s.seen(k("c"), identity.Request{}, "2025-03-26", now.Add(3*time.Second))
 
 	require.Equal(t, 2, s.len())
 	require.Equal(t, sessionInfo{clientName: "cli-a", clientVersion: "1", protocolVersion: "2025-06-18"}, s.info(k("a")))
@@ -23,19 +25,31 @@ func TestSessionStoreIsBounded(t *testing.T) {
 	require.Equal(t, "2025-03-26", s.info(k("c")).protocolVersion)
 
 	// Sessionless traffic keeps no identity.
-	s.seen(k(""), "x", "y", now)
+	s.seen(k(""), identity.Request{Header: "x"}, "y", now)
 	require.Equal(t, sessionInfo{}, s.info(k("")))
 }
 
 func TestSessionStoreForgetsIdleSessions(t *testing.T) {
 	s := newSessionStore(time.Minute, 100)
 	now := time.Now()
-	s.seen(sessionKey{"u", "old"}, "a", "", now)
-	s.seen(sessionKey{"u", "new"}, "b", "", now.Add(50*time.Second))
-	s.seen(sessionKey{"u", "newer"}, "c", "", now.Add(70*time.Second))
+	s.seen(sessionKey{"u", "old"}, identity.Request{Header: "a"}, "", now)
+	s.seen(sessionKey{"u", "new"}, identity.Request{Header: "b"}, "", now.Add(50*time.Second))
+	s.seen(sessionKey{"u", "newer"}, identity.Request{Header: "c"}, "", now.Add(70*time.Second))
 	require.Equal(t, 2, s.len())
-	require.Empty(t, s.info(sessionKey{"u", "old"}).declaredAgent)
-	require.Equal(t, "b", s.info(sessionKey{"u", "new"}).declaredAgent)
+	require.Empty(t, s.info(sessionKey{"u", "old"}).ident.Header)
+	require.Equal(t, "b", s.info(sessionKey{"u", "new"}).ident.Header)
+}
+
+// A session remembers what its requests said about their sender, method by method: a later
+// request that says less is still attributed.
+func TestSessionStoreMergesIdentity(t *testing.T) {
+	s := newSessionStore(time.Hour, 10)
+	k := sessionKey{"u", "s"}
+	now := time.Now()
+	s.seen(k, identity.Request{Header: "h1", JWT: "j", JWTVerified: true, Instance: "10.0.0.1", TraceID: "t"}, "", now)
+	s.seen(k, identity.Request{Header: "h2", Baggage: "b"}, "", now)
+	s.seen(k, identity.Request{}, "", now)
+	require.Equal(t, identity.Request{Header: "h2", JWT: "j", JWTVerified: true, Baggage: "b"}, s.info(k).ident)
 }
 
 func TestSessionStoreReturnsUnansweredServerCalls(t *testing.T) {

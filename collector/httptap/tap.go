@@ -2,6 +2,7 @@ package httptap
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/collector/capture"
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
@@ -31,6 +34,10 @@ type Tap struct {
 	inflight  inflight
 	index     callIndex      // open requests by id and progress token, across exchanges
 	legacy    legacyRegistry // legacy HTTP+SSE sessions and their endpoints (legacy.go)
+	ident     *identity.Resolver
+	stitch    *identity.Stitcher // session ids for traffic without one
+	capture   *capture.Policy    // which content events carry
+	tlsConfig *tls.Config        // the listener's, nil for plain HTTP
 
 	mu        sync.Mutex
 	srv       *http.Server
@@ -48,8 +55,9 @@ type activeRequest struct {
 }
 
 type upstream struct {
-	name string
-	url  *url.URL
+	name      string
+	url       *url.URL
+	transport *http.Transport // nil: the tap's shared one
 }
 
 type exchangeKey struct{}
@@ -77,24 +85,46 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 		sessions: newSessionStore(cfg.SessionIdleTimeout, cfg.MaxSessions),
 		active:   map[*exchange]activeRequest{},
 	}
-	for _, u := range cfg.Upstreams {
+	if t.ident, err = identity.New(cfg.Identity, settings); err != nil {
+		return nil, err
+	}
+	if t.capture, err = capture.New(cfg.Capture); err != nil {
+		return nil, err
+	}
+	if t.stitch, err = identity.NewStitcher(cfg.Sessions); err != nil {
+		// A damaged state file costs the ids of sessions in progress, not the tap.
+		t.log.Warn("starting without the saved stitched sessions", "err", err)
+	}
+	if t.tlsConfig, err = serverTLS(cfg.TLS, t.log); err != nil {
+		return nil, err
+	}
+	t.transport = http.DefaultTransport.(*http.Transport).Clone()
+	// The tap must read bodies, so it asks for them unencoded (see rewrite).
+	t.transport.DisableCompression = true
+	for i, u := range cfg.Upstreams {
 		pu, err := url.Parse(u.URL)
 		if err != nil {
 			return nil, fmt.Errorf("cannot parse upstream %q url: %w", u.Name, err)
 		}
-		t.routes[u.Name] = &upstream{name: u.Name, url: pu}
+		up := &upstream{name: u.Name, url: pu}
+		tc, err := upstreamTLS(u.TLS, fmt.Sprintf("collector.http.upstreams[%d].tls", i), t.log)
+		if err != nil {
+			return nil, err
+		}
+		if tc != nil {
+			up.transport = t.transport.Clone()
+			up.transport.TLSClientConfig = tc
+		}
+		t.routes[u.Name] = up
 	}
 	t.defaultUp = t.routes["default"]
 	if t.defaultUp == nil {
 		t.defaultUp = t.routes[cfg.Upstreams[0].Name]
 	}
 
-	t.transport = http.DefaultTransport.(*http.Transport).Clone()
-	// The tap must read bodies, so it asks for them unencoded (see rewrite).
-	t.transport.DisableCompression = true
 	t.proxy = &httputil.ReverseProxy{
 		Rewrite:        t.rewrite,
-		Transport:      t.transport,
+		Transport:      upstreamTransport{t},
 		ModifyResponse: t.modifyResponse,
 		ErrorHandler:   t.proxyError,
 		ErrorLog:       slog.NewLogLogger(t.log.Handler(), slog.LevelDebug),
@@ -127,19 +157,29 @@ func (t *Tap) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", t.cfg.Listen, err)
 	}
+	if err := t.ident.Start(ctx); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	t.started, t.ln, t.serveDone = true, ln, make(chan struct{})
 	t.srv = &http.Server{
 		Handler:           t.Handler(),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(t.log.Handler(), slog.LevelDebug),
+		TLSConfig:         t.tlsConfig,
 	}
 	go func(srv *http.Server, done chan struct{}) {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := srv.Serve
+		if srv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.log.Error("MCP tap stopped serving", "err", err)
 		}
 	}(t.srv, t.serveDone)
-	t.log.Info("MCP tap listening", "addr", ln.Addr().String(), "upstreams", len(t.routes))
+	t.log.Info("MCP tap listening", "addr", ln.Addr().String(), "upstreams", len(t.routes), "tls", t.tlsConfig != nil,
+		"mtls", t.tlsConfig != nil && t.tlsConfig.ClientCAs != nil)
 	return nil
 }
 
@@ -177,8 +217,17 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 		}
 	}
 	t.transport.CloseIdleConnections()
+	for _, up := range t.routes {
+		if up.transport != nil {
+			up.transport.CloseIdleConnections()
+		}
+	}
 	t.expireAll(t.sessions.drain())
 	t.expireAll(t.index.drain()) // requests of cut streams still waiting for a cancellation
+	if err := t.stitch.Save(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, t.ident.Shutdown(ctx))
 	return errors.Join(errs...)
 }
 
@@ -289,6 +338,16 @@ func (t *Tap) rewrite(pr *httputil.ProxyRequest) {
 	}
 	// Ask for an identity-encoded body, which every client accepts, so the tap can read it.
 	pr.Out.Header.Del("Accept-Encoding")
+}
+
+// upstreamTransport sends each request with its upstream's transport (its own TLS settings).
+type upstreamTransport struct{ t *Tap }
+
+func (u upstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok && ex.up.transport != nil {
+		return ex.up.transport.RoundTrip(r)
+	}
+	return u.t.transport.RoundTrip(r)
 }
 
 func (t *Tap) modifyResponse(resp *http.Response) error {
