@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBinaryKill9LosesNoAcknowledgedCall: calls keep coming while mcpwatch is killed with
+// SIGKILL; after a restart on the same data dir, every call the client saw succeed is stored.
+// The tap writes each event ahead to the spool before the response reaches the client.
+func TestBinaryKill9LosesNoAcknowledgedCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the mcpwatch binary")
+	}
+	t.Setenv("MCPWATCH_TOKEN", "")
+	upstream := upstreamMCP(t)
+	rc := writeRunConfig(t, upstream.URL)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	args := []string{"run", "--config", rc.path, "--data-dir", dataDir}
+
+	p := startMcpwatch(t, args...)
+	waitReady(t, rc.apiURL, p.exited, p.stderr)
+
+	const beforeKill = 30
+	var succeeded []string
+	killed := make(chan struct{})
+	callsDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := connectAgent(ctx, rc.tapURL, "kill-agent")
+		if err != nil {
+			callsDone <- err
+			return
+		}
+		defer cs.Close()
+		for i := 0; ; i++ {
+			msg := fmt.Sprintf("kill-%d", i)
+			if err := echo(ctx, cs, msg); err != nil {
+				callsDone <- nil
+				return
+			}
+			succeeded = append(succeeded, msg)
+			if i+1 == beforeKill {
+				close(killed)
+			}
+		}
+	}()
+	select {
+	case <-killed:
+	case err := <-callsDone:
+		t.Fatalf("calls stopped early (%v):\n%s", err, p.stderr)
+	}
+	p.stop(t, syscall.SIGKILL)
+	require.NoError(t, <-callsDone)
+	require.GreaterOrEqual(t, len(succeeded), beforeKill)
+
+	p = startMcpwatch(t, args...)
+	waitReady(t, rc.apiURL, p.exited, p.stderr)
+	var missing []string
+	require.Eventually(t, func() bool {
+		got, err := storedEchoHashes(rc.apiURL, "kill-agent")
+		if err != nil {
+			return false
+		}
+		missing = missing[:0]
+		for _, msg := range succeeded {
+			if !got[echoHash(msg)] {
+				missing = append(missing, msg)
+			}
+		}
+		return len(missing) == 0
+	}, 30*time.Second, 100*time.Millisecond, "calls the client saw succeed but not stored after kill -9: %v", &missing)
+	t.Logf("%d acknowledged calls, all stored after kill -9 and a restart", len(succeeded))
+	require.Equal(t, 0, p.terminate(t), p.stderr.String())
+}
