@@ -1,40 +1,352 @@
 package httptap
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
+	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
-// BenchmarkTapToolsCall measures sequential tools/call round trips between a go-sdk client and
-// server, directly and through the tap; compare the two sub-benchmarks' ns/op and allocs/op.
-func BenchmarkTapToolsCall(b *testing.B) {
-	for _, mode := range []struct {
-		name string
-		opts mcp.StreamableHTTPOptions
-	}{
-		{"sse", mcp.StreamableHTTPOptions{}},
-		{"json", mcp.StreamableHTTPOptions{JSONResponse: true}},
-	} {
-		b.Run(mode.name, func(b *testing.B) {
-			up := startMCPUpstream(b, &mode.opts)
-			_, _, tapURL := startTap(b, Config{Upstreams: []Upstream{{Name: "default", URL: up.URL}}})
-			for _, target := range []struct{ name, url string }{{"direct", up.URL}, {"tap", tapURL + "/mcp"}} {
-				b.Run(target.name, func(b *testing.B) {
-					cs, _ := connect(b, target.url, "")
-					defer cs.Close()
-					params := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello"}}
-					ctx := context.Background()
+// The tap's benchmarks measure what the tap adds to an MCP call, side by side in one run:
+// the same tools/call sent directly to the upstream, through the tap, and through a plain
+// httputil.ReverseProxy (the floor for any HTTP proxy). Figures (scripts/bench.sh):
+//
+//   - BenchmarkTapLatency: sequential calls, the three targets in turn; p50 and p99 of each,
+//     and what the tap and the plain proxy add to the direct call's p50 and p99.
+//   - BenchmarkTapThroughput: calls/s at concurrency 32 for each target, the process CPU per
+//     call, and the calls/s one core sustains for the tap's own work (CPU through the tap
+//     minus CPU direct).
+//
+// Upstreams: "json" and "sse" are a lightweight server answering like a real MCP server (a
+// session header, a JSON or an SSE response) so the figures are about the proxy; "gosdk" is
+// the real go-sdk server. The client is a plain HTTP client posting the call.
+
+// benchUpstream answers tools/call like an MCP server in the given response mode.
+func benchUpstream(mode string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		m, err := jsonrpc.ParseMessage(body)
+		if err != nil || !m.IsRequest() {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		resp := `{"jsonrpc":"2.0","id":` + m.IDString() + `,"result":{"content":[{"type":"text","text":"Echo: hello"}]}}`
+		w.Header().Set("Mcp-Session-Id", "bench-session")
+		if mode == "sse" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, "event: message\ndata: "+resp+"\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, resp)
+	})
+}
+
+// benchTarget is where a benchmark client sends its calls.
+type benchTarget struct {
+	name, url string
+	client    *http.Client
+	session   string
+	nextID    atomic.Int64
+}
+
+func newBenchTarget(b *testing.B, name, url string) *benchTarget {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	b.Cleanup(tr.CloseIdleConnections)
+	return &benchTarget{name: name, url: url, client: &http.Client{Transport: tr}}
+}
+
+func (bt *benchTarget) post(body string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, bt.url, bytes.NewReader([]byte(body)))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	if bt.session != "" {
+		req.Header.Set("Mcp-Session-Id", bt.session)
+	}
+	return bt.client.Do(req)
+}
+
+// initialize opens an MCP session, as a real server requires.
+func (bt *benchTarget) initialize(b *testing.B) {
+	resp, err := bt.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	bt.session = resp.Header.Get("Mcp-Session-Id")
+	resp, err = bt.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+}
+
+// call sends one tools/call and reads the whole answer.
+func (bt *benchTarget) call() error {
+	id := bt.nextID.Add(1)
+	resp, err := bt.post(`{"jsonrpc":"2.0","id":` + strconv.FormatInt(id, 10) +
+		`,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"}}}`)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(data, []byte("Echo: hello")) {
+		return fmt.Errorf("%s: unexpected answer %d %q", bt.name, resp.StatusCode, data)
+	}
+	return nil
+}
+
+// countingEmitter counts events and keeps nothing, like a bus that keeps up.
+type countingEmitter struct{ n atomic.Int64 }
+
+func (c *countingEmitter) Emit(schemas.Event) { c.n.Add(1) }
+
+// benchTargets starts an upstream in mode, a tap and a plain reverse proxy in front of it,
+// and returns the three targets: direct, tap, proxy.
+func benchTargets(b *testing.B, mode string) ([]*benchTarget, *countingEmitter) {
+	var handler http.Handler
+	if mode == "gosdk" {
+		srv := newMCPServer()
+		handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+		b.Cleanup(func() {
+			for ss := range srv.Sessions() {
+				_ = ss.Close()
+			}
+		})
+	} else {
+		handler = benchUpstream(mode)
+	}
+	up := httptest.NewServer(handler)
+	b.Cleanup(up.Close)
+
+	emitter := &countingEmitter{}
+	tap, err := New(Config{Listen: "127.0.0.1:0", CollectorID: "bench", Upstreams: []Upstream{{Name: "up", URL: up.URL + "/mcp"}}},
+		emitter, testSettings(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tap.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tap.Shutdown(ctx)
+	})
+
+	target, _ := url.Parse(up.URL + "/mcp")
+	plain := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.URL.Path = target.Path
+	}})
+	b.Cleanup(plain.Close)
+
+	targets := []*benchTarget{
+		newBenchTarget(b, "direct", up.URL+"/mcp"),
+		newBenchTarget(b, "tap", "http://"+tap.Addr()+"/mcp"),
+		newBenchTarget(b, "proxy", plain.URL),
+	}
+	for _, t := range targets {
+		t.initialize(b)
+		for range 200 { // warm up connections and caches
+			if err := t.call(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return targets, emitter
+}
+
+var benchModes = []string{"json", "sse", "gosdk"}
+
+// BenchmarkTapLatency measures sequential tools/call latency; one op is one call to each of
+// direct, tap and proxy, in turn.
+func BenchmarkTapLatency(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			targets, emitter := benchTargets(b, mode)
+			lat := make([][]time.Duration, len(targets))
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				for k := range targets {
+					t := targets[(i+k)%len(targets)] // rotate who goes first
+					start := time.Now()
+					if err := t.call(); err != nil {
+						b.Fatal(err)
+					}
+					lat[(i+k)%len(targets)] = append(lat[(i+k)%len(targets)], time.Since(start))
+				}
+				i++
+			}
+			b.StopTimer()
+			q := func(k int, p float64) float64 {
+				s := slices.Clone(lat[k])
+				slices.Sort(s)
+				return float64(s[min(len(s)-1, int(p*float64(len(s))))].Nanoseconds()) / 1e3
+			}
+			b.ReportMetric(q(0, 0.5), "direct-p50-µs")
+			b.ReportMetric(q(0, 0.99), "direct-p99-µs")
+			b.ReportMetric(q(1, 0.5)-q(0, 0.5), "tap-p50-added-µs")
+			b.ReportMetric(q(1, 0.99)-q(0, 0.99), "tap-p99-added-µs")
+			b.ReportMetric(q(2, 0.5)-q(0, 0.5), "proxy-p50-added-µs")
+			b.ReportMetric(q(2, 0.99)-q(0, 0.99), "proxy-p99-added-µs")
+			if emitter.n.Load() < int64(b.N) {
+				b.Fatalf("the tap emitted %d events for %d calls", emitter.n.Load(), b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkTapThroughput measures calls/s at concurrency 32; b.N calls go to each target.
+func BenchmarkTapThroughput(b *testing.B) {
+	const concurrency = 32
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			targets, _ := benchTargets(b, mode)
+			b.ResetTimer()
+			rate := make([]float64, len(targets))
+			cpu := make([]float64, len(targets)) // process CPU µs per call
+			for k, t := range targets {
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				cpu0 := cpuTime()
+				start := time.Now()
+				for range concurrency {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							if err := t.call(); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				rate[k] = float64(b.N) / elapsed.Seconds()
+				cpu[k] = float64((cpuTime() - cpu0).Microseconds()) / float64(b.N)
+			}
+			b.StopTimer()
+			b.ReportMetric(rate[0], "direct-calls/s")
+			b.ReportMetric(rate[1], "tap-calls/s")
+			b.ReportMetric(rate[2], "proxy-calls/s")
+			b.ReportMetric(cpu[1]-cpu[0], "tap-cpu-µs/call")
+			b.ReportMetric(cpu[2]-cpu[0], "proxy-cpu-µs/call")
+			if added := cpu[1] - cpu[0]; added > 0 {
+				b.ReportMetric(1e6/added, "tap-calls/s/core")
+			}
+			b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "cores")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fakeUpstream answers every request in process with a canned tools/call answer, so a
+// benchmark measures the CPU of the proxy and nothing of the network.
+type fakeUpstream struct{ mode string }
+
+func (f fakeUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	m, err := jsonrpc.ParseMessage(body)
+	if err != nil {
+		return nil, err
+	}
+	resp := `{"jsonrpc":"2.0","id":` + m.IDString() + `,"result":{"content":[{"type":"text","text":"Echo: hello"}]}}`
+	h := http.Header{"Mcp-Session-Id": {"bench-session"}, "Content-Type": {"application/json"}}
+	if f.mode == "sse" {
+		h.Set("Content-Type", "text/event-stream")
+		resp = "event: message\ndata: " + resp + "\n\n"
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(bytes.NewReader([]byte(resp))),
+		ContentLength: -1, Request: r, ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+// BenchmarkTapOverhead measures the CPU and allocations of one tools/call through the tap's
+// handler and through a plain ReverseProxy, both in process against a fake upstream: the
+// difference is the tap's own work per call.
+func BenchmarkTapOverhead(b *testing.B) {
+	for _, mode := range []string{"json", "sse"} {
+		b.Run(mode, func(b *testing.B) {
+			emitter := &countingEmitter{}
+			tap, err := New(Config{CollectorID: "bench", Upstreams: []Upstream{{Name: "up", URL: "http://127.0.0.1:1/mcp"}}},
+				emitter, testSettings(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			tap.proxy.Transport = fakeUpstream{mode: mode}
+			target, _ := url.Parse("http://127.0.0.1:1/mcp")
+			plain := &httputil.ReverseProxy{Transport: fakeUpstream{mode: mode}, Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.Out.URL.Path = target.Path
+			}}
+			for _, h := range []struct {
+				name string
+				h    http.Handler
+			}{{"tap", tap.Handler()}, {"proxy", plain}} {
+				b.Run(h.name, func(b *testing.B) {
 					b.ReportAllocs()
-					b.ResetTimer()
+					id := 0
 					for b.Loop() {
-						if _, err := cs.CallTool(ctx, params); err != nil {
-							b.Fatal(err)
+						id++
+						req := httptest.NewRequest(http.MethodPost, "/mcp", bytes.NewReader([]byte(`{"jsonrpc":"2.0","id":`+
+							strconv.Itoa(id)+`,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"}}}`)))
+						req.Header.Set("Content-Type", "application/json")
+						req.Header.Set("Accept", "application/json, text/event-stream")
+						req.Header.Set("Mcp-Session-Id", "bench-session")
+						rec := httptest.NewRecorder()
+						h.h.ServeHTTP(rec, req)
+						if rec.Code != http.StatusOK {
+							b.Fatal(rec.Code)
 						}
 					}
 				})
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tap.Shutdown(ctx)
 		})
 	}
 }

@@ -26,7 +26,6 @@ const (
 type call struct {
 	ev    schemas.Event // what is known since the request was seen
 	start time.Time     // when the request was seen, for latency (monotonic)
-	timer *time.Timer
 	// client is what the message itself said about the client (initialize params or _meta).
 	client clientFacts
 	// initialize is true for an initialize request, whose answer defines the session.

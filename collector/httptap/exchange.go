@@ -207,16 +207,8 @@ func (ex *exchange) addPending(m *jsonrpc.Message) {
 	id := m.IDString()
 	pend := ex.pendingSet()
 	t.index.add(c, ex.up.name, ex.scope(), schemas.ClientToServer, id, t.cfg.MaxPending)
-	if !c.track.listen { // a subscription lasts as long as the client wants: no deadline
-		c.timer = time.AfterFunc(t.cfg.RequestTimeout, func() {
-			if pend.takeIf(id, c) {
-				t.resolve(c, ex.currentSessionID(), time.Now(), timedOut)
-			}
-		})
-	}
 	if !pend.add(id, c, t.cfg.MaxPending) {
 		if c.track.claim() { // not tracked after all
-			stopTimer(c)
 			t.index.remove(c)
 		}
 		t.metrics.untracked.WithLabelValues("pending_limit").Inc()
@@ -226,6 +218,13 @@ func (ex *exchange) addPending(m *jsonrpc.Message) {
 		ex.mu.Lock()
 		ex.sent = append(ex.sent, sentRequest{id: id, c: c})
 		ex.mu.Unlock()
+	}
+	if !c.track.listen { // a subscription lasts as long as the client wants: no deadline
+		t.deadlines.add(t, c, ex.start.Add(t.cfg.RequestTimeout), func() {
+			if pend.takeIf(id, c) {
+				t.resolve(c, ex.currentSessionID(), time.Now(), timedOut)
+			}
+		})
 	}
 }
 
@@ -398,7 +397,6 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 		if !c.track.claim() {
 			return // already settled: cancelled, or timed out
 		}
-		stopTimer(c)
 		if sessionID != "" {
 			c.sessionID = sessionID
 		}
@@ -414,18 +412,20 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 		c := ex.call(m, schemas.ServerToClient, schemas.KindRequest, now)
 		key, id := ex.sessionKey(c.sessionID), m.IDString()
 		t.index.add(c, ex.up.name, ex.scope(), schemas.ServerToClient, id, t.cfg.MaxPending)
-		c.timer = time.AfterFunc(t.cfg.RequestTimeout, func() {
+		ok, dropped := t.sessions.addServerCall(key, id, c, t.cfg.MaxPending, now)
+		t.expireAll(dropped)
+		if !ok {
+			if c.track.claim() {
+				t.index.remove(c)
+				t.metrics.untracked.WithLabelValues("pending_limit").Inc()
+			}
+			return
+		}
+		t.deadlines.add(t, c, now.Add(t.cfg.RequestTimeout), func() {
 			if t.sessions.takeServerCallIf(key, id, c) {
 				t.resolve(c, "", time.Now(), timedOut)
 			}
 		})
-		ok, dropped := t.sessions.addServerCall(key, id, c, t.cfg.MaxPending, now)
-		t.expireAll(dropped)
-		if !ok && c.track.claim() {
-			stopTimer(c)
-			t.index.remove(c)
-			t.metrics.untracked.WithLabelValues("pending_limit").Inc()
-		}
 
 	case m.IsNotification():
 		c := ex.call(m, schemas.ServerToClient, schemas.KindNotification, now)
@@ -538,7 +538,7 @@ func (t *Tap) orphan(c *call, sessionID string, cutAt time.Time) {
 		t.resolve(c, sessionID, cutAt, fill)
 		return
 	}
-	stopTimer(c)
+	t.deadlines.remove(c)
 	time.AfterFunc(min(cancelGrace, t.cfg.RequestTimeout), func() { t.resolve(c, sessionID, cutAt, fill) })
 }
 
@@ -548,7 +548,6 @@ func (t *Tap) resolve(c *call, sessionID string, at time.Time, fill func(*schema
 	if !c.track.claim() {
 		return
 	}
-	stopTimer(c)
 	if sessionID != "" {
 		c.sessionID = sessionID
 	}
@@ -557,6 +556,7 @@ func (t *Tap) resolve(c *call, sessionID string, at time.Time, fill func(*schema
 
 // complete emits the event of a call its caller has claimed.
 func (t *Tap) complete(c *call, at time.Time, fill func(*schemas.Event)) {
+	t.deadlines.remove(c)
 	t.index.remove(c)
 	ev := c.ev
 	ev.LatencyMicros = micros(at.Sub(c.start))
@@ -586,23 +586,129 @@ func listenEnded(ev *schemas.Event) { ev.Status = schemas.StatusOK }
 // tracking is a call's bookkeeping across HTTP exchanges.
 //
 // A call can be settled from several places (its response, its deadline, a cancellation, the
-// end of its stream); the first to claim it emits its event, the others do nothing. The
-// timer is set before the call is shared and never touched by its own callback, so whoever
-// finds the call through a locked map may stop it.
+// end of its stream); the first to claim it emits its event, the others do nothing.
 type tracking struct {
 	done          atomic.Bool
 	listen        bool       // a subscriptions/listen request: no deadline, its end is not a timeout
 	progressToken string     // params._meta.progressToken, or the token of a progress notification
 	refersTo      string     // the request id a notifications/cancelled names
 	keys          []indexKey // the call's entries in the tap's index, set before it is shared, then fixed
+
+	// The call's place in the tap's deadline list, guarded by the list's mutex.
+	prev, next *call
+	listed     bool
+	deadline   time.Time
+	expire     func() // settles the call as a timeout if it is still open where it waits
 }
 
 func (tr *tracking) claim() bool { return tr.done.CompareAndSwap(false, true) }
 
-func stopTimer(c *call) {
-	if c.timer != nil {
-		c.timer.Stop()
+// deadlineList holds the requests awaiting an answer in the order they were seen, which, with
+// one RequestTimeout for all, is the order of their deadlines. A single timer set for the
+// oldest settles those that go unanswered: a timer per request costs more than the rest of
+// the tap's work on a call.
+type deadlineList struct {
+	mu         sync.Mutex
+	head, tail *call
+	timer      *time.Timer
+	armed      bool // the timer is set for the head's deadline or earlier
+	stopped    bool
+}
+
+// add appends c, which expire settles once deadline passes.
+func (d *deadlineList) add(t *Tap, c *call, deadline time.Time, expire func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped || c.track.done.Load() {
+		return
 	}
+	c.track.deadline, c.track.expire, c.track.listed = deadline, expire, true
+	c.track.prev, c.track.next = d.tail, nil
+	if d.tail != nil {
+		d.tail.track.next = c
+	} else {
+		d.head = c
+	}
+	d.tail = c
+	if !d.armed {
+		d.armLocked(t, time.Now())
+	}
+}
+
+// remove drops c if it is listed.
+func (d *deadlineList) remove(c *call) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.unlinkLocked(c)
+}
+
+func (d *deadlineList) unlinkLocked(c *call) {
+	if !c.track.listed {
+		return
+	}
+	if c.track.prev != nil {
+		c.track.prev.track.next = c.track.next
+	} else {
+		d.head = c.track.next
+	}
+	if c.track.next != nil {
+		c.track.next.track.prev = c.track.prev
+	} else {
+		d.tail = c.track.prev
+	}
+	c.track.prev, c.track.next, c.track.listed = nil, nil, false
+}
+
+// armLocked sets the timer for the head's deadline.
+func (d *deadlineList) armLocked(t *Tap, now time.Time) {
+	d.armed = false
+	if d.head == nil || d.stopped {
+		return
+	}
+	wait := d.head.track.deadline.Sub(now)
+	if d.timer == nil {
+		d.timer = time.AfterFunc(wait, func() { d.sweep(t) })
+	} else {
+		d.timer.Reset(wait)
+	}
+	d.armed = true
+}
+
+// sweep settles the requests whose deadline passed and sets the timer for the next.
+func (d *deadlineList) sweep(t *Tap) {
+	now := time.Now()
+	var expired []*call
+	d.mu.Lock()
+	for c := d.head; c != nil && !c.track.deadline.After(now); c = d.head {
+		d.unlinkLocked(c)
+		expired = append(expired, c)
+	}
+	d.armLocked(t, now)
+	d.mu.Unlock()
+	for _, c := range expired {
+		c.track.expire()
+	}
+}
+
+// stop stops the timer for good.
+func (d *deadlineList) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+}
+
+// len returns the number of requests listed.
+func (d *deadlineList) len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for c := d.head; c != nil; c = c.track.next {
+		n++
+	}
+	return n
 }
 
 // pendingSet holds requests awaiting their responses, by JSON-RPC id.

@@ -55,7 +55,7 @@ func TestSessionStoreMergesIdentity(t *testing.T) {
 func TestSessionStoreReturnsUnansweredServerCalls(t *testing.T) {
 	s := newSessionStore(time.Hour, 10)
 	k := sessionKey{"u", "s"}
-	c := &call{timer: time.NewTimer(time.Hour)}
+	c := &call{}
 	ok, _ := s.addServerCall(k, "0", c, 1, time.Now())
 	require.True(t, ok)
 	ok, _ = s.addServerCall(k, "1", &call{}, 1, time.Now())

@@ -33,6 +33,7 @@ type Tap struct {
 	sessions  *sessionStore
 	inflight  inflight
 	index     callIndex      // open requests by id and progress token, across exchanges
+	deadlines deadlineList   // open requests by deadline (exchange.go)
 	legacy    legacyRegistry // legacy HTTP+SSE sessions and their endpoints (legacy.go)
 	ident     *identity.Resolver
 	stitch    *identity.Stitcher // session ids for traffic without one
@@ -224,6 +225,7 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 	}
 	t.expireAll(t.sessions.drain())
 	t.expireAll(t.index.drain()) // requests of cut streams still waiting for a cancellation
+	t.deadlines.stop()
 	if err := t.stitch.Save(); err != nil {
 		errs = append(errs, err)
 	}
