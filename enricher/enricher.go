@@ -3,9 +3,7 @@ package enricher
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -16,7 +14,9 @@ import (
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
-// Identity sources, as recorded in Event.AgentSource.
+// Identity sources the enricher itself may record in Event.AgentSource, for events a collector
+// sent without an attribution. Collectors attribute events themselves (collector.identity),
+// with these and stronger methods (mtls, jwt, baggage); the enricher keeps what they decided.
 const (
 	IdentityHeader     = "header"      // the agent-id header the client sent
 	IdentityClientInfo = "client_info" // clientInfo.name from initialize (or _meta)
@@ -28,34 +28,16 @@ const UnknownAgent = "unknown"
 
 // Config configures the enricher.
 type Config struct {
-	// IdentityPrecedence orders the identity sources; the first one present names the agent.
-	// Known sources: header, client_info. Default: [header, client_info].
-	IdentityPrecedence []string `yaml:"identity_precedence"`
 	// Labels are added to every event (e.g. environment: prod); an event's own labels win.
 	Labels map[string]string `yaml:"labels"`
 }
 
-// SetDefaults fills zero values.
-func (c *Config) SetDefaults() {
-	if len(c.IdentityPrecedence) == 0 {
-		c.IdentityPrecedence = []string{IdentityHeader, IdentityClientInfo}
-	}
-}
+// SetDefaults fills zero values (there are none to fill today).
+func (c *Config) SetDefaults() {}
 
 // Validate names every invalid field.
 func (c Config) Validate() error {
 	var errs config.Errors
-	if len(c.IdentityPrecedence) == 0 {
-		errs.Add("enricher.identity_precedence", "must list at least one source")
-	}
-	for i, s := range c.IdentityPrecedence {
-		if s != IdentityHeader && s != IdentityClientInfo {
-			errs.Addf(fmt.Sprintf("enricher.identity_precedence[%d]", i), "unknown identity source %q (want header or client_info)", s)
-		}
-		if slices.Index(c.IdentityPrecedence, s) != i {
-			errs.Addf(fmt.Sprintf("enricher.identity_precedence[%d]", i), "%q is listed twice", s)
-		}
-	}
 	for k := range c.Labels {
 		if k == "" {
 			errs.Add("enricher.labels", "label names must not be empty")
@@ -134,9 +116,18 @@ func (e *Enricher) handle(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-// Enrich resolves the event's agent and adds the configured labels.
+// Enrich completes the event's attribution when the collector left it out, adds the configured
+// labels, and drops content that was not captured, so that only content an operator opted in
+// to capture reaches mcp.events.enriched and the store.
 func (e *Enricher) Enrich(ev *schemas.Event) {
-	ev.AgentID, ev.AgentSource = e.resolveAgent(ev)
+	if ev.AgentID == "" || ev.AgentSource == "" {
+		ev.AgentID, ev.AgentSource = fallbackAgent(ev)
+	}
+	// Inspection of ev.Content happens before this point (none yet); what was not captured
+	// goes no further.
+	if ev.Content != nil && !ev.Content.Captured {
+		ev.Content = nil
+	}
 	if len(e.cfg.Labels) > 0 {
 		if ev.Labels == nil {
 			ev.Labels = make(map[string]string, len(e.cfg.Labels))
@@ -149,18 +140,14 @@ func (e *Enricher) Enrich(ev *schemas.Event) {
 	}
 }
 
-func (e *Enricher) resolveAgent(ev *schemas.Event) (id, source string) {
-	for _, s := range e.cfg.IdentityPrecedence {
-		switch s {
-		case IdentityHeader:
-			if ev.DeclaredAgent != "" {
-				return ev.DeclaredAgent, IdentityHeader
-			}
-		case IdentityClientInfo:
-			if ev.ClientName != "" {
-				return ev.ClientName, IdentityClientInfo
-			}
-		}
+// fallbackAgent attributes an event its collector did not attribute: by the declared agent,
+// else the client's name.
+func fallbackAgent(ev *schemas.Event) (id, source string) {
+	switch {
+	case ev.DeclaredAgent != "":
+		return ev.DeclaredAgent, IdentityHeader
+	case ev.ClientName != "":
+		return ev.ClientName, IdentityClientInfo
 	}
 	return UnknownAgent, IdentityUnknown
 }

@@ -35,7 +35,6 @@ func newEnricher(t *testing.T, cfg enricher.Config) *enricher.Enricher {
 func TestEnrich(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		precedence []string
 		labels     map[string]string
 		in         schemas.Event
 		wantAgent  string
@@ -43,40 +42,55 @@ func TestEnrich(t *testing.T) {
 		wantLabels map[string]string
 	}{
 		{
-			name:       "header wins over client_info by default",
+			name:       "the collector's mtls attribution is kept",
+			in:         schemas.Event{AgentID: "spiffe://corp/agent/a", AgentSource: "mtls", DeclaredAgent: "billing-bot", ClientName: "claude-code"},
+			wantAgent:  "spiffe://corp/agent/a",
+			wantSource: "mtls",
+		},
+		{
+			name:       "the collector's jwt attribution is kept",
+			in:         schemas.Event{AgentID: "svc-1", AgentSource: "jwt", DeclaredAgent: "billing-bot"},
+			wantAgent:  "svc-1",
+			wantSource: "jwt",
+		},
+		{
+			name:       "an unverified jwt stays marked",
+			in:         schemas.Event{AgentID: "svc-1", AgentSource: "jwt_unverified", ClientName: "claude-code"},
+			wantAgent:  "svc-1",
+			wantSource: "jwt_unverified",
+		},
+		{
+			name:       "the collector's baggage attribution is kept",
+			in:         schemas.Event{AgentID: "ops", AgentSource: "baggage", DeclaredAgent: "billing-bot"},
+			wantAgent:  "ops",
+			wantSource: "baggage",
+		},
+		{
+			name:       "the collector's client_info attribution is kept (its precedence decided)",
+			in:         schemas.Event{AgentID: "claude-code", AgentSource: "client_info", DeclaredAgent: "billing-bot", ClientName: "claude-code"},
+			wantAgent:  "claude-code",
+			wantSource: "client_info",
+		},
+		{
+			name:       "the collector's unknown is kept",
+			in:         schemas.Event{AgentID: "unknown", AgentSource: "unknown"},
+			wantAgent:  enricher.UnknownAgent,
+			wantSource: enricher.IdentityUnknown,
+		},
+		{
+			name:       "no attribution: the header first",
 			in:         schemas.Event{AgentID: "collector-guess", DeclaredAgent: "billing-bot", ClientName: "claude-code"},
 			wantAgent:  "billing-bot",
 			wantSource: enricher.IdentityHeader,
 		},
 		{
-			name:       "client_info when no header",
+			name:       "no attribution: client_info when no header",
 			in:         schemas.Event{ClientName: "claude-code"},
 			wantAgent:  "claude-code",
 			wantSource: enricher.IdentityClientInfo,
 		},
 		{
-			name:       "reversed precedence: client_info wins",
-			precedence: []string{enricher.IdentityClientInfo, enricher.IdentityHeader},
-			in:         schemas.Event{DeclaredAgent: "billing-bot", ClientName: "claude-code"},
-			wantAgent:  "claude-code",
-			wantSource: enricher.IdentityClientInfo,
-		},
-		{
-			name:       "reversed precedence falls back to the header",
-			precedence: []string{enricher.IdentityClientInfo, enricher.IdentityHeader},
-			in:         schemas.Event{DeclaredAgent: "billing-bot"},
-			wantAgent:  "billing-bot",
-			wantSource: enricher.IdentityHeader,
-		},
-		{
-			name:       "a source left out of the precedence is ignored",
-			precedence: []string{enricher.IdentityHeader},
-			in:         schemas.Event{ClientName: "claude-code"},
-			wantAgent:  enricher.UnknownAgent,
-			wantSource: enricher.IdentityUnknown,
-		},
-		{
-			name:       "no identity at all",
+			name:       "no attribution and no identity at all",
 			in:         schemas.Event{AgentID: "collector-guess"},
 			wantAgent:  enricher.UnknownAgent,
 			wantSource: enricher.IdentityUnknown,
@@ -105,7 +119,7 @@ func TestEnrich(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnricher(t, enricher.Config{IdentityPrecedence: tc.precedence, Labels: tc.labels})
+			e := newEnricher(t, enricher.Config{Labels: tc.labels})
 			ev := tc.in
 			e.Enrich(&ev)
 			require.Equal(t, tc.wantAgent, ev.AgentID)
@@ -115,6 +129,18 @@ func TestEnrich(t *testing.T) {
 			require.Equal(t, tc.in.ClientName, ev.ClientName)
 		})
 	}
+}
+
+// Content travels on mcp.events for inspection; only captured content goes on.
+func TestEnrichDropsContentNotCaptured(t *testing.T) {
+	e := newEnricher(t, enricher.Config{})
+	inspected := schemas.Event{AgentID: "a", AgentSource: "header", Content: &schemas.Content{Arguments: `{"q":"secret plan"}`, Result: `{"x":1}`}}
+	e.Enrich(&inspected)
+	require.Nil(t, inspected.Content)
+
+	captured := schemas.Event{AgentID: "a", AgentSource: "header", Content: &schemas.Content{Arguments: `{"q":"hi"}`, Truncated: true, Captured: true}}
+	e.Enrich(&captured)
+	require.Equal(t, &schemas.Content{Arguments: `{"q":"hi"}`, Truncated: true, Captured: true}, captured.Content)
 }
 
 func TestEnrichDoesNotShareLabelMaps(t *testing.T) {
@@ -133,22 +159,11 @@ func TestConfigValidate(t *testing.T) {
 		want []string // substrings of the error; none means valid
 	}{
 		{name: "defaults", cfg: enricher.Config{}},
-		{name: "one source", cfg: enricher.Config{IdentityPrecedence: []string{"client_info"}}},
 		{name: "labels", cfg: enricher.Config{Labels: map[string]string{"env": "prod"}}},
 		{
-			name: "unknown source",
-			cfg:  enricher.Config{IdentityPrecedence: []string{"header", "mtls"}},
-			want: []string{`enricher.identity_precedence[1]: unknown identity source "mtls"`},
-		},
-		{
-			name: "duplicate source",
-			cfg:  enricher.Config{IdentityPrecedence: []string{"client_info", "header", "client_info"}},
-			want: []string{`enricher.identity_precedence[2]: "client_info" is listed twice`},
-		},
-		{
-			name: "every problem is reported",
-			cfg:  enricher.Config{IdentityPrecedence: []string{"ip", "header", "header"}, Labels: map[string]string{"": "x"}},
-			want: []string{"enricher.identity_precedence[0]: unknown", "enricher.identity_precedence[2]:", "enricher.labels: label names must not be empty"},
+			name: "empty label name",
+			cfg:  enricher.Config{Labels: map[string]string{"": "x"}},
+			want: []string{"enricher.labels: label names must not be empty"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,8 +181,6 @@ func TestConfigValidate(t *testing.T) {
 			require.Error(t, nerr, "New refuses an invalid config")
 		})
 	}
-	require.ErrorContains(t, enricher.Config{}.Validate(), "enricher.identity_precedence: must list at least one source",
-		"an explicitly empty precedence (no SetDefaults) is invalid")
 }
 
 // broker starts an embedded broker with mcpwatch's topics (one partition each, so order is
@@ -225,22 +238,30 @@ func TestEnricherStage(t *testing.T) {
 	defer func() { require.NoError(t, e.Shutdown(ctx)) }()
 
 	in := []schemas.Event{
-		{ID: "e1", AgentID: "", DeclaredAgent: "billing-bot", ClientName: "claude-code", Method: "tools/call"},
+		{ID: "e1", AgentID: "", DeclaredAgent: "billing-bot", ClientName: "claude-code", Method: "tools/call",
+			Content: &schemas.Content{Arguments: `{"q":"inspect me"}`}},
 		{ID: "e2", ClientName: "cursor", Method: "tools/list"},
 		{ID: "e3", Method: "ping"},
+		{ID: "e4", AgentID: "spiffe://corp/a", AgentSource: "mtls", DeclaredAgent: "x", Method: "tools/call",
+			Content: &schemas.Content{Arguments: `{"q":"kept"}`, Captured: true}},
 	}
 	produce(t, brokers, busCfg, bus.TopicEvents,
 		eventMessage(t, in[0]),
 		kafka.Message{Key: []byte("x"), Value: []byte(`{"event_id": "broken`)},
 		eventMessage(t, in[1]),
 		eventMessage(t, in[2]),
+		eventMessage(t, in[3]),
 	)
 
-	out := readTopic(t, brokers, bus.TopicEventsEnriched, 3)
-	want := []struct{ id, agent, source string }{
-		{"e1", "billing-bot", enricher.IdentityHeader},
-		{"e2", "cursor", enricher.IdentityClientInfo},
-		{"e3", enricher.UnknownAgent, enricher.IdentityUnknown},
+	out := readTopic(t, brokers, bus.TopicEventsEnriched, 4)
+	want := []struct {
+		id, agent, source string
+		content           *schemas.Content
+	}{
+		{"e1", "billing-bot", enricher.IdentityHeader, nil},
+		{"e2", "cursor", enricher.IdentityClientInfo, nil},
+		{"e3", enricher.UnknownAgent, enricher.IdentityUnknown, nil},
+		{"e4", "spiffe://corp/a", "mtls", &schemas.Content{Arguments: `{"q":"kept"}`, Captured: true}},
 	}
 	for i, m := range out {
 		var ev schemas.Event
@@ -250,10 +271,12 @@ func TestEnricherStage(t *testing.T) {
 		require.Equal(t, want[i].agent, ev.AgentID)
 		require.Equal(t, want[i].source, ev.AgentSource)
 		require.Equal(t, map[string]string{"env": "prod"}, ev.Labels)
+		require.Equal(t, want[i].content, ev.Content)
 	}
+	require.NotContains(t, string(out[0].Value), "inspect me", "content not captured never reaches mcp.events.enriched")
 
 	require.Equal(t, 1.0, metric(t, reg, "mcpwatch_enricher_undecodable_total"))
-	require.Equal(t, 3.0, metric(t, reg, "mcpwatch_enricher_events_total"))
+	require.Equal(t, 4.0, metric(t, reg, "mcpwatch_enricher_events_total"))
 	// The bad message did not stall the partition: everything, it included, gets committed.
 	lag := bus.NewLagCollector(brokers, map[string][]string{enricher.Group: {bus.TopicEvents}}, slog.New(slog.DiscardHandler))
 	defer lag.Close()

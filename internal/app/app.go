@@ -202,7 +202,7 @@ func (a *App) collector() (pipeline.Component, error) {
 	}
 	switch {
 	case len(a.cfg.Collector.HTTP.Upstreams) > 0:
-		tap, err := httptap.New(a.cfg.Collector.HTTP, em, a.set)
+		tap, err := httptap.New(a.cfg.Collector.TapConfig(), em, a.set)
 		if err != nil {
 			return fail(err)
 		}

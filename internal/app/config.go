@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/mcpwatch/mcpwatch/alerting"
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/collector/httptap"
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/collector/ingest"
 	"github.com/mcpwatch/mcpwatch/collector/otlp"
 	"github.com/mcpwatch/mcpwatch/detector"
@@ -37,7 +40,7 @@ type Config struct {
 	Writer store.WriterConfig `yaml:"writer"`
 	// Collector configures the taps.
 	Collector CollectorConfig `yaml:"collector"`
-	// Enricher configures identity resolution and labels.
+	// Enricher configures labels (and later content inspection).
 	Enricher enricher.Config `yaml:"enricher"`
 	// Detector configures the models.
 	Detector detector.Config `yaml:"detector"`
@@ -58,6 +61,23 @@ type CollectorConfig struct {
 	Spool bus.SpoolConfig `yaml:"spool"`
 	// OTLP is the OTLP trace receiver, turning MCP spans into events (off unless enabled).
 	OTLP otlp.Config `yaml:"otlp"`
+	// Identity attributes operations to agents: mTLS, bearer JWT, header, baggage, clientInfo.
+	Identity identity.Config `yaml:"identity"`
+	// Sessions stitches operations that carry no protocol session id into sessions.
+	Sessions identity.SessionsConfig `yaml:"sessions"`
+	// Capture opts servers and tools in to storing their content, masked and truncated.
+	Capture []capture.Rule `yaml:"capture"`
+	// InspectionMaxBytes caps the content (arguments and result, each) carried on mcp.events
+	// for inspection, which the enricher drops unless captured; 0 turns it off. Default 4096.
+	InspectionMaxBytes *int `yaml:"inspection_max_bytes"`
+}
+
+// TapConfig is the HTTP tap's configuration with the collector-wide sections it uses.
+func (c CollectorConfig) TapConfig() httptap.Config {
+	h := c.HTTP
+	h.Identity, h.Sessions = c.Identity, c.Sessions
+	h.Capture = capture.Config{Rules: c.Capture, InspectionMaxBytes: c.InspectionMaxBytes}
+	return h
 }
 
 // LogConfig configures logging.
@@ -84,6 +104,15 @@ func (c *Config) SetDefaults() {
 	c.Collector.Ingest.SetDefaults()
 	c.Collector.Spool.SetDefaults(c.DataDir)
 	c.Collector.OTLP.SetDefaults()
+	c.Collector.Identity = c.Collector.Identity.WithDefaults()
+	c.Collector.Sessions = c.Collector.Sessions.WithDefaults()
+	if c.Collector.Sessions.StateFile == "" {
+		c.Collector.Sessions.StateFile = filepath.Join(c.DataDir, "collector-sessions.json")
+	}
+	if c.Collector.InspectionMaxBytes == nil {
+		n := capture.DefaultInspectionMaxBytes
+		c.Collector.InspectionMaxBytes = &n
+	}
 	c.Store.ApplyDefaults(c.DataDir)
 	c.Writer.SetDefaults()
 	c.Enricher.SetDefaults()
@@ -103,7 +132,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Bus.Validate(), c.Store.Validate(), c.Writer.Validate(), c.Enricher.Validate(),
 		c.Detector.Validate(), c.Alerting.Validate(), c.API.Validate(),
-		c.Collector.Ingest.Validate(), c.Collector.Spool.Validate(), c.Collector.OTLP.Validate())
+		c.Collector.Ingest.Validate(), c.Collector.Spool.Validate(), c.Collector.OTLP.Validate(),
+		c.Collector.Identity.Validate(), c.Collector.Sessions.Validate(),
+		capture.Config{Rules: c.Collector.Capture, InspectionMaxBytes: c.Collector.InspectionMaxBytes}.Validate())
 	// An empty upstream list is allowed: run then starts without the tap and says so.
 	if len(c.Collector.HTTP.Upstreams) > 0 {
 		errs = append(errs, c.Collector.HTTP.Validate())

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpwatch/mcpwatch/alerting"
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/collector/httptap"
 	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/internal/store"
@@ -47,9 +48,28 @@ func TestLoadConfigGood(t *testing.T) {
 			require.Equal(t, time.Hour, c.Writer.RetentionInterval)
 			require.Equal(t, []httptap.Upstream{
 				{Name: "default", URL: "http://127.0.0.1:3001/mcp"},
-				{Name: "github", URL: "https://mcp.github.example/mcp?tenant=a=b"},
+				{Name: "github", URL: "https://mcp.github.example/mcp?tenant=a=b", TLS: httptap.UpstreamTLS{
+					CAFile: "/etc/mcpwatch/github-ca.pem", ServerName: "mcp.github.internal",
+				}},
 			}, c.Collector.HTTP.Upstreams)
-			require.Equal(t, []string{"client_info", "header"}, c.Enricher.IdentityPrecedence)
+			require.Equal(t, httptap.ListenerTLS{
+				CertFile: "/etc/mcpwatch/tap.crt", KeyFile: "/etc/mcpwatch/tap.key",
+				ClientCAFile: "/etc/mcpwatch/agents-ca.pem", ClientAuth: httptap.ClientAuthVerifyIfGiven,
+			}, c.Collector.HTTP.TLS)
+			require.Equal(t, []string{"mtls", "jwt", "client_info"}, c.Collector.Identity.Precedence)
+			require.Equal(t, "azp", c.Collector.Identity.JWT.Claim)
+			require.Equal(t, "X-Mcpwatch-Agent", c.Collector.Identity.Header, "unset fields keep their defaults")
+			require.Equal(t, 5*time.Minute, c.Collector.Sessions.IdleGap)
+			require.Equal(t, "/var/lib/mcpwatch/collector-sessions.json", c.Collector.Sessions.StateFile, "under the data dir")
+			require.Equal(t, []capture.Rule{
+				{Server: "github", Tools: capture.Tools{Names: []string{"create_issue"}}, MaxBytes: 1024},
+				{Server: "default", Tools: capture.Tools{All: true}},
+			}, c.Collector.Capture)
+			require.Equal(t, 0, *c.Collector.InspectionMaxBytes, "0 turns inspection content off")
+			tap := c.Collector.TapConfig()
+			require.Equal(t, c.Collector.Identity, tap.Identity)
+			require.Equal(t, c.Collector.Sessions, tap.Sessions)
+			require.Equal(t, capture.Config{Rules: c.Collector.Capture, InspectionMaxBytes: c.Collector.InspectionMaxBytes}, tap.Capture)
 			require.Equal(t, map[string]string{"env": "prod"}, c.Enricher.Labels)
 			require.Equal(t, 75.0, c.Detector.NewTool.Score)
 			require.Equal(t, 30*time.Second, c.Detector.SnapshotInterval)
@@ -96,7 +116,7 @@ func TestLoadConfigBad(t *testing.T) {
 		"env_unset.bad.yml":     {"testdata/env_unset.bad.yml:6: environment variable MCPWATCH_TEST_UNSET_SECRET is not set"},
 		"several.bad.yml": {
 			`log.format: must be text or json, got "xml"`,
-			`enricher.identity_precedence[1]: unknown identity source "mtls"`,
+			`collector.identity.precedence[1]: unknown method "ip" (want mtls, jwt, header, baggage or client_info)`,
 			"detector.new_tool.score: must be between 0 and 100, got 150",
 			"api.tokens: required when api.listen (0.0.0.0:7410) is not a loopback address",
 		},
@@ -244,7 +264,6 @@ func TestExampleConfig(t *testing.T) {
 	// The tap applies its defaults itself; the example writes them out.
 	want.Collector.HTTP = httptap.Config{
 		Listen:             httptap.DefaultListen,
-		AgentHeader:        httptap.DefaultAgentHeader,
 		RequestTimeout:     httptap.DefaultRequestTimeout,
 		MaxMessageBytes:    httptap.DefaultMaxMessageBytes,
 		SessionIdleTimeout: httptap.DefaultSessionIdleTimeout,
@@ -256,6 +275,7 @@ func TestExampleConfig(t *testing.T) {
 	want.Bus.Brokers = []string{}
 	want.Store.ClickHouse.Addr = []string{}
 	want.Enricher.Labels = map[string]string{}
+	want.Collector.Capture = []capture.Rule{}
 	want.Alerting.Webhooks = []alerting.WebhookConfig{}
 	want.API.Tokens = []string{}
 	require.Equal(t, want, got, "the example shows the defaults")
