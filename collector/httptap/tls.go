@@ -19,6 +19,7 @@ const keyPairCheckInterval = 5 * time.Second
 type keyPair struct {
 	certFile, keyFile string
 	log               *slog.Logger
+	interval          time.Duration // keyPairCheckInterval
 
 	mu       sync.Mutex
 	cert     *tls.Certificate
@@ -27,7 +28,7 @@ type keyPair struct {
 }
 
 func loadKeyPair(certFile, keyFile string, log *slog.Logger) (*keyPair, error) {
-	k := &keyPair{certFile: certFile, keyFile: keyFile, log: log}
+	k := &keyPair{certFile: certFile, keyFile: keyFile, log: log, interval: keyPairCheckInterval}
 	if err := k.load(); err != nil {
 		return nil, err
 	}
@@ -52,7 +53,7 @@ func (k *keyPair) load() error {
 func (k *keyPair) get() *tls.Certificate {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if now := time.Now(); now.Sub(k.checked) >= keyPairCheckInterval {
+	if now := time.Now(); now.Sub(k.checked) >= k.interval {
 		k.checked = now
 		if mods, err := modTimes(k.certFile, k.keyFile); err == nil && mods != k.modTimes {
 			if err := k.load(); err != nil {
