@@ -18,10 +18,17 @@
 // Sessions are tracked by Mcp-Session-Id: the client's name and version and the negotiated
 // protocol version learnt from initialize are stamped on every later event of the session. The
 // 2026-07-28 revision has no sessions; its events carry the client identity each request
-// declares in params._meta and an empty SessionID (the tap does not invent session ids).
+// declares in params._meta, and a session id stitched by identity.Stitcher (per agent, server,
+// client and client IP, until an idle gap), as does any other traffic without a session id.
 //
-// Events carry no argument or result values: only the arguments' shape (keys and JSON types) and
-// hashes of the canonical JSON of arguments and results.
+// Each event is attributed to an agent by identity.Resolver: the verified client certificate
+// when the listener does mTLS (Config.TLS), a bearer JWT, the agent-id header, W3C baggage or
+// the client's name, by the configured precedence (Config.Identity, docs/identity.md).
+//
+// Events describe arguments and results by shape (keys and JSON types) and hashes of their
+// canonical JSON. They also carry them as content (schemas.Content), secrets masked and cut at
+// a size cap, for inspection on mcp.events; only where Config.Capture opts a server or tool in
+// is that content marked captured, and kept past the enricher (package capture).
 //
 // Outcomes: a JSON-RPC error is status error with its code; a result with isError: true is
 // tool_error; a non-2xx HTTP answer (Go servers answer transport errors in text/plain) is error
