@@ -106,8 +106,7 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stderr = stderr
-	// Its own process group: a terminal's Ctrl-C reaches the server once, forwarded by wrap.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)

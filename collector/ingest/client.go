@@ -123,6 +123,9 @@ func (c *Client) Start(ctx context.Context) error {
 	if err := c.queue.Start(ctx); err != nil {
 		return err
 	}
+	if !spool.Locking {
+		return nil // without locks a running process's spool cannot be told from a left-behind one
+	}
 	adoptCtx, cancel := context.WithCancel(context.Background())
 	c.stopAdopt, c.adoptDone = cancel, make(chan struct{})
 	go c.adoptLoop(adoptCtx)

@@ -15,3 +15,6 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// Locking says whether Open locks its directory against other processes.
+const Locking = false

@@ -25,3 +25,6 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// Locking says whether Open locks its directory against other processes.
+const Locking = true
