@@ -35,6 +35,8 @@ type jwtVerifier struct {
 	verify  *jwt.Parser // nil when there is nothing to verify with
 	decode  *jwt.Parser
 	keys    atomic.Pointer[keySet]
+	// gen counts key set changes, so a result computed with an old set is not cached.
+	gen atomic.Uint64
 	// unknownKID is signalled (without blocking) when a token names a key id the set lacks.
 	unknownKID chan struct{}
 
@@ -80,8 +82,9 @@ func newJWTVerifier(c JWTConfig) *jwtVerifier {
 
 // setKeys installs a new key set and forgets results obtained with the old one.
 func (v *jwtVerifier) setKeys(ks *keySet) {
-	v.keys.Store(ks)
 	v.mu.Lock()
+	v.keys.Store(ks)
+	v.gen.Add(1)
 	clear(v.cache)
 	v.mu.Unlock()
 }
@@ -107,12 +110,15 @@ func (v *jwtVerifier) attribute(tok string, now time.Time) (agent string, verifi
 	res, ok := v.cache[key]
 	v.mu.Unlock()
 	if !ok {
+		gen := v.gen.Load()
 		res = v.check(tok)
 		v.mu.Lock()
-		if len(v.cache) >= maxCachedTokens {
-			clear(v.cache)
+		if v.gen.Load() == gen { // else the keys changed meanwhile: check again next time
+			if len(v.cache) >= maxCachedTokens {
+				clear(v.cache)
+			}
+			v.cache[key] = res
 		}
-		v.cache[key] = res
 		v.mu.Unlock()
 	}
 	// A cached token may have expired since it was verified.
