@@ -95,11 +95,10 @@ func ServerName(args []string) string {
 		if strings.HasPrefix(a, "-") || skip[a] {
 			continue
 		}
-		base := a
-		if i := strings.LastIndex(base, "@"); i > 0 { // name@version, not @scope/name
+		base := filepath.Base(a)
+		if i := strings.LastIndex(base, "@"); i > 0 { // name@version
 			base = base[:i]
 		}
-		base = filepath.Base(base)
 		base = strings.TrimSuffix(base, filepath.Ext(base))
 		if base == "index" || base == "main" || base == "server" {
 			// node dist/index.js: the directory above the build output says more.

@@ -483,6 +483,8 @@ func TestServerName(t *testing.T) {
 		{[]string{"/usr/local/bin/uvx", "mcp-server-git", "--repository", "."}, "mcp-server-git"},
 		{[]string{"python3", "-m", "mcp_server_time"}, "mcp_server_time"},
 		{[]string{"node", "/opt/server-memory/dist/index.js"}, "server-memory"},
+		{[]string{"node", "/x/node_modules/@modelcontextprotocol/server-everything/dist/index.js", "stdio"}, "server-everything"},
+		{[]string{"npx", "-y", "mcp-server@1.2.3"}, "mcp-server"},
 		{[]string{"node", "server.js"}, "server"},
 		{[]string{"./bin/my-server", "--flag"}, "my-server"},
 		{[]string{"npx"}, "npx"},
