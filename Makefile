@@ -33,11 +33,13 @@ lint:
 bench:
 	bash scripts/bench.sh
 
-# Fuzz each parser for FUZZTIME (default 30s).
+# Fuzz each parser (JSON-RPC, SSE, secret masking, spool recovery, OTLP) for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONRPCParse$$' -fuzztime $(FUZZTIME) ./collector/jsonrpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSEParser$$' -fuzztime $(FUZZTIME) ./collector/sse/
+	$(GO) test -run '^$$' -fuzz '^FuzzMask$$' -fuzztime $(FUZZTIME) ./collector/capture/
+	$(GO) test -run '^$$' -fuzz '^FuzzSpoolDamage$$' -fuzztime $(FUZZTIME) ./collector/spool/
 	$(GO) test -run '^$$' -fuzz '^FuzzOTLPDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./collector/otlp/
 
 clean:
