@@ -160,8 +160,11 @@ func (t *Tap) answered(m *jsonrpc.Message) func(*schemas.Event) {
 	}
 }
 
-// emit gives ev its id and sends it on.
-func (t *Tap) emit(ev schemas.Event) {
+// emit sends ev on: it is queued, never waited for (see emitQueue).
+func (t *Tap) emit(ev schemas.Event) { t.emitQ.send(t, ev) }
+
+// deliver gives ev its id and hands it to the emitter (from the emit queue's goroutine).
+func (t *Tap) deliver(ev schemas.Event) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		id = uuid.New()

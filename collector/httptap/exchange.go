@@ -897,3 +897,64 @@ type readCloser struct {
 	io.Reader
 	io.Closer
 }
+
+// emitQueueLen bounds the events waiting for the emit queue's goroutine.
+const emitQueueLen = 4096
+
+// emitQueue hands events to the emitter from a goroutine of its own, so that whatever the
+// emitter does (a disk spool may wait for its write) is never on a call's path. When the queue
+// is full, or the tap is not started, an event is handed over inline: slower, never lost.
+// The few events in the queue are handed over by Shutdown.
+type emitQueue struct {
+	mu     sync.RWMutex
+	ch     chan schemas.Event
+	closed bool
+	done   chan struct{}
+}
+
+func (q *emitQueue) start(t *Tap) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ch != nil || q.closed {
+		return
+	}
+	q.ch, q.done = make(chan schemas.Event, emitQueueLen), make(chan struct{})
+	go func(ch <-chan schemas.Event, done chan<- struct{}) {
+		defer close(done)
+		for ev := range ch {
+			t.deliver(ev)
+		}
+	}(q.ch, q.done)
+}
+
+func (q *emitQueue) send(t *Tap, ev schemas.Event) {
+	q.mu.RLock()
+	if q.ch != nil && !q.closed {
+		select {
+		case q.ch <- ev:
+			q.mu.RUnlock()
+			return
+		default:
+		}
+	}
+	q.mu.RUnlock()
+	t.deliver(ev)
+}
+
+// stop hands over the events queued and stops the goroutine; later events go inline.
+func (q *emitQueue) stop() {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.closed = true
+	ch, done := q.ch, q.done
+	if ch != nil {
+		close(ch)
+	}
+	q.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}

@@ -34,6 +34,7 @@ type Tap struct {
 	inflight  inflight
 	index     callIndex      // open requests by id and progress token, across exchanges
 	deadlines deadlineList   // open requests by deadline (exchange.go)
+	emitQ     emitQueue      // events on their way to the emitter (exchange.go)
 	legacy    legacyRegistry // legacy HTTP+SSE sessions and their endpoints (legacy.go)
 	ident     *identity.Resolver
 	stitch    *identity.Stitcher // session ids for traffic without one
@@ -163,6 +164,7 @@ func (t *Tap) Start(ctx context.Context) error {
 		return err
 	}
 	t.started, t.ln, t.serveDone = true, ln, make(chan struct{})
+	t.emitQ.start(t)
 	t.srv = &http.Server{
 		Handler:           t.Handler(),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -226,6 +228,7 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 	t.expireAll(t.sessions.drain())
 	t.expireAll(t.index.drain()) // requests of cut streams still waiting for a cancellation
 	t.deadlines.stop()
+	t.emitQ.stop() // hands over what is queued
 	if err := t.stitch.Save(); err != nil {
 		errs = append(errs, err)
 	}

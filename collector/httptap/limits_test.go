@@ -1,0 +1,167 @@
+package httptap
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/internal/bus"
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// blockedEmitter is a bus that takes nothing until released.
+type blockedEmitter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     []schemas.Event
+}
+
+func (b *blockedEmitter) Emit(e schemas.Event) {
+	<-b.release
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.got = append(b.got, e)
+}
+
+func (b *blockedEmitter) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.got)
+}
+
+// TestStalledBusNeverBlocksACall: with a bus that accepts nothing, calls through the tap still
+// complete; the events follow once the bus takes them again, none lost.
+func TestStalledBusNeverBlocksACall(t *testing.T) {
+	up := startMCPUpstream(t, &mcp.StreamableHTTPOptions{})
+	em := &blockedEmitter{release: make(chan struct{})}
+	tap, err := New(Config{Listen: "127.0.0.1:0", Upstreams: []Upstream{{Name: "s", URL: up.URL}}}, em, testSettings(t))
+	require.NoError(t, err)
+	require.NoError(t, tap.Start(context.Background()))
+
+	cs, _ := connect(t, "http://"+tap.Addr()+"/mcp", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 20 {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "x"}})
+		require.NoError(t, err, "a call must not wait for the bus")
+	}
+	require.NoError(t, cs.Close())
+	require.Zero(t, em.count(), "the bus took nothing yet")
+
+	close(em.release)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	require.NoError(t, tap.Shutdown(sctx))
+	// initialize, notifications/initialized and 20 calls at least, all handed over.
+	require.GreaterOrEqual(t, em.count(), 22)
+}
+
+// TestAbsentBusNeverBlocksACall runs the tap with the real spooled bus emitter and no broker:
+// calls complete, and every event waits in the spool; none is dropped.
+func TestAbsentBusNeverBlocksACall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadBroker := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	reg := prometheus.NewRegistry()
+	set := pipeline.Settings{Logger: testSettings(t).Logger, Registry: reg}
+	em, err := bus.NewSpooledEventEmitter([]string{deadBroker}, bus.Config{BatchTimeout: 5 * time.Millisecond},
+		bus.SpoolConfig{Dir: t.TempDir()}, set)
+	require.NoError(t, err)
+	require.NoError(t, em.Start(context.Background()))
+
+	up := startMCPUpstream(t, &mcp.StreamableHTTPOptions{})
+	tap, err := New(Config{Listen: "127.0.0.1:0", Upstreams: []Upstream{{Name: "s", URL: up.URL}}}, em, set)
+	require.NoError(t, err)
+	require.NoError(t, tap.Start(context.Background()))
+	cs, _ := connect(t, "http://"+tap.Addr()+"/mcp", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 20 {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "x"}})
+		require.NoError(t, err)
+	}
+	require.NoError(t, cs.Close())
+
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	require.NoError(t, tap.Shutdown(sctx))
+	require.GreaterOrEqual(t, em.Queued(), 22, "the events wait in the spool")
+	require.Zero(t, metricValue(t, reg, "mcpwatch_collector_events_dropped_total"))
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer shutCancel()
+	_ = em.Shutdown(shutCtx) // no broker: what is spooled stays for the next run
+}
+
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var sum float64
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestMemoryPerStreamIsBounded streams a 64 MiB message through a tap that parses at most
+// 1 MiB: the client gets every byte, the tap records an unparsed event with the size, and what
+// the process allocated meanwhile stays far below the message's size.
+func TestMemoryPerStreamIsBounded(t *testing.T) {
+	const size, limit = 64 << 20, 1 << 20
+	chunk := strings.Repeat("x", 32<<10)
+	for _, tt := range []struct {
+		name, contentType, head, tail string
+	}{
+		{name: "one SSE event", contentType: "text/event-stream", head: "event: message\ndata: ", tail: "\n\n"},
+		{name: "JSON body", contentType: "application/json", head: `{"jsonrpc":"2.0","id":1,"result":{"blob":"`, tail: `"}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", tt.contentType)
+				_, _ = io.WriteString(w, tt.head)
+				for n := 0; n < size; n += len(chunk) {
+					_, _ = io.WriteString(w, chunk)
+				}
+				_, _ = io.WriteString(w, tt.tail)
+			}))
+			_, rec, tapURL := startTap(t, Config{MaxMessageBytes: limit, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			resp := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"big"}}`, nil)
+			n, err := io.Copy(io.Discard, resp.Body)
+			require.NoError(t, err)
+			runtime.ReadMemStats(&after)
+			require.Equal(t, int64(len(tt.head)+size+len(tt.tail)), n, "every byte reaches the client")
+			require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20),
+				"allocated while %d MiB went through", size>>20)
+
+			ev := rec.waitFor(t, "unparsed", func(e schemas.Event) bool { return e.Kind == schemas.KindUnparsed })
+			require.Equal(t, schemas.StatusMalformed, ev.Status)
+			require.GreaterOrEqual(t, ev.ResponseBytes, size)
+			call := rec.waitFor(t, "the call", byMethod("tools/call"))
+			require.Equal(t, schemas.StatusTimeout, call.Status, "its response could not be read")
+		})
+	}
+}
