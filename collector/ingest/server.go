@@ -50,6 +50,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout:       time.Minute, // a body trickling in cannot hold a connection forever
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go func(srv *http.Server, done chan struct{}) {

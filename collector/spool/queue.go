@@ -223,7 +223,7 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 
 func (q *Queue) writeLoop() {
 	defer close(q.writerDone)
-	full := false
+	failing := false
 	for {
 		<-q.wake
 		q.mu.Lock()
@@ -235,13 +235,16 @@ func (q *Queue) writeLoop() {
 			g.accepted = n
 			if err != nil {
 				q.dropped(len(buf) - n)
-				if !errors.Is(err, ErrFull) {
-					q.log.Error("records dropped: cannot spool them", "records", len(buf)-n, "err", err)
-				} else if !full {
+				// Say so once per bad spell, not once per write.
+				switch {
+				case failing:
+				case errors.Is(err, ErrFull):
 					q.log.Warn("the spool is full: dropping new records until it has room", "dir", q.sp.cfg.Dir)
+				default:
+					q.log.Error("cannot write to the spool: dropping records until it works again", "dir", q.sp.cfg.Dir, "err", err)
 				}
 			}
-			full = errors.Is(err, ErrFull)
+			failing = err != nil
 		}
 		close(g.written)
 		clear(buf) // let the records be collected
