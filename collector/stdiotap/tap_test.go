@@ -1,5 +1,7 @@
 package stdiotap
 
+//lint:file-ignore SA1019 sampling and roots are deprecated in 2026-07-28 but older revisions use them; the tap must observe them
+
 import (
 	"bufio"
 	"bytes"
