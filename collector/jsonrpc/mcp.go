@@ -52,30 +52,62 @@ type ResponseFacts struct {
 	ResultHash string
 }
 
-type implementation struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-}
-
 // DescribeRequest reads the facts of a request or notification. It is lenient: fields of an
 // unexpected type are ignored.
 func DescribeRequest(m *Message) RequestFacts {
 	var f RequestFacts
-	params := objectFields(m.Params)
-	if params == nil {
+	params := m.Params
+	if !isObject(params) {
 		return f
 	}
+	// One pass over params for the members the facts come from.
+	var name, uri, arguments, ref, meta, progressToken, requestID, clientInfo, protocolVersion []byte
+	hasArguments := false
+	it := newMembers(params)
+	for {
+		k, v, ok := it.next()
+		if !ok {
+			break
+		}
+		switch {
+		case keyIs(k, "name"):
+			name = v
+		case keyIs(k, "uri"):
+			uri = v
+		case keyIs(k, "arguments"):
+			arguments, hasArguments = v, true
+		case keyIs(k, "ref"):
+			ref = v
+		case keyIs(k, "_meta"):
+			meta = v
+		case keyIs(k, "progressToken"):
+			progressToken = v
+		case keyIs(k, "requestId"):
+			requestID = v
+		case keyIs(k, "clientInfo"):
+			clientInfo = v
+		case keyIs(k, "protocolVersion"):
+			protocolVersion = v
+		}
+	}
+	str := func(v []byte) string {
+		if isString(v) {
+			return stringValue(v)
+		}
+		return ""
+	}
+
 	switch m.Method {
 	case "tools/call", "prompts/get":
-		f.Target = stringField(params, "name")
+		f.Target = str(name)
 	case "resources/read", "resources/subscribe", "resources/unsubscribe", "notifications/resources/updated":
-		f.Target = stringField(params, "uri")
+		f.Target = str(uri)
 	case "notifications/progress":
-		f.ProgressToken = string(params["progressToken"])
+		f.ProgressToken = string(progressToken)
 	case "notifications/cancelled":
-		f.RequestID = string(params["requestId"])
+		f.RequestID = string(requestID)
 	case "completion/complete":
-		if ref := objectFields(params["ref"]); ref != nil {
+		if isObject(ref) {
 			f.Target = stringField(ref, "name")
 			if f.Target == "" {
 				f.Target = stringField(ref, "uri")
@@ -85,37 +117,71 @@ func DescribeRequest(m *Message) RequestFacts {
 
 	switch m.Method {
 	case "tools/call", "prompts/get":
-		if args, ok := params["arguments"]; ok {
-			f.ArgsShape, f.ArgsHash = ShapeAndHash(args)
+		if hasArguments {
+			f.ArgsShape, f.ArgsHash = ShapeAndHash(arguments)
 		}
 	default:
-		if rest := withoutKey(params, "_meta"); rest != nil {
-			f.ArgsShape, f.ArgsHash = ShapeAndHash(rest)
-		}
+		f.ArgsShape, f.ArgsHash = shapeAndHashValid(params, "_meta")
 	}
 
 	if m.Method == "initialize" {
-		var ci implementation
-		if json.Unmarshal(params["clientInfo"], &ci) == nil {
-			f.ClientName, f.ClientVersion = ci.Name, ci.Version
+		if n, v, ok := implementation(clientInfo); ok {
+			f.ClientName, f.ClientVersion = n, v
 		}
-		f.ProtocolVersion = stringField(params, "protocolVersion")
+		f.ProtocolVersion = str(protocolVersion)
 	}
 
-	if meta := objectFields(params["_meta"]); meta != nil {
-		var ci implementation
-		if f.ClientName == "" && json.Unmarshal(meta[metaClientInfo], &ci) == nil {
-			f.ClientName, f.ClientVersion = ci.Name, ci.Version
+	if isObject(meta) {
+		if f.ClientName == "" {
+			if n, v, ok := implementation(field(meta, metaClientInfo)); ok {
+				f.ClientName, f.ClientVersion = n, v
+			}
 		}
 		if f.ProtocolVersion == "" {
 			f.ProtocolVersion = stringField(meta, metaProtocolVersion)
 		}
 		f.TraceID, f.SpanID = ParseTraceparent(stringField(meta, "traceparent"))
-		if tok, ok := meta["progressToken"]; ok {
+		if tok := field(meta, "progressToken"); tok != nil {
 			f.ProgressToken = string(tok)
 		}
 	}
 	return f
+}
+
+// implementation reads an Implementation (clientInfo) object as encoding/json would decode it
+// into a struct: ok is false when it is absent or not an object of strings.
+func implementation(v []byte) (name, version string, ok bool) {
+	switch {
+	case v == nil:
+		return "", "", false
+	case isNull(v):
+		return "", "", true
+	case !isObject(v):
+		return "", "", false
+	}
+	it := newMembers(v)
+	for {
+		k, val, more := it.next()
+		if !more {
+			return name, version, true
+		}
+		var dst *string
+		switch {
+		case keyFolds(k, "name"):
+			dst = &name
+		case keyFolds(k, "version"):
+			dst = &version
+		default:
+			continue
+		}
+		switch {
+		case isNull(val):
+		case isString(val):
+			*dst = stringValue(val)
+		default:
+			return "", "", false
+		}
+	}
 }
 
 // DescribeResponse reads the facts of a response.
@@ -124,17 +190,14 @@ func DescribeResponse(m *Message) ResponseFacts {
 	if m.Error != nil {
 		f.HasError, f.ErrorCode = true, m.Error.Code
 	}
-	if len(m.Result) == 0 {
+	if len(m.Result) == 0 || !json.Valid(m.Result) {
 		return f
 	}
-	v, err := decode(m.Result)
-	if err != nil {
-		return f
-	}
-	f.ResultHash = hashOf(v)
-	if res, ok := v.(map[string]any); ok {
-		f.ToolError, _ = res["isError"].(bool)
-		f.ProtocolVersion, _ = res["protocolVersion"].(string)
+	result := trimJSONSpace(m.Result)
+	f.ResultHash = hashValid(result)
+	if isObject(result) {
+		f.ToolError = string(field(result, "isError")) == "true"
+		f.ProtocolVersion = stringField(result, "protocolVersion")
 	}
 	return f
 }
@@ -169,45 +232,4 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
-}
-
-// objectFields returns raw's fields when it is a JSON object, else nil.
-func objectFields(raw json.RawMessage) map[string]json.RawMessage {
-	if len(raw) == 0 {
-		return nil
-	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
-		return nil
-	}
-	return fields
-}
-
-func stringField(fields map[string]json.RawMessage, key string) string {
-	var s string
-	if json.Unmarshal(fields[key], &s) != nil {
-		return ""
-	}
-	return s
-}
-
-// withoutKey re-encodes fields without key, or returns nil when nothing is left.
-func withoutKey(fields map[string]json.RawMessage, key string) json.RawMessage {
-	if _, ok := fields[key]; ok {
-		rest := make(map[string]json.RawMessage, len(fields))
-		for k, v := range fields {
-			if k != key {
-				rest[k] = v
-			}
-		}
-		fields = rest
-	}
-	if len(fields) == 0 {
-		return nil
-	}
-	out, err := json.Marshal(fields)
-	if err != nil {
-		return nil
-	}
-	return out
 }

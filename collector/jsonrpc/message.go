@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
-// Message is one JSON-RPC 2.0 message.
+// Message is one JSON-RPC 2.0 message. Its byte slices point into the bytes it was parsed from.
 type Message struct {
 	// Raw is the message's bytes as they appeared on the wire (one element of a batch).
 	Raw []byte
@@ -39,36 +40,33 @@ func (m *Message) IsResponse() bool { return m.Method == "" && m.ID != nil }
 // IDString is the id's JSON text, the key requests and responses are paired by.
 func (m *Message) IDString() string { return string(m.ID) }
 
-type wireMessage struct {
-	ID     json.RawMessage `json:"id"`
-	Method *string         `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  *Error          `json:"error"`
-}
-
 // ErrEmptyBatch is returned for a batch with no messages, which JSON-RPC calls invalid.
 var ErrEmptyBatch = errors.New("empty JSON-RPC batch")
 
+var errNotJSON = errors.New("invalid JSON")
+
 // Parse parses data as a single JSON-RPC message or a batch (a JSON array of messages). batch
-// reports which it was. The returned messages' Raw fields point into data.
+// reports which it was. The returned messages' Raw, ID, Params and Result point into data.
 func Parse(data []byte) (msgs []Message, batch bool, err error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var elems []json.RawMessage
-		if err := json.Unmarshal(trimmed, &elems); err != nil {
-			return nil, true, fmt.Errorf("cannot parse JSON-RPC batch: %w", err)
+		if !json.Valid(trimmed) {
+			return nil, true, fmt.Errorf("cannot parse JSON-RPC batch: %w", errNotJSON)
 		}
-		if len(elems) == 0 {
-			return nil, true, ErrEmptyBatch
-		}
-		msgs = make([]Message, 0, len(elems))
-		for i, e := range elems {
-			m, err := ParseMessage(e)
+		it := elements{d: trimmed, i: 1}
+		for i := 0; ; i++ {
+			e, ok := it.next()
+			if !ok {
+				break
+			}
+			m, err := parseValid(e)
 			if err != nil {
 				return nil, true, fmt.Errorf("batch element %d: %w", i, err)
 			}
 			msgs = append(msgs, m)
+		}
+		if len(msgs) == 0 {
+			return nil, true, ErrEmptyBatch
 		}
 		return msgs, true, nil
 	}
@@ -79,29 +77,110 @@ func Parse(data []byte) (msgs []Message, batch bool, err error) {
 	return []Message{m}, false, nil
 }
 
-// ParseMessage parses data as one JSON-RPC message (not a batch).
+// ParseMessage parses data as one JSON-RPC message (not a batch). The returned message's Raw,
+// ID, Params and Result point into data.
 func ParseMessage(data []byte) (Message, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return Message{}, errors.New("cannot parse JSON-RPC message: not a JSON object")
 	}
-	var w wireMessage
-	if err := json.Unmarshal(trimmed, &w); err != nil {
-		return Message{}, fmt.Errorf("cannot parse JSON-RPC message: %w", err)
+	if !json.Valid(trimmed) {
+		return Message{}, fmt.Errorf("cannot parse JSON-RPC message: %w", errNotJSON)
 	}
-	m := Message{Raw: trimmed, ID: w.ID, Params: w.Params, Result: w.Result, Error: w.Error}
-	if w.Method != nil {
-		if *w.Method == "" {
+	return parseValid(trimmed)
+}
+
+// parseValid reads a well-formed JSON value as a message. Keys match as encoding/json matches
+// struct fields (case-insensitively, the last of duplicates winning).
+func parseValid(v []byte) (Message, error) {
+	if !isObject(v) {
+		return Message{}, errors.New("cannot parse JSON-RPC message: not a JSON object")
+	}
+	m := Message{Raw: v}
+	var method []byte
+	hasMethod := false
+	it := newMembers(v)
+	for {
+		k, val, ok := it.next()
+		if !ok {
+			break
+		}
+		switch {
+		case keyFolds(k, "id"):
+			m.ID = val
+		case keyFolds(k, "method"):
+			switch {
+			case isNull(val):
+				hasMethod, method = false, nil
+			case isString(val):
+				hasMethod, method = true, val
+			default:
+				return Message{}, errors.New("cannot parse JSON-RPC message: method is not a string")
+			}
+		case keyFolds(k, "params"):
+			m.Params = val
+		case keyFolds(k, "result"):
+			m.Result = val
+		case keyFolds(k, "error"):
+			e, err := parseError(m.Error, val)
+			if err != nil {
+				return Message{}, err
+			}
+			m.Error = e
+		}
+	}
+	if hasMethod {
+		m.Method = stringValue(method)
+		if m.Method == "" {
 			return Message{}, errors.New("cannot parse JSON-RPC message: empty method")
 		}
-		m.Method = *w.Method
 		return m, nil
 	}
-	if w.ID == nil {
+	if m.ID == nil {
 		return Message{}, errors.New("cannot parse JSON-RPC message: neither a method nor an id")
 	}
-	if w.Result == nil && w.Error == nil {
+	if m.Result == nil && m.Error == nil {
 		return Message{}, errors.New("cannot parse JSON-RPC message: response without result or error")
 	}
 	return m, nil
+}
+
+// parseError reads an error member into e (a later member overlays an earlier one, as
+// encoding/json decodes into the same struct).
+func parseError(e *Error, v []byte) (*Error, error) {
+	if isNull(v) {
+		return nil, nil
+	}
+	if !isObject(v) {
+		return nil, errors.New("cannot parse JSON-RPC message: error is not an object")
+	}
+	if e == nil {
+		e = &Error{}
+	}
+	it := newMembers(v)
+	for {
+		k, val, ok := it.next()
+		if !ok {
+			return e, nil
+		}
+		switch {
+		case keyFolds(k, "code"):
+			if isNull(val) {
+				continue
+			}
+			code, err := strconv.ParseInt(string(val), 10, 0)
+			if err != nil {
+				return nil, errors.New("cannot parse JSON-RPC message: error code is not an integer")
+			}
+			e.Code = int(code)
+		case keyFolds(k, "message"):
+			switch {
+			case isNull(val):
+			case isString(val):
+				e.Message = stringValue(val)
+			default:
+				return nil, errors.New("cannot parse JSON-RPC message: error message is not a string")
+			}
+		}
+	}
 }
