@@ -958,3 +958,20 @@ func (q *emitQueue) stop() {
 		<-done
 	}
 }
+
+// maxIdleConnsPerUpstream is how many idle connections the tap keeps to each upstream.
+const maxIdleConnsPerUpstream = 256
+
+// proxyBuffers lends the proxy its copy buffers, which it would otherwise allocate (32 KiB)
+// for every response.
+type proxyBuffers struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (proxyBuffers) Get() []byte { return *(copyBuffers.Get().(*[]byte)) }
+
+func (proxyBuffers) Put(b []byte) {
+	if cap(b) == 32<<10 {
+		copyBuffers.Put(&b)
+	}
+}

@@ -103,6 +103,9 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 	t.transport = http.DefaultTransport.(*http.Transport).Clone()
 	// The tap must read bodies, so it asks for them unencoded (see rewrite).
 	t.transport.DisableCompression = true
+	// Many clients share the tap's connections to an upstream: keep enough of them open
+	// (the default keeps 2, so concurrent calls would each open a new one).
+	t.transport.MaxIdleConnsPerHost = maxIdleConnsPerUpstream
 	for i, u := range cfg.Upstreams {
 		pu, err := url.Parse(u.URL)
 		if err != nil {
@@ -128,6 +131,7 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 		Rewrite:        t.rewrite,
 		Transport:      upstreamTransport{t},
 		ModifyResponse: t.modifyResponse,
+		BufferPool:     proxyBuffers{},
 		ErrorHandler:   t.proxyError,
 		ErrorLog:       slog.NewLogLogger(t.log.Handler(), slog.LevelDebug),
 	}
