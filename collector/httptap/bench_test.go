@@ -164,8 +164,12 @@ func benchTargets(b *testing.B, mode string) ([]*benchTarget, *countingEmitter) 
 		_ = tap.Shutdown(ctx)
 	})
 
+	// The plain proxy gets the tap's connection pooling, so the two differ by the tap's work.
 	target, _ := url.Parse(up.URL + "/mcp")
-	plain := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+	plainTransport := http.DefaultTransport.(*http.Transport).Clone()
+	plainTransport.MaxIdleConnsPerHost = maxIdleConnsPerUpstream
+	b.Cleanup(plainTransport.CloseIdleConnections)
+	plain := httptest.NewServer(&httputil.ReverseProxy{Transport: plainTransport, Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(target)
 		pr.Out.URL.Path = target.Path
 	}})

@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mime"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,7 +156,7 @@ func (ex *exchange) call(m *jsonrpc.Message, dir schemas.Direction, kind schemas
 // for byte, and registers what it says.
 func (ex *exchange) observeRequest(r *http.Request) {
 	t := ex.tap
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(t.cfg.MaxMessageBytes)+1))
+	body, err := readBody(r, t.cfg.MaxMessageBytes)
 	if err != nil || len(body) > t.cfg.MaxMessageBytes {
 		// Too big, or the client's body broke off: forward what was read and the rest as is.
 		r.Body = readCloser{Reader: io.MultiReader(bytes.NewReader(body), r.Body), Closer: r.Body}
@@ -288,7 +288,7 @@ func (ex *exchange) observeResponse(resp *http.Response) {
 	if ex.httpMethod == http.MethodDelete {
 		return
 	}
-	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	mediaType := mediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case mediaType == "text/event-stream":
 		ex.sse = sse.NewParser(t.cfg.MaxMessageBytes, ex.onSSE)
@@ -301,6 +301,37 @@ func (ex *exchange) observeResponse(resp *http.Response) {
 	if ex.sse != nil && ex.httpMethod == http.MethodGet && resp.StatusCode == http.StatusOK {
 		ex.watchForEndpoint(resp)
 	}
+}
+
+// mediaType is a Content-Type's media type, lower case (what mime.ParseMediaType returns for
+// the well-formed ones, without its allocations).
+func mediaType(contentType string) string {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	for i := 0; i < len(mt); i++ {
+		if c := mt[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(mt)
+		}
+	}
+	return mt
+}
+
+// readBody reads up to max+1 bytes of a request body, in one allocation when its length is
+// declared.
+func readBody(r *http.Request, max int) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= int64(max) {
+		body := make([]byte, n)
+		read, err := io.ReadFull(r.Body, body)
+		if err == nil {
+			// The declared length was all: make sure (a body never outgrows its length).
+			var one [1]byte
+			if m, _ := r.Body.Read(one[:]); m > 0 {
+				return append(body, one[0]), nil
+			}
+		}
+		return body[:read], err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
 }
 
 // upstreamFailed records that the proxy got no response from the upstream.
