@@ -10,6 +10,15 @@
 // 202 arrives. Messages the server sends on a request's stream or on the standalone GET stream
 // become server-to-client events; a server request is paired with the client's answering POST.
 //
+// Notifications about a request are tied to it: progress by its progressToken (on whichever
+// stream it arrives), a cancellation by the request's id; their events carry the request's
+// JSONRPCID and Target. A cancelled request is settled once, as status error with code
+// CodeCancelled (-32800). A subscriptions/listen request (2026-07-28) has no deadline and
+// becomes one event when it ends. The legacy HTTP+SSE transport (2024-11-05) is recognised by
+// the endpoint event on its GET stream, whose URL the tap rewrites to its own route so the
+// client's POSTs come back through it; requests are then paired with responses on the GET
+// stream (legacy.go).
+//
 // The tap never changes what the peers say to each other: bodies are forwarded byte for byte,
 // streams are passed on event by event as they arrive, and whatever it cannot parse passes
 // through and is recorded as an unparsed event. The one change is on the way up: the tap asks
@@ -37,6 +46,9 @@
 // RequestTimeout is timeout. Bodies and SSE events over MaxMessageBytes are unparsed events
 // (status malformed) carrying only their size, as is anything that is not JSON-RPC.
 //
+// Events are handed to the emitter by a goroutine of the tap's own, so a slow emitter never
+// holds a call.
+//
 // Memory is bounded: MaxPending requests per HTTP exchange and server requests per session,
 // MaxSessions sessions (least recently used forgotten first, idle ones after
 // SessionIdleTimeout), and MaxMessageBytes buffered per body or SSE event.
@@ -44,5 +56,6 @@
 // Metrics (prometheus, on settings.Registry): mcpwatch_httptap_requests_total{upstream,method},
 // mcpwatch_httptap_events_total{status}, mcpwatch_httptap_malformed_total{direction},
 // mcpwatch_httptap_upstream_errors_total{upstream} and
-// mcpwatch_httptap_untracked_messages_total{reason} (unmatched_response, pending_limit).
+// mcpwatch_httptap_untracked_messages_total{reason} (unmatched_response, pending_limit,
+// legacy_session_limit).
 package httptap
