@@ -128,7 +128,7 @@ func TestCancelledRequest(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			up, started := protocolUpstream(t, &mode.opts)
 			const timeout = 300 * time.Millisecond
-			_, rec, tapURL := startTap(t, Config{RequestTimeout: timeout, Upstreams: []Upstream{{Name: "c", URL: up.URL}}})
+			tap, rec, tapURL := startTap(t, Config{RequestTimeout: timeout, Upstreams: []Upstream{{Name: "c", URL: up.URL}}})
 			cs := connectWith(t, tapURL+"/mcp", nil)
 
 			ctx, cancel := context.WithCancel(context.Background())
@@ -156,6 +156,8 @@ func TestCancelledRequest(t *testing.T) {
 			}
 			require.NoError(t, cs.Close())
 			require.Empty(t, rec.matching(func(e schemas.Event) bool { return e.Status == schemas.StatusTimeout }))
+			require.Eventually(t, func() bool { return tap.deadlines.len() == 0 && tap.index.len() == 0 },
+				5*time.Second, 5*time.Millisecond, "nothing is left waiting")
 		})
 	}
 }

@@ -55,8 +55,8 @@ type refWireMessage struct {
 	Error  *refError       `json:"error"`
 }
 
-// refErrEmptyBatch is returned for a batch with no messages, which JSON-RPC calls invalid.
-var refErrEmptyBatch = errors.New("empty JSON-RPC batch")
+// errRefEmptyBatch is returned for a batch with no messages, which JSON-RPC calls invalid.
+var errRefEmptyBatch = errors.New("empty JSON-RPC batch")
 
 // refParse parses data as a single JSON-RPC message or a batch (a JSON array of messages). batch
 // reports which it was. The returned messages' Raw fields point into data.
@@ -68,7 +68,7 @@ func refParse(data []byte) (msgs []refMessage, batch bool, err error) {
 			return nil, true, fmt.Errorf("cannot parse JSON-RPC batch: %w", err)
 		}
 		if len(elems) == 0 {
-			return nil, true, refErrEmptyBatch
+			return nil, true, errRefEmptyBatch
 		}
 		msgs = make([]refMessage, 0, len(elems))
 		for i, e := range elems {
