@@ -85,7 +85,11 @@ func (c *ClickHouse) dialect(ctx context.Context) (chDialect, error) {
 // Migrate creates the database when missing, applies missing migrations in order with DDL for
 // this server's version, and on modern servers keeps the tables' TTL in line with the configured
 // retention.
-func (c *ClickHouse) Migrate(ctx context.Context) error {
+func (c *ClickHouse) Migrate(ctx context.Context) error { return c.migrate(ctx, LatestSchemaVersion) }
+
+// migrate applies the missing migrations up to version upTo (below the latest only in tests,
+// which build older databases to upgrade).
+func (c *ClickHouse) migrate(ctx context.Context, upTo int) error {
 	d, err := c.dialect(ctx)
 	if err != nil {
 		return err
@@ -101,11 +105,19 @@ func (c *ClickHouse) Migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range d.migrations() {
+		if m.version > upTo {
+			break
+		}
 		if applied[m.version] {
 			continue
 		}
 		for _, stmt := range m.stmts {
 			if err := c.conn.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("cannot apply clickhouse migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
+		for _, col := range m.addColumns {
+			if err := c.addColumn(ctx, col); err != nil {
 				return fmt.Errorf("cannot apply clickhouse migration %d (%s): %w", m.version, m.name, err)
 			}
 		}
@@ -124,6 +136,30 @@ func (c *ClickHouse) Migrate(ctx context.Context) error {
 	}
 	if d.modern {
 		return c.syncTTL(ctx, d)
+	}
+	return nil
+}
+
+// addColumn adds a column unless the table already has it (from an interrupted run of the same
+// migration, or a concurrent migrator that got there first).
+func (c *ClickHouse) addColumn(ctx context.Context, col chColumn) error {
+	exists := func() (bool, error) {
+		var n uint64
+		if err := c.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+			c.db, col.table, col.name).Scan(&n); err != nil {
+			return false, fmt.Errorf("cannot look up column %s.%s: %w", col.table, col.name, err)
+		}
+		return n > 0, nil
+	}
+	ok, err := exists()
+	if err != nil || ok {
+		return err
+	}
+	if err := c.conn.Exec(ctx, "ALTER TABLE "+c.t(col.table)+" ADD COLUMN "+col.name+" "+col.typ); err != nil {
+		if ok, _ := exists(); ok {
+			return nil // added concurrently
+		}
+		return fmt.Errorf("cannot add column %s.%s: %w", col.table, col.name, err)
 	}
 	return nil
 }
@@ -190,7 +226,7 @@ const chEventColumns = `event_id, schema_version, observed_at, observed_us, coll
 	protocol_version, agent_id, agent_source, declared_agent, client_name, client_version, server_id,
 	session_id, jsonrpc_id, direction, kind, method, target, status, error_code, latency_us,
 	request_bytes, response_bytes, args_shape, args_hash, result_hash, trace_id, span_id,
-	label_keys, label_values, flag_types, flag_severities, flag_paths, flag_evidence`
+	label_keys, label_values, flag_types, flag_severities, flag_paths, flag_evidence, content`
 
 // eventColumns holds a batch column-wise, which is how the native protocol sends it (and the
 // fastest way to append with clickhouse-go).
@@ -206,6 +242,7 @@ type eventColumns struct {
 	argsShape, argsHash, resultHash, traceID, spanID        []string
 	labelKeys, labelValues                                  [][]string
 	flagTypes, flagSeverities, flagPaths, flagEvidence      [][]string
+	content                                                 []string // JSON, empty when absent
 }
 
 // DateTime columns hold 1970…2105; out-of-range times (a zero ObservedAt) are clamped there so a
@@ -225,7 +262,7 @@ func chTime(t time.Time) time.Time {
 	return t
 }
 
-func (c *eventColumns) add(e schemas.Event) {
+func (c *eventColumns) add(e schemas.Event) error {
 	c.id = append(c.id, e.ID)
 	c.schemaVersion = append(c.schemaVersion, uint8(e.SchemaVersion))
 	c.observedAt = append(c.observedAt, chTime(e.ObservedAt))
@@ -280,6 +317,16 @@ func (c *eventColumns) add(e schemas.Event) {
 	c.flagSeverities = append(c.flagSeverities, sevs)
 	c.flagPaths = append(c.flagPaths, paths)
 	c.flagEvidence = append(c.flagEvidence, evidence)
+
+	var content []byte
+	if e.Content != nil {
+		var err error
+		if content, err = json.Marshal(e.Content); err != nil {
+			return fmt.Errorf("cannot encode event %s content: %w", e.ID, err)
+		}
+	}
+	c.content = append(c.content, string(content))
+	return nil
 }
 
 func (c *eventColumns) columns() []any {
@@ -288,7 +335,7 @@ func (c *eventColumns) columns() []any {
 		c.protoVer, c.agent, c.agentSrc, c.declared, c.clientName, c.clientVer, c.server,
 		c.session, c.rpcID, c.direction, c.kind, c.method, c.target, c.status, c.errorCode, c.latency,
 		c.reqBytes, c.respBytes, c.argsShape, c.argsHash, c.resultHash, c.traceID, c.spanID,
-		c.labelKeys, c.labelValues, c.flagTypes, c.flagSeverities, c.flagPaths, c.flagEvidence,
+		c.labelKeys, c.labelValues, c.flagTypes, c.flagSeverities, c.flagPaths, c.flagEvidence, c.content,
 	}
 }
 
@@ -300,7 +347,9 @@ func (c *ClickHouse) InsertEvents(ctx context.Context, events []schemas.Event) e
 	}
 	var cols eventColumns
 	for i := range events {
-		cols.add(normEvent(events[i]))
+		if err := cols.add(normEvent(events[i])); err != nil {
+			return err
+		}
 	}
 	return c.sendColumns(ctx, "events", chEventColumns, cols.columns())
 }
@@ -534,12 +583,13 @@ func (c *ClickHouse) SessionEvents(ctx context.Context, id string, limit int) ([
 			source, direction, kind, status           string
 			labelKeys, labelValues                    []string
 			flagTypes, flagSevs, flagPaths, flagEvids []string
+			content                                   string
 		)
 		if err := rows.Scan(&e.ID, &schemaVersion, &observedUS, &e.CollectorID, &source, &e.Transport,
 			&e.ProtocolVersion, &e.AgentID, &e.AgentSource, &e.DeclaredAgent, &e.ClientName, &e.ClientVersion,
 			&e.ServerID, &e.SessionID, &e.JSONRPCID, &direction, &kind, &e.Method, &e.Target, &status,
 			&errorCode, &e.LatencyMicros, &reqBytes, &respBytes, &e.ArgsShape, &e.ArgsHash, &e.ResultHash,
-			&e.TraceID, &e.SpanID, &labelKeys, &labelValues, &flagTypes, &flagSevs, &flagPaths, &flagEvids); err != nil {
+			&e.TraceID, &e.SpanID, &labelKeys, &labelValues, &flagTypes, &flagSevs, &flagPaths, &flagEvids, &content); err != nil {
 			return nil, fmt.Errorf("cannot query session events: %w", err)
 		}
 		e.SchemaVersion = int(schemaVersion)
@@ -557,6 +607,12 @@ func (c *ClickHouse) SessionEvents(ctx context.Context, id string, limit int) ([
 				break
 			}
 			e.Flags = append(e.Flags, schemas.Flag{Type: flagTypes[i], Severity: schemas.Severity(flagSevs[i]), Path: flagPaths[i], Evidence: flagEvids[i]})
+		}
+		if content != "" {
+			e.Content = new(schemas.Content)
+			if err := json.Unmarshal([]byte(content), e.Content); err != nil {
+				return nil, fmt.Errorf("cannot decode event %s content: %w", e.ID, err)
+			}
 		}
 		out = append(out, e)
 	}

@@ -42,6 +42,15 @@ func (d chDialect) lc() string {
 	return "String"
 }
 
+// blob is the type for large, rarely read text (captured content): modern servers compress it
+// harder than the default LZ4, which 18.16 cannot (it has no CODEC).
+func (d chDialect) blob() string {
+	if d.modern {
+		return "String CODEC(ZSTD(1))"
+	}
+	return "String"
+}
+
 // ttlExpr is the retention TTL for a time column.
 func (d chDialect) ttlExpr(col string) string {
 	return fmt.Sprintf("toDateTime(%s) + toIntervalDay(%d)", col, d.retentionDays)
@@ -65,8 +74,9 @@ func (d chDialect) migrationsTable() string {
 ) ENGINE = ReplacingMergeTree ORDER BY version`
 }
 
-// migrations is the ClickHouse schema history. Statements are idempotent (IF NOT EXISTS) so that
-// a migration interrupted before it was recorded can simply run again.
+// migrations is the ClickHouse schema history. Statements are idempotent (IF NOT EXISTS, and
+// addColumns checks system.columns) so that a migration interrupted before it was recorded can
+// simply run again.
 //
 // Tables are ReplacingMergeTree so that at-least-once duplicates collapse on merge; queries never
 // rely on merges having happened (they deduplicate with uniqExact, LIMIT BY or argMax).
@@ -153,5 +163,11 @@ ORDER BY (agent_id, kind, anomaly_id)` + d.ttl("last_seen"),
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (model, key)`,
 		},
+	}, {
+		version: 2,
+		name:    "events.content",
+		// Captured content as JSON (schemas.Content), empty when absent. Existing parts are not
+		// rewritten: they read the default until merged.
+		addColumns: []chColumn{{table: "events", name: "content", typ: d.blob()}},
 	}}
 }

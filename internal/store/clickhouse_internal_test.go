@@ -61,4 +61,22 @@ func TestDialectDDL(t *testing.T) {
 	require.Contains(t, modern[0].stmts[0], "TTL toDateTime(observed_at) + toIntervalDay(30)")
 	require.Contains(t, modern[0].stmts[1], "TTL toDateTime(last_seen) + toIntervalDay(30)")
 	require.NotContains(t, modern[0].stmts[2], "TTL", "baselines never expire")
+
+	require.Equal(t, []chColumn{{table: "events", name: "content", typ: "String"}}, old[1].addColumns)
+	require.Equal(t, []chColumn{{table: "events", name: "content", typ: "String CODEC(ZSTD(1))"}}, modern[1].addColumns)
+}
+
+// Both backends' histories end at LatestSchemaVersion, numbered 1, 2, … without gaps.
+func TestMigrationVersions(t *testing.T) {
+	for name, ms := range map[string][]migration{
+		"sqlite":            sqliteMigrations,
+		"clickhouse 18.16":  chDialect{db: "mw"}.migrations(),
+		"clickhouse modern": chDialect{db: "mw", modern: true, retentionDays: 30}.migrations(),
+	} {
+		require.Len(t, ms, LatestSchemaVersion, name)
+		for i, m := range ms {
+			require.Equal(t, i+1, m.version, name)
+			require.NotEmpty(t, m.name, name)
+		}
+	}
 }

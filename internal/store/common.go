@@ -12,6 +12,15 @@ type migration struct {
 	version int
 	name    string
 	stmts   []string
+	// addColumns (ClickHouse only) are added after stmts, each only when missing: ClickHouse
+	// 18.16 has no ADD COLUMN IF NOT EXISTS, and its DDL is not transactional, so a migration
+	// interrupted before it was recorded must be able to run again.
+	addColumns []chColumn
+}
+
+// chColumn is a column that a ClickHouse migration adds to an existing table.
+type chColumn struct {
+	table, name, typ string
 }
 
 // limitOf applies DefaultLimit and MaxLimit.

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
 // ExecClickHouse runs a statement on a ClickHouse store's connection, with {db} replaced by its
@@ -35,4 +38,56 @@ func OpenChdb(chdbDir, dir, db string, retentionDays int) (Store, func() []strin
 		return nil, nil, err
 	}
 	return s, conn.statements, nil
+}
+
+// MigrateTo applies the migrations up to version only, to build an older database; tests only.
+func MigrateTo(ctx context.Context, s Store, version int) error {
+	switch s := s.(type) {
+	case *SQLite:
+		return s.migrate(ctx, version)
+	case *ClickHouse:
+		return s.migrate(ctx, version)
+	}
+	return fmt.Errorf("unknown store %T", s)
+}
+
+// withoutLast drops the last column of a column list, checking that it is name.
+func withoutLast(columns, name string) string {
+	i := strings.LastIndex(columns, ",")
+	if strings.TrimSpace(columns[i+1:]) != name {
+		panic("BUG: the last events column is not " + name)
+	}
+	return columns[:i]
+}
+
+// InsertEventsV1 inserts events as a schema version 1 binary did, without content, into a
+// database at version 1; tests only.
+func InsertEventsV1(ctx context.Context, s Store, events []schemas.Event) error {
+	switch s := s.(type) {
+	case *SQLite:
+		cols := withoutLast(sqliteEventColumns, "content")
+		query := `INSERT INTO events (` + cols + `) VALUES (?` + strings.Repeat(", ?", strings.Count(cols, ",")) + `)`
+		return s.inTx(ctx, query, func(stmt *sql.Stmt) error {
+			var args sqliteEventRow
+			for i := range events {
+				if err := args.set(&events[i]); err != nil {
+					return err
+				}
+				if _, err := stmt.ExecContext(ctx, args[:len(args)-1]...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	case *ClickHouse:
+		var cols eventColumns
+		for i := range events {
+			if err := cols.add(normEvent(events[i])); err != nil {
+				return err
+			}
+		}
+		data := cols.columns()
+		return s.sendColumns(ctx, "events", withoutLast(chEventColumns, "content"), data[:len(data)-1])
+	}
+	return fmt.Errorf("unknown store %T", s)
 }

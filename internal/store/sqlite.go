@@ -20,9 +20,10 @@ import (
 )
 
 // sqliteMigrations is the embedded backend's schema history. Times are unix microseconds (UTC).
-// Events, the bulk of the data, get a column per field (labels and flags as JSON, ” when empty):
-// smaller rows than whole-event JSON, and measurably faster to insert. Anomalies, few and rich,
-// are kept whole as JSON in data beside the columns their queries filter on.
+// Events, the bulk of the data, get a column per field (labels, flags and content as JSON, the
+// empty string when absent): smaller rows than whole-event JSON, and measurably faster to insert.
+// Anomalies, few and rich, are kept whole as JSON in data beside the columns their queries filter
+// on.
 var sqliteMigrations = []migration{{
 	version: 1,
 	name:    "events, anomalies, baselines",
@@ -87,6 +88,12 @@ var sqliteMigrations = []migration{{
 			PRIMARY KEY (model, key)
 		)`,
 	},
+}, {
+	version: 2,
+	name:    "events.content",
+	// Captured content as JSON (schemas.Content), empty when absent. ADD COLUMN only changes the
+	// schema: existing rows read the default without being rewritten.
+	stmts: []string{`ALTER TABLE events ADD COLUMN content TEXT NOT NULL DEFAULT ''`},
 }}
 
 // SQLite is the embedded Store: one file in WAL mode. Writes go through a single connection
@@ -155,7 +162,11 @@ func (s *SQLite) Close() error {
 }
 
 // Migrate applies missing migrations in order, each in its own transaction.
-func (s *SQLite) Migrate(ctx context.Context) error {
+func (s *SQLite) Migrate(ctx context.Context) error { return s.migrate(ctx, LatestSchemaVersion) }
+
+// migrate applies the missing migrations up to version upTo (below the latest only in tests,
+// which build older databases to upgrade).
+func (s *SQLite) migrate(ctx context.Context, upTo int) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		name       TEXT    NOT NULL,
@@ -164,6 +175,9 @@ func (s *SQLite) Migrate(ctx context.Context) error {
 		return fmt.Errorf("cannot create schema_migrations: %w", err)
 	}
 	for _, m := range sqliteMigrations {
+		if m.version > upTo {
+			break
+		}
 		if err := s.apply(ctx, m); err != nil {
 			return fmt.Errorf("cannot apply sqlite migration %d (%s): %w", m.version, m.name, err)
 		}
@@ -220,7 +234,8 @@ func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
 const sqliteEventColumns = `event_id, schema_version, observed_at, collector_id, source, transport,
 	protocol_version, agent_id, agent_source, declared_agent, client_name, client_version, server_id,
 	session_id, jsonrpc_id, direction, kind, method, target, status, error_code, latency_us,
-	request_bytes, response_bytes, args_shape, args_hash, result_hash, trace_id, span_id, labels, flags`
+	request_bytes, response_bytes, args_shape, args_hash, result_hash, trace_id, span_id, labels, flags,
+	content`
 
 var sqliteInsertEvent = `INSERT OR IGNORE INTO events (` + sqliteEventColumns + `) VALUES (?` +
 	strings.Repeat(", ?", strings.Count(sqliteEventColumns, ",")) + `)`
@@ -232,32 +247,49 @@ func (s *SQLite) InsertEvents(ctx context.Context, events []schemas.Event) error
 		return nil
 	}
 	return s.inTx(ctx, sqliteInsertEvent, func(stmt *sql.Stmt) error {
+		var args sqliteEventRow // reused: it stays on the stack
 		for i := range events {
-			e := &events[i]
-			var labels, flags []byte
-			if len(e.Labels) > 0 {
-				var err error
-				if labels, err = json.Marshal(e.Labels); err != nil {
-					return fmt.Errorf("cannot encode event %s labels: %w", e.ID, err)
-				}
+			if err := args.set(&events[i]); err != nil {
+				return err
 			}
-			if len(e.Flags) > 0 {
-				var err error
-				if flags, err = json.Marshal(e.Flags); err != nil {
-					return fmt.Errorf("cannot encode event %s flags: %w", e.ID, err)
-				}
-			}
-			if _, err := stmt.ExecContext(ctx, e.ID, e.SchemaVersion, micros(e.ObservedAt), e.CollectorID,
-				string(e.Source), e.Transport, e.ProtocolVersion, e.AgentID, e.AgentSource, e.DeclaredAgent,
-				e.ClientName, e.ClientVersion, e.ServerID, e.SessionID, e.JSONRPCID, string(e.Direction),
-				string(e.Kind), e.Method, e.Target, string(e.Status), e.ErrorCode, e.LatencyMicros,
-				e.RequestBytes, e.ResponseBytes, e.ArgsShape, e.ArgsHash, e.ResultHash, e.TraceID, e.SpanID,
-				string(labels), string(flags)); err != nil {
-				return fmt.Errorf("cannot insert event %s: %w", e.ID, err)
+			if _, err := stmt.ExecContext(ctx, args[:]...); err != nil {
+				return fmt.Errorf("cannot insert event %s: %w", events[i].ID, err)
 			}
 		}
 		return nil
 	})
+}
+
+// sqliteEventRow is an event's values in sqliteEventColumns order.
+type sqliteEventRow [32]any
+
+func (r *sqliteEventRow) set(e *schemas.Event) error {
+	var labels, flags, content []byte
+	if len(e.Labels) > 0 {
+		var err error
+		if labels, err = json.Marshal(e.Labels); err != nil {
+			return fmt.Errorf("cannot encode event %s labels: %w", e.ID, err)
+		}
+	}
+	if len(e.Flags) > 0 {
+		var err error
+		if flags, err = json.Marshal(e.Flags); err != nil {
+			return fmt.Errorf("cannot encode event %s flags: %w", e.ID, err)
+		}
+	}
+	if e.Content != nil {
+		var err error
+		if content, err = json.Marshal(e.Content); err != nil {
+			return fmt.Errorf("cannot encode event %s content: %w", e.ID, err)
+		}
+	}
+	*r = sqliteEventRow{e.ID, e.SchemaVersion, micros(e.ObservedAt), e.CollectorID,
+		string(e.Source), e.Transport, e.ProtocolVersion, e.AgentID, e.AgentSource, e.DeclaredAgent,
+		e.ClientName, e.ClientVersion, e.ServerID, e.SessionID, e.JSONRPCID, string(e.Direction),
+		string(e.Kind), e.Method, e.Target, string(e.Status), e.ErrorCode, e.LatencyMicros,
+		e.RequestBytes, e.ResponseBytes, e.ArgsShape, e.ArgsHash, e.ResultHash, e.TraceID, e.SpanID,
+		string(labels), string(flags), string(content)}
+	return nil
 }
 
 // The WHERE clause makes the upsert keep the highest Count, then the latest LastSeen; an equal
@@ -464,13 +496,13 @@ func (s *SQLite) SessionEvents(ctx context.Context, id string, limit int) ([]sch
 			e                               schemas.Event
 			observedUS                      int64
 			source, direction, kind, status string
-			labels, flags                   []byte
+			labels, flags, content          []byte
 		)
 		if err := rows.Scan(&e.ID, &e.SchemaVersion, &observedUS, &e.CollectorID, &source, &e.Transport,
 			&e.ProtocolVersion, &e.AgentID, &e.AgentSource, &e.DeclaredAgent, &e.ClientName, &e.ClientVersion,
 			&e.ServerID, &e.SessionID, &e.JSONRPCID, &direction, &kind, &e.Method, &e.Target, &status,
 			&e.ErrorCode, &e.LatencyMicros, &e.RequestBytes, &e.ResponseBytes, &e.ArgsShape, &e.ArgsHash,
-			&e.ResultHash, &e.TraceID, &e.SpanID, &labels, &flags); err != nil {
+			&e.ResultHash, &e.TraceID, &e.SpanID, &labels, &flags, &content); err != nil {
 			return nil, fmt.Errorf("cannot query session events: %w", err)
 		}
 		e.ObservedAt = fromMicros(observedUS)
@@ -483,6 +515,12 @@ func (s *SQLite) SessionEvents(ctx context.Context, id string, limit int) ([]sch
 		if len(flags) > 0 {
 			if err := json.Unmarshal(flags, &e.Flags); err != nil {
 				return nil, fmt.Errorf("cannot decode event %s flags: %w", e.ID, err)
+			}
+		}
+		if len(content) > 0 {
+			e.Content = new(schemas.Content)
+			if err := json.Unmarshal(content, e.Content); err != nil {
+				return nil, fmt.Errorf("cannot decode event %s content: %w", e.ID, err)
 			}
 		}
 		out = append(out, e)

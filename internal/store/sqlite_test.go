@@ -50,7 +50,7 @@ func TestSQLiteReopen(t *testing.T) {
 	defer s.Close()
 	v, err := s.SchemaVersion(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 1, v)
+	require.Equal(t, store.LatestSchemaVersion, v)
 	got, err := s.SessionEvents(ctx, "bench-0", 0)
 	require.NoError(t, err)
 	require.Len(t, got, 10)

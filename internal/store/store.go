@@ -88,3 +88,6 @@ const (
 	DefaultLimit = 100
 	MaxLimit     = 10000
 )
+
+// LatestSchemaVersion is the schema version Migrate brings both backends to.
+const LatestSchemaVersion = 2

@@ -107,6 +107,14 @@ func fullEvent(id, session string, at time.Time) schemas.Event {
 			{Type: "injection_phrase", Severity: schemas.SeverityHigh, Path: "params.arguments.body", Evidence: "offset=12 len=31"},
 			{Type: "hidden_unicode", Severity: schemas.SeverityMedium, Path: "params.arguments.title", Evidence: "U+200B x3"},
 		},
+		// Captured content: JSON text with escapes, non-ASCII and a mask, and a result cut at the
+		// cap (no longer valid JSON), which must come back byte for byte.
+		Content: &schemas.Content{
+			Arguments: `{"body":"naïve ✓ \"quoted\"\nline 2 \u003cb\u003e","labels":["p1"],"title":"Fix ` + "\u200b" + `bug","token":"***"}`,
+			Result:    `{"content":[{"type":"text","text":"created #42 — see https://example.com/i/42?a=1&b=2`,
+			Truncated: true,
+			Captured:  true,
+		},
 	}
 }
 
@@ -124,7 +132,8 @@ func testMigrate(t *testing.T, s store.Store) {
 	require.NoError(t, s.Migrate(ctx))
 	v1, err := s.SchemaVersion(ctx)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, v1, 1)
+	require.Equal(t, 2, v1, "every migration applied")
+	require.Equal(t, store.LatestSchemaVersion, v1)
 
 	e := ev("e1", "s1", "a1", "srv", base(), "tools/list", "", schemas.StatusOK)
 	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{e}))
@@ -159,17 +168,25 @@ func testEventRoundTrip(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	b := base()
 	full := fullEvent("0198a1b2-0000-7000-8000-000000000001", "sess-rt", b)
-	// A minimal event: no labels, flags or optional fields survive as their zero values.
+	// A minimal event: no labels, flags, content or optional fields survive as their zero values.
 	minimal := schemas.Event{ID: "0198a1b2-0000-7000-8000-000000000002", SessionID: "sess-rt", ObservedAt: b.Add(time.Second), AgentID: "agent-7"}
-	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{minimal, full}))
+	// Content with arguments only, and a present but empty content, which stays present.
+	argsOnly := ev("0198a1b2-0000-7000-8000-000000000003", "sess-rt", "agent-7", "github", b.Add(2*time.Second), "tools/call", "search", schemas.StatusTimeout)
+	argsOnly.Content = &schemas.Content{Arguments: `{"q":"is:open"}`, Captured: true}
+	empty := ev("0198a1b2-0000-7000-8000-000000000004", "sess-rt", "agent-7", "github", b.Add(3*time.Second), "tools/list", "", schemas.StatusOK)
+	empty.Content = &schemas.Content{}
+	require.NoError(t, s.InsertEvents(ctx, []schemas.Event{minimal, full, empty, argsOnly}))
 
 	got, err := s.SessionEvents(ctx, "sess-rt", 0)
 	require.NoError(t, err)
-	require.Equal(t, []schemas.Event{normEvent(full), normEvent(minimal)}, got)
+	require.Equal(t, []schemas.Event{normEvent(full), normEvent(minimal), argsOnly, empty}, got)
 	require.Equal(t, time.UTC, got[0].ObservedAt.Location())
 	require.Equal(t, 123456000, got[0].ObservedAt.Nanosecond(), "microseconds kept, nanoseconds dropped")
+	require.Equal(t, full.Content.Result, got[0].Content.Result, "a cut result is kept byte for byte")
 	require.Nil(t, got[1].Labels)
 	require.Nil(t, got[1].Flags)
+	require.Nil(t, got[1].Content, "no content stays no content")
+	require.NotNil(t, got[3].Content)
 }
 
 func testDuplicateEvents(t *testing.T, s store.Store) {
