@@ -297,10 +297,11 @@ func (ex *exchange) observeResponse(resp *http.Response) {
 	default:
 		return // 202s, plain-text errors: the exchange's end settles what is pending
 	}
-	resp.Body = &observedBody{ReadCloser: resp.Body, ex: ex}
 	if ex.sse != nil && ex.httpMethod == http.MethodGet && resp.StatusCode == http.StatusOK {
+		// Inside the observation: a legacy session starts before what follows is parsed.
 		ex.watchForEndpoint(resp)
 	}
+	resp.Body = &observedBody{ReadCloser: resp.Body, ex: ex}
 }
 
 // mediaType is a Content-Type's media type, lower case (what mime.ParseMediaType returns for

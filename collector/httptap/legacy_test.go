@@ -153,7 +153,10 @@ func (s *legacyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.streams[id] = ch
 		s.mu.Unlock()
-		writeSSE(w, http.StatusOK, ": stream open\n\n", "event: endpoint\ndata: "+s.endpoint(r.Host, id)+"\n\n")
+		// The endpoint and a first notification in one write: the notification already belongs
+		// to the session.
+		writeSSE(w, http.StatusOK, ": stream open\n\n", "event: endpoint\ndata: "+s.endpoint(r.Host, id)+"\n\n"+
+			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"hi\"}}\n\n")
 		for {
 			select {
 			case ev := <-ch:
@@ -263,6 +266,10 @@ func TestLegacyEndpointRewriting(t *testing.T) {
 				return
 			}
 			require.Equal(t, fmt.Sprintf(tt.wantEndpoint, id), endpoint)
+			require.Contains(t, readEvent(), "notifications/message")
+			note := rec.waitFor(t, "notifications/message", byMethod("notifications/message"))
+			require.Equal(t, id, note.SessionID, "the session began before what followed the endpoint")
+			require.Equal(t, "sse", note.Transport)
 
 			postURL := must(url.Parse(tapURL + tt.clientPath)).ResolveReference(must(url.Parse(endpoint)))
 			resp = send(t, http.MethodPost, postURL.String(), `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"x"}}}`, nil)
