@@ -1,0 +1,73 @@
+package rate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSnapshotRestoresTheSameScores: a model restored from a snapshot scores the next days
+// exactly as the model that never stopped.
+func TestSnapshotRestoresTheSameScores(t *testing.T) {
+	p := newParams(t, Config{})
+	m := p.NewModel(nil)
+	simulate(m, monday, 5*24*time.Hour, office, 20)
+	m.Add(monday.Add(5*24*time.Hour), 3) // an open bucket is part of the state
+	b, err := m.MarshalBinary()
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(b), 2048)
+
+	restored := p.NewModel(nil)
+	require.NoError(t, restored.UnmarshalBinary(b))
+	b2, err := restored.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, b, b2)
+
+	from := monday.Add(5*24*time.Hour + time.Minute)
+	want := simulate(m, from, 2*24*time.Hour, office, 21)
+	got := simulate(restored, from, 2*24*time.Hour, office, 21)
+	require.Equal(t, want, got)
+	r1, ok1 := m.Advance(from.Add(49 * time.Hour))
+	r2, ok2 := restored.Advance(from.Add(49 * time.Hour))
+	require.Equal(t, ok1, ok2)
+	require.Equal(t, r1, r2)
+}
+
+func TestUnmarshalRefusesBadSnapshots(t *testing.T) {
+	p := newParams(t, Config{})
+	m := p.NewModel(nil)
+	simulate(m, monday, 24*time.Hour, flat(3), 22)
+	good, err := m.MarshalBinary()
+	require.NoError(t, err)
+
+	nan := append([]byte(nil), good...)
+	copy(nan[16+8:], []byte{0, 0, 0xc0, 0x7f}) // level := NaN
+	badSlot := append([]byte(nil), good...)
+	copy(badSlot[snapshotHeader:], []byte{0, 0, 0x80, 0x7f}) // first slot := +Inf
+
+	for _, tc := range []struct {
+		name string
+		p    *Params
+		b    []byte
+		want string
+	}{
+		{"empty", p, nil, "cannot restore a request-rate baseline: 0 bytes is too short"},
+		{"version", p, append([]byte{9}, good[1:]...), "cannot restore a request-rate baseline: unknown version 9"},
+		{"truncated", p, good[:len(good)-1], fmt.Sprintf("cannot restore a request-rate baseline: %d bytes, want %d", len(good)-1, len(good))},
+		{"other profiles", newParams(t, Config{HourSlots: 6}), good, "cannot restore a request-rate baseline: it has 12 slots in profile 0, the configuration 6"},
+		{"not a number", p, nan, "cannot restore a request-rate baseline: it holds a non-finite number"},
+		{"infinite slot", p, badSlot, "cannot restore a request-rate baseline: it holds a non-finite number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := tc.p.NewModel(nil)
+			before, _ := target.MarshalBinary()
+			require.EqualError(t, target.UnmarshalBinary(tc.b), tc.want)
+			after, _ := target.MarshalBinary()
+			require.Equal(t, before, after, "a refused snapshot leaves the model as it was")
+		})
+	}
+	require.EqualError(t, (&Model{}).UnmarshalBinary(good), "cannot restore a request-rate baseline into a model without parameters: use Params.NewModel")
+	require.Len(t, good, snapshotHeader+(12+24+168)*8)
+}

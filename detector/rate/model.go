@@ -1,0 +1,571 @@
+package rate
+
+import (
+	"math"
+	"time"
+
+	"gonum.org/v1/gonum/mathext"
+)
+
+const (
+	// calBins are the decades of surprise (−log10 p) the calibration record counts; the last
+	// bin holds everything beyond.
+	calBins = 12
+	// minLearn is how many buckets a model without a prior learns before it scores.
+	minLearn = 10
+	// episodeFloor is the score (low severity) that keeps an anomaly episode going.
+	episodeFloor = 20
+	// poissonEnough is the extra log-variance below which counts are scored as Poisson.
+	poissonEnough = 1e-4
+	// minRate keeps a silent agent's expected rate above zero, so its tails exist.
+	minRate = 1e-6
+)
+
+// slot is one seasonal slot, in model units (log1p of counts, or raw values): the average
+// observation at this time of day or week (for the hour profile, the average of what those
+// leave at this time of the hour), the variance about it, and how many buckets it has
+// learnt (saturating; 0: never observed). The variance is kept as its log2 in 1/256ths,
+// which is precise enough for a spread and keeps a slot to 8 bytes.
+type slot struct {
+	mean float32
+	lv   int16
+	n    uint8
+	_    uint8
+}
+
+// lvZero encodes a variance of zero.
+const lvZero = math.MinInt16
+
+func (s slot) variance() float64 {
+	if s.lv == lvZero {
+		return 0
+	}
+	return math.Exp2(float64(s.lv) / 256)
+}
+
+// logVariance is the natural log of the variance (about −690 for zero).
+func (s slot) logVariance() float64 {
+	if s.lv == lvZero {
+		return logTiny
+	}
+	return float64(s.lv) / 256 * math.Ln2
+}
+
+// logTiny stands for the log of a zero variance.
+var logTiny = math.Log(1e-300)
+
+func (s *slot) setVariance(v float64) {
+	if !(v > 0) {
+		s.lv = lvZero
+		return
+	}
+	s.lv = int16(max(-math.MaxInt16, min(math.MaxInt16, math.Round(256*math.Log2(v)))))
+}
+
+// Model is one agent's request-rate baseline. It is not safe for concurrent use.
+type Model struct {
+	p *Params
+
+	open   bool    // a bucket is open for Add
+	bucket int64   // index of the open bucket (Unix time / bucket width)
+	count  float32 // calls counted in the open bucket
+
+	n     float32 // buckets learnt, plus the prior's weight
+	level float32 // a slow robust average of the observations: the baseline without rhythm
+	v0    float32 // variance of the observations about the level
+	rv    float32 // variance of the residual the slots leave
+	tw    float32 // mean squared difference between week slots and their day slots
+
+	// Running sums over the day and hour profiles' observed slots, for the variance of
+	// their values (how seasonal the agent is); rebuilt from the slots when restored.
+	sum, sumsq [numLayers]float64
+	touched    [numLayers]uint16
+
+	peak float32 // score of the current episode, signed by its direction; 0: none
+	calm float32 // calm buckets since the episode's last anomalous one
+
+	cal [calBins]float32 // share of past buckets by decade of surprise
+
+	slots []slot // the profiles' slots, finest period first
+}
+
+// Direction says which way an observation deviates.
+type Direction int8
+
+// Directions.
+const (
+	DirectionNone Direction = iota
+	DirectionSpike
+	DirectionDrop
+)
+
+func (d Direction) String() string {
+	switch d {
+	case DirectionSpike:
+		return "spike"
+	case DirectionDrop:
+		return "drop"
+	}
+	return "none"
+}
+
+// Season says which profile the typical band mostly reflects.
+type Season int8
+
+// Seasons.
+const (
+	SeasonNone Season = iota // too little history, or no rhythm: the overall level
+	SeasonDay                // the time-of-day profile
+	SeasonWeek               // the time-of-week profile
+)
+
+// Result is the verdict on one finished bucket.
+type Result struct {
+	// Time is the start of the bucket.
+	Time time.Time
+	// Observed is the bucket's calls (or value); Expected is the typical value at this time
+	// and Low–High the central BandProbability band.
+	Observed, Expected, Low, High float64
+	// Probability is the two-sided tail probability of the observation under the baseline,
+	// tempered by how often this agent has been this surprising before.
+	Probability float64
+	// Score is 0–100: ten points per decade of improbability.
+	Score float64
+	// Direction is spike when the observation is above the baseline, drop when below.
+	Direction Direction
+	// Repeat marks an anomalous bucket of an ongoing episode in the same direction that is
+	// no more surprising than the episode's peak: merge it, do not raise it again.
+	Repeat bool
+	// Learning marks a bucket scored before the model had enough history: Score is 0.
+	Learning bool
+	// Season says whether the band reflects the time of day or week.
+	Season Season
+}
+
+// NewModel returns a model for one agent, starting from prior (nil: no prior, the model
+// learns from its first buckets and does not score before it has seen ten of them).
+func (p *Params) NewModel(prior *Prior) *Model {
+	m := &Model{p: p, slots: make([]slot, p.nslots)}
+	m.start(prior)
+	return m
+}
+
+func (m *Model) start(prior *Prior) {
+	m.cal = calibrated()
+	if prior == nil {
+		return
+	}
+	m.n, m.level, m.v0, m.rv, m.tw = prior.weight, prior.level, prior.v0, prior.rv, prior.tw
+	copy(m.slots, prior.slots)
+	m.resum()
+}
+
+// transform maps an observation to model units.
+func (m *Model) transform(x float64) float64 {
+	if m.p.cfg.Values {
+		return x
+	}
+	return math.Log1p(max(x, 0))
+}
+
+func (m *Model) untransform(y float64) float64 {
+	if m.p.cfg.Values {
+		return y
+	}
+	return max(math.Expm1(y), 0)
+}
+
+// prediction is the baseline at one time, in model units.
+type prediction struct {
+	mu, v  float64            // expected value and variance
+	season float64            // the day and week profiles' estimate
+	idx    [numLayers]int     // each profile's slot (−1: the profile is off)
+	w      [numLayers]float64 // each profile's weight
+}
+
+// slotAt returns profile i's slot at Unix second sec, or −1 when the profile is off.
+func (p *Params) slotAt(i int, sec int64) int {
+	l := &p.layers[i]
+	if l.slots == 0 {
+		return -1
+	}
+	phase := (sec + l.offset) % l.period
+	if phase < 0 {
+		phase += l.period
+	}
+	return l.first + int(phase*int64(l.slots)/l.period)
+}
+
+// predict combines the level and the profiles. The day slot's average is shrunk towards the
+// level, the week slot's towards that, by the positive-part James-Stein factor
+// 1 − (σ²/k)/d²: d is how far the slot stands from what it refines, σ² the residual
+// variance and k the periods of history. A difference noise alone would make counts for
+// nothing, a large one almost fully: an agent without a weekly rhythm keeps its week
+// profile at no weight, a strongly seasonal one trusts its day profile after a day or two.
+// The hour profile adds what the others leave at this time of the hour. The variance moves,
+// by the same weights and on a log scale, from the spread about the level to the slots'
+// own, plus what remains unsure about the slots' averages.
+func (m *Model) predict(t time.Time) prediction {
+	var pr prediction
+	sec := t.Unix()
+	for i := range pr.idx {
+		pr.idx[i] = m.p.slotAt(i, sec)
+	}
+	rv := float64(m.rv)
+	level := float64(m.level)
+	lv := logTiny
+	if m.v0 > 0 {
+		lv = math.Log(float64(m.v0))
+	}
+	season, unsure := level, 0.0
+	if s := pr.idx[layerDay]; s >= 0 {
+		l := &m.p.layers[layerDay]
+		tau2 := m.spreadOf(layerDay)
+		if sl := m.slots[s]; sl.n == 0 {
+			unsure += tau2 // a time of day never seen is as any other
+		} else {
+			d := float64(sl.mean) - level
+			w, u := shrink(d*d, tau2, rv, float64(m.n)/l.buckets, m.p.cfg.Shrinkage, l.memory, l.perSlot)
+			pr.w[layerDay] = w
+			season += w * d
+			unsure += u
+			lv += w * (sl.logVariance() - lv)
+		}
+	}
+	if s := pr.idx[layerWeek]; s >= 0 {
+		l := &m.p.layers[layerWeek]
+		tau2 := float64(m.tw)
+		if sl := m.slots[s]; sl.n == 0 {
+			unsure += tau2
+		} else {
+			d := float64(sl.mean) - season
+			w, u := shrink(d*d, tau2, rv, float64(m.n)/l.buckets, m.p.cfg.Shrinkage, l.memory, l.perSlot)
+			pr.w[layerWeek] = w
+			season += w * d
+			unsure = (1-w)*unsure + u
+			lv += w * (sl.logVariance() - lv)
+		}
+	}
+	pr.season = season
+	pr.mu = season
+	if s := pr.idx[layerHour]; s >= 0 {
+		l := &m.p.layers[layerHour]
+		tau2 := m.spreadOf(layerHour)
+		if sl := m.slots[s]; sl.n == 0 {
+			unsure += tau2
+		} else if rv > 0 {
+			d := float64(sl.mean)
+			w, u := shrink(d*d, tau2, rv, float64(m.n)/l.buckets, m.p.cfg.Shrinkage, l.memory, l.perSlot)
+			pr.w[layerHour] = w
+			pr.mu += w * d
+			unsure += u
+			// The hour profile cuts across the others: it scales their variance.
+			lv += w * (sl.logVariance() - math.Log(rv))
+		}
+	}
+	pr.v = math.Exp(lv) + unsure
+	return pr
+}
+
+// shrink returns the weight of a slot whose value differs from what it refines by d (d²
+// its square), with residual variance rv, after periods of history (as many as the slots
+// remember, at most), and the variance left about the slot's true value. The weight is the
+// positive-part James-Stein factor 1 − (σ²/k)/d²: a difference that noise alone would
+// make counts for nothing, one far beyond it almost fully. It counts history in periods,
+// which is cautious: one unusual day can fool a slot however many buckets it held. What is
+// left unsure counts it in updates (perPeriod a period), whose average the slot is. Before
+// shrinkage periods have passed a profile does not count at all, and its slots are as
+// uncertain as its values are spread (t2).
+func shrink(d2, t2, rv, periods, shrinkage, memory, perPeriod float64) (w, unsure float64) {
+	k := periods - shrinkage
+	if k <= 0 {
+		return 0, t2
+	}
+	k = min(k, memory)
+	noise := rv / k
+	if d2 <= noise {
+		return 0, 0
+	}
+	w = 1 - noise/d2
+	return w, w * rv / (k * perPeriod)
+}
+
+// spread is the standard deviation of a prediction in model units, floored so that a series
+// that never varied still yields finite residuals.
+func (m *Model) spread(mu, v float64) float64 {
+	if !m.p.cfg.Values {
+		// The learnt variance includes the counts' Poisson noise; that noise is its floor.
+		lambda := max(math.Expm1(mu), minRate)
+		v = max(v, lambda/((1+lambda)*(1+lambda)))
+	}
+	floor := 1e-9 * (1 + math.Abs(mu))
+	return math.Sqrt(max(v, floor*floor))
+}
+
+// tail returns the two-sided tail probability of x under the prediction and which way x
+// deviates: a Student's t for values; for counts a negative binomial with the predicted
+// rate, over-dispersed by the variance the model learnt beyond Poisson noise (a Poisson
+// when there is none). Buckets within two spreads of the prediction can never matter, so
+// their probability comes from the normal approximation rather than the exact tail.
+func (m *Model) tail(x, y float64, pr prediction, sd float64) (float64, Direction) {
+	z := (y - pr.mu) / sd
+	dir := DirectionSpike
+	if z < 0 {
+		dir = DirectionDrop
+	}
+	if z == 0 {
+		return 1, DirectionNone
+	}
+	if math.Abs(z) < 2 {
+		return math.Erfc(math.Abs(z) / math.Sqrt2), dir
+	}
+	var p float64
+	switch {
+	case m.p.cfg.Values && z > 0:
+		p = m.p.tail.Survival(z)
+	case m.p.cfg.Values:
+		p = m.p.tail.CDF(z)
+	default:
+		p = m.countTail(x, pr, dir)
+	}
+	return min(1, 2*p), dir
+}
+
+// countTail is P(X ≥ x) for a spike, P(X ≤ x) for a drop.
+func (m *Model) countTail(x float64, pr prediction, dir Direction) float64 {
+	c := math.Round(max(x, 0))
+	lambda := max(math.Expm1(pr.mu), minRate)
+	extra := pr.v - lambda/((1+lambda)*(1+lambda))
+	if extra < poissonEnough {
+		if dir == DirectionSpike {
+			if c == 0 {
+				return 1
+			}
+			return mathext.GammaIncReg(c, lambda)
+		}
+		return mathext.GammaIncRegComp(c+1, lambda)
+	}
+	// The rate itself is uncertain: log1p(rate) ~ N(mu, extra). Match the negative
+	// binomial's mean and variance to that Poisson mixture's.
+	lambda = max(math.Exp(pr.mu+extra/2)-1, minRate)
+	vr := math.Exp(2*pr.mu+extra) * math.Expm1(extra) // variance of the rate
+	r := lambda * lambda / vr                         // shape: Var = λ + λ²/r
+	q := r / (r + lambda)
+	if dir == DirectionSpike {
+		if c == 0 {
+			return 1
+		}
+		return mathext.RegIncBeta(c, r, 1-q)
+	}
+	return mathext.RegIncBeta(r, c+1, q)
+}
+
+// Observe scores a finished bucket starting at t with x calls (or value x, with
+// Config.Values), then learns it. It is the model's core; Add and Advance feed it from
+// individual calls.
+func (m *Model) Observe(t time.Time, x float64) Result {
+	y := m.transform(x)
+	res := Result{Time: t, Observed: x, Probability: 1}
+	if m.n == 0 {
+		// The first bucket of an agent without a prior: it is the level.
+		m.level = float32(y)
+		m.n = 1
+		res.Expected, res.Low, res.High, res.Learning = x, x, x, true
+		return res
+	}
+	pr := m.predict(t)
+	sd := m.spread(pr.mu, pr.v)
+	res.Expected = m.untransform(pr.mu)
+	res.Low = m.untransform(pr.mu - m.p.band*sd)
+	res.High = m.untransform(pr.mu + m.p.band*sd)
+	switch {
+	case pr.w[layerWeek] > 0.5:
+		res.Season = SeasonWeek
+	case pr.w[layerDay] > 0.5:
+		res.Season = SeasonDay
+	}
+
+	p, dir := m.tail(x, y, pr, sd)
+	res.Direction = dir
+	surprise := -math.Log10(max(p, math.SmallestNonzeroFloat64))
+	if m.n < minLearn {
+		res.Learning = true
+	} else {
+		res.Probability = m.calibrate(surprise)
+		res.Score = min(100, -10*math.Log10(max(res.Probability, 1e-300)))
+		res.Repeat = m.episode(res.Score, res.Direction)
+	}
+	m.learn(y, pr, sd)
+	m.record(surprise)
+	return res
+}
+
+// calibrate turns a surprise into a probability tempered by the agent's record: the share
+// of past buckets at least this surprising. The record starts as a calibrated model's (a
+// tenth of the buckets in each further decade), so the model's own probability stands
+// until the agent shows that such surprises are routine for it.
+func (m *Model) calibrate(surprise float64) float64 {
+	p := math.Exp(-surprise * math.Ln10)
+	k := min(int(surprise), calBins-1)
+	share := float64(m.cal[k])
+	if k < calBins-1 {
+		// Within a decade, spread the share as a calibrated model would.
+		share *= (math.Exp((float64(k)-surprise)*math.Ln10) - 0.1) / 0.9
+	}
+	for _, c := range m.cal[k+1:] {
+		share += float64(c)
+	}
+	return max(p, share)
+}
+
+// record adds a bucket's surprise to the agent's record, once the model has learnt for a
+// day: the surprises of its first hours say more about the model than about the agent.
+func (m *Model) record(surprise float64) {
+	if float64(m.n) < m.p.layers[layerDay].buckets {
+		return
+	}
+	a := float32(m.p.calRate)
+	k := min(int(surprise), calBins-1)
+	for i := range m.cal {
+		m.cal[i] -= a * m.cal[i]
+	}
+	m.cal[k] += a
+}
+
+// calibrated is the record of a calibrated model: P(surprise in decade k) = 0.9·10^-k.
+func calibrated() [calBins]float32 {
+	var c [calBins]float32
+	for k := range c {
+		c[k] = float32(0.9 * math.Pow(10, -float64(k)))
+	}
+	c[calBins-1] = float32(math.Pow(10, -float64(calBins-1)))
+	return c
+}
+
+// episode tracks anomaly episodes and reports whether this bucket repeats the current one.
+// A bucket is raised when it is more surprising than anything in the episode so far, so for
+// any alert threshold the raised buckets are those above it that escalate the episode.
+func (m *Model) episode(score float64, dir Direction) bool {
+	if score < episodeFloor {
+		if m.peak != 0 {
+			m.calm++
+			if float64(m.calm) >= m.p.gapBuckets {
+				m.peak, m.calm = 0, 0
+			}
+		}
+		return false
+	}
+	signed := float32(score)
+	if dir == DirectionDrop {
+		signed = -signed
+	}
+	m.calm = 0
+	if m.peak != 0 && (m.peak > 0) == (signed > 0) && abs32(signed) <= abs32(m.peak) {
+		return true
+	}
+	m.peak = signed
+	return false
+}
+
+// learn updates the baseline with y clipped to Clip spreads around the prediction, in the
+// manner of robust Holt-Winters: a burst barely moves the level and the slots, while a
+// lasting shift keeps being clipped at the edge, inflates the slots' variances and so widens
+// the clip until the baseline has followed it. The day and week slots average the
+// observations at their time; the hour slots average what those leave.
+func (m *Model) learn(y float64, pr prediction, sd float64) {
+	e := y - pr.mu
+	if float64(m.n) >= m.p.layers[layerDay].buckets {
+		// For its first day the model learns everything: before it has seen the day's
+		// rhythm, the rhythm looks like outliers.
+		lim := m.p.cfg.Clip * sd
+		e = max(-lim, min(lim, e))
+	}
+	ystar := pr.mu + e
+	aL := max(1/(float64(m.n)+1), m.p.levelRate)
+	g := ystar - float64(m.level)
+	m.v0 += float32(aL * (g*g - float64(m.v0)))
+	m.level += float32(aL * g)
+
+	// What the slots, trusted fully, would have predicted: its residual is the noise the
+	// shrinkage weighs them against.
+	raw := float64(m.level)
+	for _, i := range [...]int{layerDay, layerWeek} {
+		if s := pr.idx[i]; s >= 0 && m.slots[s].n > 0 {
+			raw = float64(m.slots[s].mean)
+		}
+	}
+	if s := pr.idx[layerHour]; s >= 0 && m.slots[s].n > 0 {
+		raw += float64(m.slots[s].mean)
+	}
+	m.rv += float32(aL * ((ystar-raw)*(ystar-raw) - float64(m.rv)))
+
+	d, w := pr.idx[layerDay], pr.idx[layerWeek]
+	m.learnSlot(layerDay, d, ystar, float64(m.v0))
+	m.learnSlot(layerWeek, w, ystar, float64(m.v0))
+	if d >= 0 && w >= 0 {
+		diff := float64(m.slots[w].mean - m.slots[d].mean)
+		m.tw += float32(aL * (diff*diff - float64(m.tw)))
+	}
+	m.learnSlot(layerHour, pr.idx[layerHour], ystar-pr.season, float64(m.rv))
+	m.n = min(m.n+1, 1<<24)
+}
+
+// learnSlot moves slot s of profile i (−1: none) towards x: a running average at first,
+// then an EWMA; v0 is a new slot's variance.
+func (m *Model) learnSlot(i, s int, x, v0 float64) {
+	if s < 0 {
+		return
+	}
+	sl := &m.slots[s]
+	old := float64(sl.mean)
+	if sl.n == 0 {
+		sl.mean = float32(x)
+		sl.setVariance(v0)
+		old = 0
+		m.touched[i]++
+	} else {
+		a := max(1/(float64(sl.n)+1), m.p.layers[i].rate)
+		r := x - old
+		v := sl.variance()
+		sl.setVariance(v + a*(r*r-v))
+		sl.mean += float32(a * r)
+	}
+	if sl.n < math.MaxUint8 {
+		sl.n++
+	}
+	off := float64(sl.mean)
+	m.sum[i] += off - old
+	m.sumsq[i] += off*off - old*old
+}
+
+// spreadOf returns the variance of the values of profile i's observed slots.
+func (m *Model) spreadOf(i int) float64 {
+	k := float64(m.touched[i])
+	if k == 0 {
+		return 0
+	}
+	mean := m.sum[i] / k
+	return max(m.sumsq[i]/k-mean*mean, 0)
+}
+
+// resum rebuilds the profiles' running sums from their slots.
+func (m *Model) resum() {
+	for i, l := range m.p.layers {
+		m.sum[i], m.sumsq[i], m.touched[i] = 0, 0, 0
+		for _, sl := range m.slots[l.first : l.first+l.slots] {
+			if sl.n > 0 {
+				off := float64(sl.mean)
+				m.sum[i] += off
+				m.sumsq[i] += off * off
+				m.touched[i]++
+			}
+		}
+	}
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
