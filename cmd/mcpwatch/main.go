@@ -24,6 +24,7 @@ Commands:
   wrap         run a stdio MCP server and record its traffic (mcpwatch wrap -- CMD ARGS...)
   sessions     list recorded MCP sessions, or show one as a timeline
   anomalies    list detected anomalies
+  eval         run the detection models on benchmarks (nab, sequences)
   migrate      create or upgrade the store's schema
   config check validate a configuration file
   version      print the version
@@ -61,6 +62,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runSessions(ctx, rest, stdout, stderr)
 	case "anomalies":
 		return runAnomalies(ctx, rest, stdout, stderr)
+	case "eval":
+		return runEval(ctx, rest, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, stderr)
 	case "config":
