@@ -27,8 +27,8 @@ type Config struct {
 	// SeasonHalfLife is how many periods (hours, days, weeks) a seasonal slot remembers, and
 	// at least a day (default 3).
 	SeasonHalfLife float64 `yaml:"season_half_life"`
-	// Shrinkage is how many periods of history a seasonal profile needs to carry half the
-	// weight; before that, predictions lean on the coarser estimate (default 1).
+	// Shrinkage is how many whole periods a profile must have seen before it counts at all;
+	// after that, each slot counts as far as it stands out from noise (default 1).
 	Shrinkage float64 `yaml:"shrinkage"`
 	// Clip bounds what one observation can teach: residuals beyond Clip spreads are clipped
 	// before they are learnt (Huber), so bursts do not drag the baseline (default 3).
@@ -40,7 +40,7 @@ type Config struct {
 	// before: a surprise the agent produces routinely scores lower (default 7 days).
 	CalibrationHalfLife time.Duration `yaml:"calibration_half_life"`
 	// EpisodeGap is how long without an anomalous bucket ends an anomaly episode. Within an
-	// episode, buckets that are not more surprising than its peak are repeats (default 7 days).
+	// episode, buckets that are not more surprising than its peak are repeats (default 24h).
 	EpisodeGap time.Duration `yaml:"episode_gap"`
 	// Values makes observations plain values (a metric per bucket) rather than call counts:
 	// no log scale and no Poisson floor. Used to run the model on generic benchmarks.
