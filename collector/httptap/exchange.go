@@ -79,9 +79,7 @@ type exchange struct {
 	collectJSON bool
 	jsonBody    []byte
 	jsonSize    int
-	held        []byte // passed on to the client, observed at the next read (observedBody)
-	sawEOF      bool   // the upstream body was read to its end
-	bodyEnded   bool   // and observed to its end
+	bodyEnded   bool
 }
 
 type sentRequest struct {
@@ -905,57 +903,26 @@ type observedBody struct {
 	ex *exchange
 }
 
-// The tap reads what the proxy passed on only once the proxy has written it: what one Read
-// returned is observed at the next, by when the proxy has written (and, for a stream, flushed)
-// it; the rest once the response is over (afterResponse). The tap's work is then never between
-// the upstream's bytes and the client.
 func (b *observedBody) Read(p []byte) (int, error) {
-	b.ex.observeHeld()
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		if b.ex.held == nil && n <= 32<<10 {
-			b.ex.held = proxyBuffers{}.Get()[:0]
-		}
-		b.ex.held = append(b.ex.held, p[:n]...)
+		b.ex.feed(p[:n])
 	}
 	if err == io.EOF {
-		b.ex.sawEOF = true
+		b.ex.endBody()
 	}
 	return n, err
 }
 
 func (b *observedBody) Close() error {
 	err := b.ReadCloser.Close()
-	if !b.ex.sawEOF {
+	if !b.ex.bodyEnded {
 		b.ex.mu.Lock()
 		b.ex.cut = true
 		b.ex.mu.Unlock()
 	}
+	b.ex.finish()
 	return err
-}
-
-// observeHeld observes the bytes the last read passed on.
-func (ex *exchange) observeHeld() {
-	if len(ex.held) == 0 {
-		return
-	}
-	ex.feed(ex.held)
-	proxyBuffers{}.Put(ex.held[:cap(ex.held)]) // a stream between reads keeps no buffer
-	ex.held = nil
-}
-
-// afterResponse observes what is left of the response once the proxy has passed it all on:
-// the client gets it first (flushed), then the tap reads it.
-func (ex *exchange) afterResponse(w http.ResponseWriter) {
-	if len(ex.held) > 0 || (ex.sawEOF && ex.collectJSON && ex.jsonSize > 0) {
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-	}
-	ex.observeHeld()
-	if ex.sawEOF {
-		ex.endBody()
-	}
 }
 
 type readCloser struct {

@@ -290,7 +290,6 @@ func (t *Tap) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		ex.observeRequest(r)
 	}
 	t.proxy.ServeHTTP(w, r.WithContext(ctx))
-	ex.afterResponse(w)
 }
 
 // route maps /mcp and /mcp/{name}[/rest] to an upstream and the path suffix to forward.
