@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/mcpwatch/mcpwatch/detector/rate"
+	"github.com/mcpwatch/mcpwatch/detector/sequence"
 	"github.com/mcpwatch/mcpwatch/internal/bus"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
@@ -22,6 +24,18 @@ import (
 type Config struct {
 	// NewTool configures the first_seen_tool model.
 	NewTool NewToolConfig `yaml:"new_tool"`
+	// Rate configures the request_rate model (rate_spike, rate_drop).
+	Rate RateConfig `yaml:"rate"`
+	// Sequence configures the tool_sequence model (new_transition, unlikely_step,
+	// unusual_session).
+	Sequence SequenceConfig `yaml:"sequence"`
+	// WarmUp is how long a new agent's statistical anomalies are marked learning.
+	WarmUp WarmUpConfig `yaml:"warm_up"`
+	// MergeWindow is how long, by event time, a repeat of an anomaly (same agent, kind and
+	// subject) updates the open one instead of raising a new one (default 1h).
+	MergeWindow time.Duration `yaml:"merge_window"`
+	// Suppress drops matching anomalies, by agent and/or kind.
+	Suppress []Suppression `yaml:"suppress"`
 	// SnapshotInterval is how often changed baselines are saved to the store (default 30s);
 	// they are also saved at shutdown.
 	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
@@ -43,6 +57,17 @@ func (c *Config) SetDefaults() {
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = 30 * time.Second
 	}
+	c.Rate.setDefaults()
+	c.Sequence.setDefaults()
+	if c.WarmUp.Duration == 0 {
+		c.WarmUp.Duration = 24 * time.Hour
+	}
+	if c.WarmUp.Events == 0 {
+		c.WarmUp.Events = 100
+	}
+	if c.MergeWindow == 0 {
+		c.MergeWindow = time.Hour
+	}
 }
 
 // Validate names every invalid field.
@@ -54,6 +79,7 @@ func (c Config) Validate() error {
 	if c.SnapshotInterval <= 0 {
 		errs.Add("detector.snapshot_interval", "must be positive")
 	}
+	c.validateModels(&errs)
 	return errs.Err()
 }
 
@@ -78,6 +104,23 @@ type Detector struct {
 	dirty        map[string]struct{}
 	lastSnapshot time.Time
 	now          func() time.Time
+
+	// The statistical models (models.go).
+	rateParams      *rate.Params
+	seqModel        *sequence.Model
+	population      *sequence.Baseline // every agent's sessions: the peer prior
+	populationDirty bool
+	prior           *rate.Prior // the population's rate baseline, for cold agents
+	priorAt         int64       // event time the prior was built
+	agents          map[string]*agentState
+	dirtyAgents     []*agentState
+	sessionPool     []*sequence.Session
+	open            map[string]*openAnomaly
+	clock           int64 // event-time watermark (Unix ns)
+	sweptBucket     int64
+	// pending are anomalies of the statistical models whose produce failed: they go out
+	// with the next batch (the models cannot unlearn a batch as first_seen_tool can).
+	pending []schemas.Anomaly
 }
 
 // New returns a detector reading and writing the bus at brokers and keeping baselines in st.
@@ -86,11 +129,24 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 		return nil, err
 	}
 	set = set.WithComponent("detector")
+	rp, err := rate.NewParams(cfg.Rate.Model)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create detector: %w", err)
+	}
+	sm, err := sequence.New(cfg.Sequence.Model, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create detector: %w", err)
+	}
 	d := &Detector{
-		cfg:      cfg,
-		st:       st,
-		producer: bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
-		logger:   set.Logger,
+		rateParams: rp,
+		seqModel:   sm,
+		population: sm.NewPeerBaseline(),
+		agents:     map[string]*agentState{},
+		open:       map[string]*openAnomaly{},
+		cfg:        cfg,
+		st:         st,
+		producer:   bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
+		logger:     set.Logger,
 		raised: pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpwatch_detector_anomalies_total", Help: "Anomalies raised, by kind.",
 		}, []string{"kind"})),
@@ -107,11 +163,20 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 
 // Start restores baselines from the store and begins consuming.
 func (d *Detector) Start(ctx context.Context) error {
+	if err := d.restore(ctx); err != nil {
+		return err
+	}
+	return d.consumer.Start(ctx)
+}
+
+// restore loads every model's baselines from the store.
+func (d *Detector) restore(ctx context.Context) error {
 	snaps, err := d.st.LoadBaselines(ctx, ModelFirstSeenTool)
 	if err != nil {
 		return fmt.Errorf("cannot restore detector baselines: %w", err)
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, s := range snaps {
 		a := &agentTools{}
 		if err := json.Unmarshal(s.State, a); err != nil {
@@ -120,10 +185,13 @@ func (d *Detector) Start(ctx context.Context) error {
 		}
 		d.tools[s.Key] = a
 	}
+	n, err := d.restoreStats(ctx)
+	if err != nil {
+		return err
+	}
 	d.lastSnapshot = d.now()
-	d.mu.Unlock()
-	d.logger.Info("baselines restored", "agents", len(snaps))
-	return d.consumer.Start(ctx)
+	d.logger.Info("baselines restored", "agents", len(snaps), "statistical_agents", n)
+	return nil
 }
 
 // Shutdown stops consuming and saves the baselines.
@@ -145,7 +213,11 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []kafka.Message
-	var raised []schemas.Anomaly
+	raised := d.pending
+	d.pending = nil
+	for _, a := range raised {
+		out = append(out, anomalyMessage(a))
+	}
 	now := d.now().UTC()
 	for _, m := range msgs {
 		var ev schemas.Event
@@ -155,11 +227,7 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 			continue
 		}
 		for _, a := range d.Observe(&ev, now) {
-			v, err := json.Marshal(a)
-			if err != nil {
-				panic("BUG: cannot marshal anomaly: " + err.Error())
-			}
-			out = append(out, kafka.Message{Key: []byte(a.AgentID), Value: v})
+			out = append(out, anomalyMessage(a))
 			raised = append(raised, a)
 		}
 	}
@@ -167,6 +235,11 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 		// The batch will be offered again: unlearn what it taught, or the retry would find
 		// every new tool already known and its anomaly would be lost.
 		d.forget(raised)
+		for _, a := range raised {
+			if a.Kind != KindNewTool {
+				d.pending = append(d.pending, a)
+			}
+		}
 		return err
 	}
 	for _, a := range raised {
@@ -180,11 +253,34 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-// Observe updates the agent's baselines with ev and returns the anomalies it raises. Callers
-// hold d.mu (the handler does).
+func anomalyMessage(a schemas.Anomaly) kafka.Message {
+	v, err := json.Marshal(a)
+	if err != nil {
+		panic("BUG: cannot marshal anomaly: " + err.Error())
+	}
+	return kafka.Message{Key: []byte(a.AgentID), Value: v}
+}
+
+// Observe updates the agent's baselines with ev and returns the anomalies it raises. Time is
+// the event's (ObservedAt; now when unset), so a replay scores as the live stream did; now
+// stamps the anomalies. Callers hold d.mu (the handler does).
 func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
+	t := now.UnixNano()
+	if !ev.ObservedAt.IsZero() {
+		t = ev.ObservedAt.UnixNano()
+	}
+	var out []schemas.Anomaly
+	out = d.advance(out, t, now)
+	out = d.observeStats(out, ev, t, now)
+	if an, ok := d.observeNewTool(ev, now); ok {
+		out = append(out, an)
+	}
+	return out
+}
+
+func (d *Detector) observeNewTool(ev *schemas.Event, now time.Time) (schemas.Anomaly, bool) {
 	if d.cfg.NewTool.Disabled {
-		return nil
+		return schemas.Anomaly{}, false
 	}
 	a := d.tools[ev.AgentID]
 	if a == nil {
@@ -193,10 +289,10 @@ func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
 	}
 	an, ok := observeTool(a, ev, d.cfg.NewTool.Score, now)
 	if !ok {
-		return nil
+		return an, false
 	}
 	d.dirty[ev.AgentID] = struct{}{}
-	return []schemas.Anomaly{an}
+	return an, !d.suppressed(an.AgentID, an.Kind)
 }
 
 // forget undoes what Observe learnt when it raised anomalies. Callers hold d.mu.
@@ -212,11 +308,11 @@ func (d *Detector) forget(raised []schemas.Anomaly) {
 
 // snapshot saves the baselines of agents that changed. Callers hold d.mu.
 func (d *Detector) snapshot(ctx context.Context) error {
-	if len(d.dirty) == 0 {
+	if len(d.dirty) == 0 && len(d.dirtyAgents) == 0 && !d.populationDirty {
 		return nil
 	}
 	now := d.now().UTC()
-	snaps := make([]store.Baseline, 0, len(d.dirty))
+	snaps := d.statSnapshots(now)
 	for agent := range d.dirty {
 		state, err := json.Marshal(d.tools[agent])
 		if err != nil {
@@ -228,6 +324,11 @@ func (d *Detector) snapshot(ctx context.Context) error {
 		return fmt.Errorf("cannot save %d baselines: %w", len(snaps), err)
 	}
 	clear(d.dirty)
+	for _, st := range d.dirtyAgents {
+		st.dirty = false
+	}
+	d.dirtyAgents = d.dirtyAgents[:0]
+	d.populationDirty = false
 	d.lastSnapshot = now
 	return nil
 }

@@ -1,0 +1,500 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mcpwatch/mcpwatch/detector/rate"
+	"github.com/mcpwatch/mcpwatch/detector/sequence"
+	"github.com/mcpwatch/mcpwatch/internal/store"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// Baseline model names of the statistical models' state in the store.
+const (
+	ModelRequestRate        = rate.ModelName     // one rate.Model per agent
+	ModelToolSequence       = sequence.ModelName // one sequence.Baseline per agent
+	ModelSequencePopulation = "tool_sequence_population"
+	ModelAgentWarmUp        = "agent_warm_up" // when an agent was first seen and how many requests it sent
+	populationKey           = "all"
+)
+
+// maxEvidence bounds the evidence event ids a merged anomaly keeps (the newest).
+const maxEvidence = 10
+
+// maxPriorAgents bounds the agents the population rate prior is summarised from.
+const maxPriorAgents = 1000
+
+// priorRefresh is how often, by event time, the population rate prior is rebuilt.
+const priorRefresh = time.Hour
+
+// agentState is one agent's statistical baselines and what the detector needs around them.
+// Event ids are kept as 16-byte UUIDs: copying them costs no allocation on the hot path.
+type agentState struct {
+	name string // the map key (owned)
+	rate *rate.Model
+	seq  *sequence.Baseline
+	sess *sequence.Session // the session in progress, nil between sessions
+	// session is the id of the session in progress; sessionMax the highest step score
+	// raised in it (so its end is raised only when it says more).
+	session    string
+	sessionMax float64
+	first      int64 // event time of the first event (Unix ns)
+	last       int64 // event time of the latest request
+	events     int64 // requests seen
+	// bucketFirst and bucketLast are the first and last request ids of the open rate bucket
+	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
+	bucketFirst, bucketLast uuid.UUID
+	dirty                   bool
+}
+
+// warmUpState is agentState's stored warm-up record.
+type warmUpState struct {
+	First  time.Time `json:"first"`
+	Events int64     `json:"events"`
+}
+
+// openAnomaly is an anomaly that repeats update while it is open.
+type openAnomaly struct {
+	a      schemas.Anomaly
+	window time.Duration
+}
+
+// sequenceSymbol interns the call an event makes: tools and prompts by name, every other
+// method alone (resource URIs and the like would make every call a new symbol).
+func (d *Detector) sequenceSymbol(ev *schemas.Event) sequence.Symbol {
+	switch ev.Method {
+	case "tools/call", "prompts/get":
+		return d.seqModel.Symbols().Intern(ev.Method, ev.Target)
+	}
+	return d.seqModel.Symbols().Intern(ev.Method, "")
+}
+
+// isRequest reports whether ev is an operation the agent initiated: what the statistical
+// models count.
+func isRequest(ev *schemas.Event) bool {
+	return ev.Kind == schemas.KindRequest && ev.Direction == schemas.ClientToServer && ev.Method != ""
+}
+
+// agent returns ev's agent state, creating it (from the population prior) when new.
+func (d *Detector) agent(name string, t int64) *agentState {
+	if st := d.agents[name]; st != nil {
+		return st
+	}
+	name = strings.Clone(name)
+	st := &agentState{name: name, first: t, last: t}
+	if !d.cfg.Rate.Disabled {
+		st.rate = d.rateParams.NewModel(d.prior)
+	}
+	if !d.cfg.Sequence.Disabled {
+		st.seq = d.seqModel.NewBaseline()
+	}
+	d.agents[name] = st
+	return st
+}
+
+// learning reports whether st is still warming up at event time t.
+func (d *Detector) learning(st *agentState, t int64) bool {
+	w := d.cfg.WarmUp
+	return (w.Events > 0 && st.events < int64(w.Events)) || (w.Duration > 0 && t-st.first < int64(w.Duration))
+}
+
+func (d *Detector) markDirty(st *agentState) {
+	if !st.dirty {
+		st.dirty = true
+		d.dirtyAgents = append(d.dirtyAgents, st)
+	}
+}
+
+// observeStats feeds a request to the rate and sequence models and appends what they raise.
+func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int64, now time.Time) []schemas.Anomaly {
+	if !isRequest(ev) || (d.cfg.Rate.Disabled && d.cfg.Sequence.Disabled) {
+		return out
+	}
+	st := d.agent(ev.AgentID, t)
+	st.events++
+	st.last = max(st.last, t)
+	d.markDirty(st)
+	id, _ := uuid.Parse(ev.ID) // zero when not a UUID: evidence is then left out
+	if st.rate != nil {
+		first, last := st.bucketFirst, st.bucketLast
+		if res, ok := st.rate.Add(time.Unix(0, t), 1); ok {
+			out = d.raiseRate(out, st, res, first, last, t, now)
+			st.bucketFirst = uuid.Nil
+		}
+		if st.bucketFirst == uuid.Nil {
+			st.bucketFirst = id
+		}
+	}
+	st.bucketLast = id
+	if st.seq != nil {
+		if st.sess != nil && ev.SessionID != st.session {
+			out = d.endSession(out, st, t, now)
+		}
+		if st.sess == nil {
+			st.sess = d.newSession()
+			st.session = strings.Clone(ev.SessionID)
+			st.sessionMax = 0
+		}
+		step := st.seq.Step(st.sess, d.sequenceSymbol(ev), d.population)
+		out = d.raiseStep(out, st, ev, id, step, t, now)
+	}
+	return out
+}
+
+func (d *Detector) newSession() *sequence.Session {
+	if n := len(d.sessionPool); n > 0 {
+		s := d.sessionPool[n-1]
+		d.sessionPool = d.sessionPool[:n-1]
+		s.Reset()
+		return s
+	}
+	return d.seqModel.NewSession()
+}
+
+// endSession scores st's session as a whole, learns it into the agent's and the population's
+// baselines and returns the session to the pool.
+func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, t int64, now time.Time) []schemas.Anomaly {
+	s := st.sess
+	if s == nil {
+		return out
+	}
+	if s.Steps() > 0 {
+		v := st.seq.End(s, d.population)
+		if score := v.Score(); score >= d.cfg.Sequence.MinScore && score > st.sessionMax {
+			e := d.seqModel.Explain(v.Finding)
+			e.Summary = fmt.Sprintf("Session of %d calls (%d new calls, %d new transitions, %d counts out of range); least likely: %s.",
+				v.Steps, v.NewCalls, v.NewTransitions, v.OutOfRange, e.Summary)
+			out = d.raise(out, schemas.Anomaly{
+				AgentID:     st.name,
+				SessionID:   st.session,
+				Kind:        KindUnusualSession,
+				Subject:     st.session,
+				Score:       score,
+				Title:       fmt.Sprintf("Agent %s had an unusual session (%s)", st.name, v.Finding.Name()),
+				Explanation: e,
+				FirstSeen:   time.Unix(0, t).UTC(),
+				Learning:    d.learning(st, t),
+			}, evidence(st.bucketLast), now, d.cfg.MergeWindow)
+		}
+		st.seq.Learn(s)
+		d.population.Learn(s)
+		d.populationDirty = true
+	}
+	st.sess = nil
+	st.session = ""
+	d.sessionPool = append(d.sessionPool, s)
+	return out
+}
+
+func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, step sequence.Step, t int64, now time.Time) []schemas.Anomaly {
+	f := step.Finding
+	score := f.Score()
+	if score < d.cfg.Sequence.MinScore {
+		return out
+	}
+	if f.Kind == sequence.KindCall && f.Seen == 0 && ev.Method == "tools/call" {
+		return out // first_seen_tool raises it
+	}
+	syms := d.seqModel.Symbols()
+	name := func(s sequence.Symbol, boundary string) string {
+		if s == sequence.Boundary {
+			return boundary
+		}
+		return syms.Name(s)
+	}
+	kind, subject := KindUnlikelyStep, f.Name()+" "+name(f.To, "session end")
+	if f.Kind == sequence.KindTransition {
+		subject = f.Name() + " " + name(f.From, "session start") + " → " + name(f.To, "session end")
+		if f.Seen == 0 {
+			kind, subject = KindNewTransition, name(f.From, "session start")+" → "+name(f.To, "session end")
+		}
+	}
+	st.sessionMax = max(st.sessionMax, score)
+	e := d.seqModel.Explain(f)
+	return d.raise(out, schemas.Anomaly{
+		AgentID:     st.name,
+		SessionID:   st.session,
+		ServerID:    ev.ServerID,
+		Kind:        kind,
+		Subject:     subject,
+		Score:       score,
+		Title:       fmt.Sprintf("Agent %s: %s", st.name, e.Summary),
+		Explanation: e,
+		FirstSeen:   time.Unix(0, t).UTC(),
+		Learning:    d.learning(st, t),
+	}, evidence(id), now, d.cfg.MergeWindow)
+}
+
+// raiseRate turns a finished bucket's result into a rate_spike or rate_drop when it scores
+// high enough. first and last are the bucket's first and last request ids.
+func (d *Detector) raiseRate(out []schemas.Anomaly, st *agentState, res rate.Result, first, last uuid.UUID, t int64, now time.Time) []schemas.Anomaly {
+	if res.Learning || res.Score < d.cfg.Rate.MinScore || res.Direction == rate.DirectionNone {
+		return out
+	}
+	kind, title := KindRateSpike, "request rate spiked"
+	if res.Direction == rate.DirectionDrop {
+		kind, title = KindRateDrop, "request rate dropped"
+		if res.Observed == 0 {
+			title = "fell silent"
+		}
+	}
+	ev := evidence(last) // a silence: the last request before it
+	if res.Observed > 0 && first != uuid.Nil && first != last {
+		ev = evidence(first, last)
+	}
+	e := d.rateParams.Explain(res)
+	window := max(d.cfg.MergeWindow, d.cfg.Rate.Model.EpisodeGap)
+	return d.raise(out, schemas.Anomaly{
+		AgentID:     st.name,
+		Kind:        kind,
+		Score:       res.Score,
+		Title:       fmt.Sprintf("Agent %s %s: %s; typical %s", st.name, title, e.Observed, e.Typical),
+		Explanation: e,
+		FirstSeen:   res.Time,
+		Learning:    d.learning(st, t),
+	}, ev, now, window)
+}
+
+func evidence(ids ...uuid.UUID) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != uuid.Nil {
+			out = append(out, id.String())
+		}
+	}
+	return out
+}
+
+// suppressed reports whether config drops anomalies of kind for agent.
+func (d *Detector) suppressed(agent, kind string) bool {
+	for _, s := range d.cfg.Suppress {
+		if (s.Agent == "" || s.Agent == agent) && (s.Kind == "" || s.Kind == kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// raise completes a, then merges it into the open anomaly with the same agent, kind and
+// subject when there is one within window: the repeat updates its count, last seen and
+// evidence, and a new version is produced only when the score escalates, the anomaly stops
+// being a learning one, or the count reaches a power of two (so a long episode yields a few
+// updates, not one per repeat). Otherwise a is opened and produced; its id is stable for
+// (agent, kind, subject, first seen), so a redelivery updates rather than duplicates it.
+func (d *Detector) raise(out []schemas.Anomaly, a schemas.Anomaly, ev []string, now time.Time, window time.Duration) []schemas.Anomaly {
+	if d.suppressed(a.AgentID, a.Kind) {
+		return out
+	}
+	key := a.AgentID + "\x00" + a.Kind + "\x00" + a.Subject
+	if o := d.open[key]; o != nil && !a.FirstSeen.After(o.a.LastSeen.Add(o.window)) {
+		o.a.Count++
+		if a.FirstSeen.After(o.a.LastSeen) {
+			o.a.LastSeen = a.FirstSeen
+		}
+		o.a.EvidenceEventIDs = appendEvidence(o.a.EvidenceEventIDs, ev)
+		o.a.Time = now
+		emit := o.a.Count&(o.a.Count-1) == 0
+		if a.Score > o.a.Score {
+			o.a.Score, o.a.Severity, o.a.Title, o.a.Explanation = a.Score, schemas.SeverityForScore(a.Score), a.Title, a.Explanation
+			emit = true
+		}
+		if o.a.Learning && !a.Learning {
+			o.a.Learning = false
+			emit = true
+		}
+		if !emit {
+			return out
+		}
+		c := o.a
+		c.EvidenceEventIDs = append([]string(nil), o.a.EvidenceEventIDs...)
+		return append(out, c)
+	}
+	a.ID = AnomalyID(a.AgentID, a.Kind, a.Subject+"\x00"+a.FirstSeen.UTC().Format(time.RFC3339Nano))
+	a.SchemaVersion = schemas.AnomalySchemaVersion
+	a.Time = now
+	a.Severity = schemas.SeverityForScore(a.Score)
+	a.LastSeen = a.FirstSeen
+	a.Count = 1
+	a.EvidenceEventIDs = appendEvidence(nil, ev)
+	d.open[key] = &openAnomaly{a: a, window: window}
+	c := a
+	c.EvidenceEventIDs = append([]string(nil), a.EvidenceEventIDs...)
+	return append(out, c)
+}
+
+func appendEvidence(have, add []string) []string {
+	have = append(have, add...)
+	if n := len(have); n > maxEvidence {
+		have = append(have[:0], have[n-maxEvidence:]...)
+	}
+	return have
+}
+
+// advance moves the detector's event-time clock to t. On every new rate bucket it sweeps the
+// agents: buckets of agents without requests are finished (silences are noticed), idle
+// sessions are ended, closed anomalies are forgotten and the population prior is refreshed.
+// A sweep costs O(agents), once per bucket of event time.
+func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []schemas.Anomaly {
+	if t <= d.clock {
+		return out
+	}
+	d.clock = t
+	b := t / int64(d.cfg.Rate.Model.Bucket)
+	if b <= d.sweptBucket {
+		return out
+	}
+	first := d.sweptBucket == 0
+	d.sweptBucket = b
+	if first {
+		return out
+	}
+	clock := time.Unix(0, t)
+	idle := int64(d.cfg.Sequence.SessionIdle)
+	for _, st := range d.agents {
+		if st.rate != nil {
+			if res, ok := st.rate.Advance(clock); ok {
+				out = d.raiseRate(out, st, res, st.bucketFirst, st.bucketLast, t, now)
+				st.bucketFirst = uuid.Nil
+				d.markDirty(st)
+			}
+		}
+		if st.sess != nil && t-st.last > idle {
+			out = d.endSession(out, st, t, now)
+			d.markDirty(st)
+		}
+	}
+	for k, o := range d.open {
+		if clock.Sub(o.a.LastSeen) > o.window {
+			delete(d.open, k)
+		}
+	}
+	if !d.cfg.Rate.Disabled && t-d.priorAt >= int64(priorRefresh) {
+		d.priorAt = t
+		models := make([]*rate.Model, 0, min(len(d.agents), maxPriorAgents))
+		for _, st := range d.agents {
+			if len(models) == maxPriorAgents {
+				break
+			}
+			models = append(models, st.rate)
+		}
+		if p := d.rateParams.PriorFrom(models, d.cfg.Rate.PriorWeight); p != nil {
+			d.prior = p
+		}
+	}
+	return out
+}
+
+// encodeWarmUp and decodeWarmUp store an agent's warm-up record.
+func encodeWarmUp(st *agentState) []byte {
+	b, err := json.Marshal(warmUpState{First: time.Unix(0, st.first).UTC(), Events: st.events})
+	if err != nil {
+		panic("BUG: cannot marshal warm-up state: " + err.Error())
+	}
+	return b
+}
+
+// statSnapshots returns the stored state of the agents whose statistical baselines changed,
+// and of the population when it did. Callers hold d.mu.
+func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
+	snaps := make([]store.Baseline, 0, len(d.dirty)+3*len(d.dirtyAgents)+1)
+	for _, st := range d.dirtyAgents {
+		if st.rate != nil {
+			b, err := st.rate.MarshalBinary()
+			if err != nil {
+				panic("BUG: cannot marshal rate baseline: " + err.Error())
+			}
+			snaps = append(snaps, store.Baseline{Model: ModelRequestRate, Key: st.name, UpdatedAt: now, State: b})
+		}
+		if st.seq != nil {
+			b, err := st.seq.MarshalBinary()
+			if err != nil {
+				panic("BUG: cannot marshal sequence baseline: " + err.Error())
+			}
+			snaps = append(snaps, store.Baseline{Model: ModelToolSequence, Key: st.name, UpdatedAt: now, State: b})
+		}
+		snaps = append(snaps, store.Baseline{Model: ModelAgentWarmUp, Key: st.name, UpdatedAt: now, State: encodeWarmUp(st)})
+	}
+	if d.populationDirty {
+		b, err := d.population.MarshalBinary()
+		if err != nil {
+			panic("BUG: cannot marshal population baseline: " + err.Error())
+		}
+		snaps = append(snaps, store.Baseline{Model: ModelSequencePopulation, Key: populationKey, UpdatedAt: now, State: b})
+	}
+	return snaps
+}
+
+// restoreStats loads the statistical baselines from the store; unreadable ones are logged and
+// learnt afresh (a snapshot taken under other model parameters, say). It returns the number of
+// agents restored. Callers hold d.mu.
+func (d *Detector) restoreStats(ctx context.Context) (int, error) {
+	load := func(model string) ([]store.Baseline, error) {
+		snaps, err := d.st.LoadBaselines(ctx, model)
+		if err != nil {
+			return nil, fmt.Errorf("cannot restore detector baselines: %w", err)
+		}
+		return snaps, nil
+	}
+	warm, err := load(ModelAgentWarmUp)
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range warm {
+		var w warmUpState
+		if err := json.Unmarshal(s.State, &w); err != nil {
+			d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+			continue
+		}
+		st := d.agent(s.Key, w.First.UnixNano())
+		st.events = w.Events
+		st.last = max(st.last, w.First.UnixNano())
+	}
+	if !d.cfg.Rate.Disabled {
+		snaps, err := load(ModelRequestRate)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range snaps {
+			st := d.agents[s.Key]
+			if st == nil {
+				continue
+			}
+			if err := st.rate.UnmarshalBinary(s.State); err != nil {
+				d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+			}
+		}
+	}
+	if !d.cfg.Sequence.Disabled {
+		snaps, err := load(ModelToolSequence)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range snaps {
+			st := d.agents[s.Key]
+			if st == nil {
+				continue
+			}
+			if err := st.seq.UnmarshalBinary(s.State); err != nil {
+				d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+			}
+		}
+		pop, err := load(ModelSequencePopulation)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range pop {
+			if s.Key == populationKey {
+				if err := d.population.UnmarshalBinary(s.State); err != nil {
+					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "err", err)
+				}
+			}
+		}
+	}
+	return len(warm), nil
+}
