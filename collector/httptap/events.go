@@ -45,17 +45,22 @@ type clientFacts struct {
 
 // newCall starts an operation from a parsed message.
 func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind schemas.Kind, at time.Time) *call {
-	f := jsonrpc.DescribeRequest(m)
+	// Shape, hashes and content read all of the arguments: they are built with the rest of the
+	// event, off the call's path (Tap.complete).
+	f := jsonrpc.DescribeRequestWithoutArgs(m)
 	ev := ex.tap.baseEvent(ex.up.name, dir, kind, at)
 	ev.Method = m.Method
 	ev.Target = f.Target
-	ev.ArgsShape, ev.ArgsHash = f.ArgsShape, f.ArgsHash
 	ev.TraceID, ev.SpanID = f.TraceID, f.SpanID
 	ev.RequestBytes = len(m.Raw)
 	if m.ID != nil {
 		ev.JSONRPCID = m.IDString()
 	}
-	ev.Content = ex.tap.capture.Decide(ex.up.name, m.Method, f.Target).Arguments(m.Method, m.Params)
+	// Keep the params for that, copied when they are in a buffer the server's stream reuses.
+	args := m.Params
+	if dir == schemas.ServerToClient {
+		args = bytes.Clone(args)
+	}
 	client := clientFacts{name: f.ClientName, version: f.ClientVersion, protocolVersion: f.ProtocolVersion}
 	if bytes.Contains(m.Params, []byte(`"baggage"`)) {
 		client.baggageAgent = ex.tap.ident.BaggageAgent(metaBaggage(m.Params))
@@ -66,7 +71,7 @@ func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind sche
 		client:     client,
 		initialize: m.Method == "initialize" && dir == schemas.ClientToServer,
 		hdr:        ex.hdr,
-		track:      tracking{progressToken: f.ProgressToken, refersTo: f.RequestID},
+		track:      tracking{progressToken: f.ProgressToken, refersTo: f.RequestID, args: args},
 	}
 }
 

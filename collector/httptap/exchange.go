@@ -438,7 +438,8 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 			}
 			t.expireAll(t.sessions.initialized(ex.sessionKey(c.sessionID), c.client.name, c.client.version, c.client.protocolVersion, now))
 		}
-		t.complete(c, now, t.answered(m))
+		d := m.Clone() // the event is built after the stream's buffer is reused
+		t.complete(c, now, t.answered(&d))
 
 	case m.IsRequest():
 		c := ex.call(m, schemas.ServerToClient, schemas.KindRequest, now)
@@ -586,15 +587,23 @@ func (t *Tap) resolve(c *call, sessionID string, at time.Time, fill func(*schema
 	t.complete(c, at, fill)
 }
 
-// complete emits the event of a call its caller has claimed.
+// complete emits the event of a call its caller has claimed. What the tap knows is settled
+// here; the event itself (content, hashes, identity, id) is built on the emit queue's
+// goroutine, off the call's path, from that snapshot: fill must not use buffers that will be
+// reused.
 func (t *Tap) complete(c *call, at time.Time, fill func(*schemas.Event)) {
 	t.deadlines.remove(c)
 	t.index.remove(c)
-	ev := c.ev
-	ev.LatencyMicros = micros(at.Sub(c.start))
-	fill(&ev)
-	t.identify(&ev, c.sessionID, t.sessions.info(sessionKey{upstream: ev.ServerID, id: c.sessionID}), c.hdr, c.client)
-	t.emit(ev)
+	info := t.sessions.info(sessionKey{upstream: c.ev.ServerID, id: c.sessionID})
+	t.emitQ.run(func() {
+		ev := c.ev
+		ev.LatencyMicros = micros(at.Sub(c.start))
+		ev.ArgsShape, ev.ArgsHash = jsonrpc.ArgsShapeAndHash(&jsonrpc.Message{Method: ev.Method, Params: c.track.args})
+		ev.Content = t.capture.Decide(ev.ServerID, ev.Method, ev.Target).Arguments(ev.Method, c.track.args)
+		fill(&ev)
+		t.identify(&ev, c.sessionID, info, c.hdr, c.client)
+		t.deliver(ev)
+	})
 }
 
 // expireAll emits timeouts for server requests whose session was forgotten.
@@ -624,6 +633,7 @@ type tracking struct {
 	listen        bool       // a subscriptions/listen request: no deadline, its end is not a timeout
 	progressToken string     // params._meta.progressToken, or the token of a progress notification
 	refersTo      string     // the request id a notifications/cancelled names
+	args          []byte     // params, for the event's content (built in complete)
 	keys          []indexKey // the call's entries in the tap's index, set before it is shared, then fixed
 
 	// The call's place in the tap's deadline list, guarded by the list's mutex.
@@ -933,13 +943,13 @@ type readCloser struct {
 // emitQueueLen bounds the events waiting for the emit queue's goroutine.
 const emitQueueLen = 4096
 
-// emitQueue hands events to the emitter from a goroutine of its own, so that whatever the
-// emitter does (a disk spool may wait for its write) is never on a call's path. When the queue
-// is full, or the tap is not started, an event is handed over inline: slower, never lost.
-// The few events in the queue are handed over by Shutdown.
+// emitQueue builds events and hands them to the emitter from a goroutine of its own, so that
+// neither (hashing and masking a large result, a disk spool waiting for its write) is on a
+// call's path. When the queue is full, or the tap is not started, the work is done inline:
+// slower, never lost. What is queued is done by Shutdown.
 type emitQueue struct {
 	mu     sync.RWMutex
-	ch     chan schemas.Event
+	ch     chan func()
 	closed bool
 	done   chan struct{}
 }
@@ -950,27 +960,33 @@ func (q *emitQueue) start(t *Tap) {
 	if q.ch != nil || q.closed {
 		return
 	}
-	q.ch, q.done = make(chan schemas.Event, emitQueueLen), make(chan struct{})
-	go func(ch <-chan schemas.Event, done chan<- struct{}) {
+	q.ch, q.done = make(chan func(), emitQueueLen), make(chan struct{})
+	go func(ch <-chan func(), done chan<- struct{}) {
 		defer close(done)
-		for ev := range ch {
-			t.deliver(ev)
+		for job := range ch {
+			job()
 		}
 	}(q.ch, q.done)
 }
 
+// send hands a finished event to the emitter.
 func (q *emitQueue) send(t *Tap, ev schemas.Event) {
+	q.run(func() { t.deliver(ev) })
+}
+
+// run does job on the queue's goroutine, or inline.
+func (q *emitQueue) run(job func()) {
 	q.mu.RLock()
 	if q.ch != nil && !q.closed {
 		select {
-		case q.ch <- ev:
+		case q.ch <- job:
 			q.mu.RUnlock()
 			return
 		default:
 		}
 	}
 	q.mu.RUnlock()
-	t.deliver(ev)
+	job()
 }
 
 // stop hands over the events queued and stops the goroutine; later events go inline.

@@ -62,7 +62,13 @@ func FuzzScannerMatchesReference(f *testing.F) {
 				require.Equal(t, r.Error.Code, m.Error.Code)
 				require.Equal(t, r.Error.Message, m.Error.Message)
 			}
-			require.Equal(t, RequestFacts(refDescribeRequest(r)), DescribeRequest(m))
+			want := RequestFacts(refDescribeRequest(r))
+			require.Equal(t, want, DescribeRequest(m))
+			shape, hash := ArgsShapeAndHash(m)
+			require.Equal(t, want.ArgsShape, shape)
+			require.Equal(t, want.ArgsHash, hash)
+			want.ArgsShape, want.ArgsHash = "", ""
+			require.Equal(t, want, DescribeRequestWithoutArgs(m))
 			require.Equal(t, ResponseFacts(refDescribeResponse(r)), DescribeResponse(m))
 			for _, raw := range [][]byte{m.Raw, m.Params, m.Result} {
 				shape, hash := ShapeAndHash(raw)

@@ -54,7 +54,29 @@ type ResponseFacts struct {
 
 // DescribeRequest reads the facts of a request or notification. It is lenient: fields of an
 // unexpected type are ignored.
-func DescribeRequest(m *Message) RequestFacts {
+func DescribeRequest(m *Message) RequestFacts { return describeRequest(m, true) }
+
+// DescribeRequestWithoutArgs is DescribeRequest without ArgsShape and ArgsHash, which cost the
+// most (they read all of the arguments); ArgsShapeAndHash computes them apart.
+func DescribeRequestWithoutArgs(m *Message) RequestFacts { return describeRequest(m, false) }
+
+// ArgsShapeAndHash returns DescribeRequest(m)'s ArgsShape and ArgsHash.
+func ArgsShapeAndHash(m *Message) (shape, hash string) {
+	if !isObject(m.Params) {
+		return "", ""
+	}
+	switch m.Method {
+	case "tools/call", "prompts/get":
+		if args := field(m.Params, "arguments"); args != nil {
+			return ShapeAndHash(args)
+		}
+		return "", ""
+	default:
+		return shapeAndHashValid(m.Params, "_meta")
+	}
+}
+
+func describeRequest(m *Message, withArgs bool) RequestFacts {
 	var f RequestFacts
 	params := m.Params
 	if !isObject(params) {
@@ -115,8 +137,9 @@ func DescribeRequest(m *Message) RequestFacts {
 		}
 	}
 
-	switch m.Method {
-	case "tools/call", "prompts/get":
+	switch {
+	case !withArgs:
+	case m.Method == "tools/call" || m.Method == "prompts/get":
 		if hasArguments {
 			f.ArgsShape, f.ArgsHash = ShapeAndHash(arguments)
 		}

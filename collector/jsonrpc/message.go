@@ -184,3 +184,29 @@ func parseError(e *Error, v []byte) (*Error, error) {
 		}
 	}
 }
+
+// Clone returns m with its own copy of its bytes, for use after the buffer it was parsed from
+// is reused (an SSE event's data).
+func (m *Message) Clone() Message {
+	c := *m
+	c.Raw = bytes.Clone(m.Raw)
+	c.ID, c.Params, c.Result = rebase(c.Raw, m.Raw, m.ID), rebase(c.Raw, m.Raw, m.Params), rebase(c.Raw, m.Raw, m.Result)
+	if m.Error != nil {
+		e := *m.Error
+		c.Error = &e
+	}
+	return c
+}
+
+// rebase returns the part of dst that s is of src, or a copy of s when it is not part of src.
+func rebase(dst, src, s []byte) []byte {
+	if s == nil {
+		return nil
+	}
+	// s is a subslice of src when their backing arrays end together and s starts within src.
+	off := cap(src) - cap(s)
+	if off >= 0 && off+len(s) <= len(src) && len(s) > 0 && &src[off] == &s[0] {
+		return dst[off : off+len(s) : off+len(s)]
+	}
+	return bytes.Clone(s)
+}

@@ -85,3 +85,23 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+func TestCloneOwnsItsBytes(t *testing.T) {
+	buf := []byte(` {"jsonrpc":"2.0","id":7,"result":{"content":[]},"error":{"code":1,"message":"m"}} `)
+	m, err := ParseMessage(buf)
+	require.NoError(t, err)
+	c := m.Clone()
+	for i := range buf {
+		buf[i] = 'x' // the buffer is reused
+	}
+	require.Equal(t, `{"jsonrpc":"2.0","id":7,"result":{"content":[]},"error":{"code":1,"message":"m"}}`, string(c.Raw))
+	require.Equal(t, `7`, string(c.ID))
+	require.Equal(t, `{"content":[]}`, string(c.Result))
+	require.Nil(t, c.Params)
+	require.Equal(t, &Error{Code: 1, Message: "m"}, c.Error)
+	require.NotSame(t, m.Error, c.Error)
+
+	// Parts that are not the message's own bytes are copied too.
+	other := Message{Raw: []byte(`{}`), Params: []byte(`[1]`)}
+	require.Equal(t, `[1]`, string(other.Clone().Params))
+}
