@@ -141,10 +141,21 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 			st.session = strings.Clone(ev.SessionID)
 			st.sessionMax = 0
 		}
-		step := st.seq.Step(st.sess, d.sequenceSymbol(ev), d.population)
+		step := st.seq.Step(st.sess, d.sequenceSymbol(ev), d.peer(st))
 		out = d.raiseStep(out, st, ev, id, step, t, now)
 	}
 	return out
+}
+
+// peer is the population baseline an agent's sequence estimates are smoothed toward, once
+// other agents make up at least half of it: the population includes the agent itself, and an
+// agent alone in it would count its own evidence twice (and find its unseen steps far less
+// likely than its history warrants).
+func (d *Detector) peer(st *agentState) *sequence.Baseline {
+	if d.population.Sessions() < 2*st.seq.Sessions() {
+		return nil
+	}
+	return d.population
 }
 
 func (d *Detector) newSession() *sequence.Session {
@@ -165,8 +176,8 @@ func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, t int64, no
 		return out
 	}
 	if s.Steps() > 0 {
-		v := st.seq.End(s, d.population)
-		if score := v.Score(); score >= d.cfg.Sequence.MinScore && score > st.sessionMax {
+		v := st.seq.End(s, d.peer(st))
+		if score := v.Score(); score >= d.cfg.Sequence.MinScore && score > st.sessionMax && beyondRange(v.Finding) {
 			e := d.seqModel.Explain(v.Finding)
 			e.Summary = fmt.Sprintf("Session of %d calls (%d new calls, %d new transitions, %d counts out of range); least likely: %s.",
 				v.Steps, v.NewCalls, v.NewTransitions, v.OutOfRange, e.Summary)
@@ -192,6 +203,23 @@ func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, t int64, no
 	return out
 }
 
+// shapeFactor is how far outside its learnt range a count or a session length must fall to
+// be raised: the range of past sessions is a sample's, and one call beyond the most ever seen
+// is the long tail of a random mix of calls, not an enumeration burst.
+const shapeFactor = 2
+
+// beyondRange reports whether a count or length finding is far enough outside its range;
+// other findings pass.
+func beyondRange(f sequence.Finding) bool {
+	switch f.Kind {
+	case sequence.KindCountAbove, sequence.KindLengthAbove:
+		return f.Observed >= shapeFactor*max(f.Max, 1)
+	case sequence.KindCountBelow, sequence.KindLengthBelow:
+		return f.Observed*shapeFactor <= f.Min
+	}
+	return true
+}
+
 func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, step sequence.Step, t int64, now time.Time) []schemas.Anomaly {
 	f := step.Finding
 	score := f.Score()
@@ -200,6 +228,9 @@ func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.
 	}
 	if f.Kind == sequence.KindCall && f.Seen == 0 && ev.Method == "tools/call" {
 		return out // first_seen_tool raises it
+	}
+	if !beyondRange(f) {
+		return out
 	}
 	syms := d.seqModel.Symbols()
 	name := func(s sequence.Symbol, boundary string) string {

@@ -1,0 +1,426 @@
+package detector
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/detector/rate"
+	"github.com/mcpwatch/mcpwatch/detector/sequence"
+	"github.com/mcpwatch/mcpwatch/schemas"
+)
+
+// stream builds request events with increasing ids.
+type stream struct {
+	n   int
+	evs []schemas.Event
+}
+
+func (s *stream) req(at time.Time, agent, session, method, tool string) schemas.Event {
+	s.n++
+	ev := schemas.Event{
+		ID:            evID(s.n),
+		SchemaVersion: schemas.EventSchemaVersion,
+		ObservedAt:    at,
+		AgentID:       agent,
+		ServerID:      "fs",
+		SessionID:     session,
+		Direction:     schemas.ClientToServer,
+		Kind:          schemas.KindRequest,
+		Method:        method,
+		Target:        tool,
+		Status:        schemas.StatusOK,
+	}
+	s.evs = append(s.evs, ev)
+	return ev
+}
+
+var week0 = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) // a Monday
+
+// normalAgent appends from..to of a steady agent: about perMin requests a minute, in sessions
+// of 20 (tools/list, then reads and searches).
+func normalAgent(s *stream, agent string, from, to time.Time, perMin float64, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 1))
+	tools := []string{"read_file", "list_dir", "search"}
+	calls, session := 0, 0
+	for t := from; t.Before(to); {
+		t = t.Add(time.Duration(r.ExpFloat64() / perMin * float64(time.Minute)))
+		sid := agent + "-s" + itoa(session)
+		if calls%20 == 0 {
+			s.req(t, agent, sid, "tools/list", "")
+		} else {
+			s.req(t, agent, sid, "tools/call", tools[r.IntN(len(tools))])
+		}
+		calls++
+		if calls%20 == 0 {
+			session++
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// run observes every event in time order and returns the anomalies raised.
+func run(d *Detector, evs []schemas.Event) []schemas.Anomaly {
+	var out []schemas.Anomaly
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range evs {
+		out = append(out, d.Observe(&evs[i], now)...)
+	}
+	return out
+}
+
+func kinds(as []schemas.Anomaly) map[string]int {
+	m := map[string]int{}
+	for _, a := range as {
+		m[a.Kind]++
+	}
+	return m
+}
+
+func alertable(as []schemas.Anomaly, minScore float64) []schemas.Anomaly {
+	var out []schemas.Anomaly
+	for _, a := range as {
+		if !a.Learning && a.Score >= minScore && a.Kind != KindNewTool {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func liveDetector(t *testing.T, cfg Config) *Detector {
+	t.Helper()
+	st := openStore(t, filepath.Join(t.TempDir(), "mcpwatch.db"))
+	t.Cleanup(func() { st.Close() })
+	return newDetector(t, cfg, st, []string{"127.0.0.1:1"}, nil)
+}
+
+func TestRateSpikeAndSilence(t *testing.T) {
+	var s stream
+	normalAgent(&s, "a", week0, week0.Add(3*24*time.Hour), 20, 1)
+	normal := len(s.evs)
+	// A burst: 300 reads within one minute.
+	burst := week0.Add(3*24*time.Hour + 10*time.Second)
+	for i := range 300 {
+		s.req(burst.Add(time.Duration(i)*100*time.Millisecond), "a", "a-burst", "tools/call", "read_file")
+	}
+	// Then silence for a (at 20 a minute, a silent minute has p ≈ 10⁻⁸), while b's requests
+	// move the clock on.
+	normalAgent(&s, "b", burst.Add(2*time.Minute), burst.Add(2*time.Hour), 5, 2)
+
+	d := liveDetector(t, Config{})
+	got := run(d, s.evs[:normal])
+	require.Empty(t, alertable(got, 70), "three normal days raise nothing high once warm")
+
+	got = run(d, s.evs[normal:])
+	var spike, drop *schemas.Anomaly
+	for i, a := range got {
+		switch {
+		case a.Kind == KindRateSpike && a.AgentID == "a":
+			spike = &got[i] // the latest version
+		case a.Kind == KindRateDrop && a.AgentID == "a" && drop == nil:
+			drop = &got[i]
+		}
+	}
+	require.NotNil(t, spike, "the burst is a spike: %v", kinds(got))
+	require.False(t, spike.Learning)
+	require.GreaterOrEqual(t, spike.Score, 70.0)
+	require.Regexp(t, `^30\d calls/min$`, spike.Explanation.Observed, "the burst and a's requests of that minute")
+	require.Equal(t, "request_rate", spike.Explanation.Model)
+	require.Contains(t, spike.Explanation.Summary, "Request rate spiked")
+	require.Equal(t, evID(normal+300), spike.EvidenceEventIDs[len(spike.EvidenceEventIDs)-1], "the bucket's first and last request")
+	require.Equal(t, burst.Truncate(time.Minute), spike.LastSeen)
+
+	require.NotNil(t, drop, "a steady agent falling silent is noticed by event time: %v", kinds(got))
+	require.Equal(t, "0 calls/min", drop.Explanation.Observed)
+	require.Equal(t, []string{evID(normal + 300)}, drop.EvidenceEventIDs, "the last request before the silence")
+	require.Equal(t, 1, kinds(got)[KindRateDrop]-countRepeats(got, KindRateDrop), "the silence is one anomaly, updated")
+}
+
+// countRepeats counts the anomalies of kind that update an earlier one (same id).
+func countRepeats(as []schemas.Anomaly, kind string) int {
+	seen := map[string]bool{}
+	n := 0
+	for _, a := range as {
+		if a.Kind != kind {
+			continue
+		}
+		if seen[a.ID] {
+			n++
+		}
+		seen[a.ID] = true
+	}
+	return n
+}
+
+func TestWarmUpMarksLearning(t *testing.T) {
+	var s stream
+	normalAgent(&s, "a", week0, week0.Add(3*time.Hour), 5, 3)
+	// A burst two hours in: the model has a baseline, the agent is still warming up.
+	for i := range 200 {
+		s.req(week0.Add(3*time.Hour+time.Duration(i)*200*time.Millisecond), "a", "a-x", "tools/call", "read_file")
+	}
+	s.req(week0.Add(3*time.Hour+2*time.Minute), "a", "a-x", "tools/call", "read_file")
+	got := run(liveDetector(t, Config{}), s.evs)
+	require.Positive(t, kinds(got)[KindRateSpike])
+	for _, a := range got {
+		if a.Kind == KindRateSpike {
+			require.True(t, a.Learning, "within the first day an agent's anomalies are learning")
+		}
+	}
+	got = run(liveDetector(t, Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}}), s.evs)
+	for _, a := range got {
+		if a.Kind == KindRateSpike {
+			require.False(t, a.Learning, "without warm-up")
+		}
+	}
+}
+
+func TestSequenceAnomalies(t *testing.T) {
+	var s stream
+	at := week0
+	// 60 sessions of list → read → read → write, each ended by the next session's id.
+	for i := range 60 {
+		sid := "s" + itoa(i)
+		for _, c := range [][2]string{{"tools/list", ""}, {"tools/call", "read_file"}, {"tools/call", "read_file"}, {"tools/call", "write_file"}} {
+			at = at.Add(time.Minute)
+			s.req(at, "a", sid, c[0], c[1])
+		}
+		at = at.Add(10 * time.Minute)
+	}
+	trained := len(s.evs)
+	// A session that starts by writing, reads 30 times and reads a resource.
+	at = at.Add(time.Minute)
+	s.req(at, "a", "odd", "tools/call", "write_file")
+	for range 30 {
+		at = at.Add(time.Second)
+		s.req(at, "a", "odd", "tools/call", "read_file")
+	}
+	s.req(at, "a", "odd", "resources/read", "file:///etc/passwd")
+	// A session that stops after listing the tools: it ends idle.
+	at = at.Add(time.Minute)
+	short := s.req(at, "a", "short", "tools/list", "")
+	// b's requests move the clock past the idle gap.
+	s.req(at.Add(time.Hour), "b", "b1", "tools/list", "")
+	s.req(at.Add(time.Hour+time.Minute), "b", "b2", "tools/list", "")
+
+	// The count above range has p = 0.5/61: below the default threshold after 60 sessions.
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}, Rate: RateConfig{Disabled: true}, Sequence: SequenceConfig{MinScore: 40}}
+	d := liveDetector(t, cfg)
+	require.Empty(t, alertable(run(d, s.evs[:trained]), 0), "a regular agent raises nothing")
+	got := run(d, s.evs[trained:])
+	byKind := map[string]schemas.Anomaly{}
+	for _, a := range got {
+		if _, ok := byKind[a.Kind]; !ok {
+			byKind[a.Kind] = a
+		}
+	}
+	nt, ok := byKind[KindNewTransition]
+	require.True(t, ok, "a first-seen transition: %v", kinds(got))
+	require.Equal(t, "session start → tools/call write_file", nt.Subject)
+	require.Equal(t, "odd", nt.SessionID)
+	require.Equal(t, []string{evID(trained + 1)}, nt.EvidenceEventIDs)
+	require.Contains(t, nt.Explanation.Summary, "seen in 0 of 60 sessions")
+	require.InDelta(t, -20*math.Log10(0.5/61), nt.Score, 1e-9, "p = 0.5/61: unseen in 60 sessions, no other agents")
+
+	us, ok := byKind[KindUnlikelyStep]
+	require.True(t, ok, "a method the agent never used: %v", kinds(got))
+	require.Equal(t, "new_call resources/read", us.Subject, "resources are one symbol, whatever the URI")
+	require.Contains(t, us.Explanation.Summary, "resources/read seen in 0 of 60 sessions")
+
+	sess, ok := byKind[KindUnusualSession]
+	require.True(t, ok, "the session, ended by the idle gap, is unusual as a whole: %v", kinds(got))
+	require.Equal(t, "short", sess.Subject, "odd's steps said it all; short's end is what is new")
+	require.Equal(t, []string{short.ID}, sess.EvidenceEventIDs)
+	require.Contains(t, sess.Explanation.Summary, "Session of 1 calls")
+	require.Contains(t, sess.Explanation.Summary, "tools/list → session end seen in 0 of 61 sessions")
+	require.Equal(t, 1, kinds(got)[KindUnusualSession])
+	require.NotContains(t, kinds(got), KindNewTool, "write_file was known")
+	for _, a := range got {
+		require.NotEqual(t, "b", a.AgentID, "b is cold and has no unusual history")
+	}
+}
+
+func TestPopulationIsThePeerPrior(t *testing.T) {
+	var s stream
+	at := week0
+	for i := range 300 {
+		for _, agent := range []string{"a", "b"} {
+			sid := agent + itoa(i)
+			for _, c := range []string{"read_file", "write_file"} {
+				at = at.Add(time.Second)
+				s.req(at, agent, sid, "tools/call", c)
+			}
+		}
+	}
+	// A new agent starts with a transition no peer ever made.
+	s.req(at.Add(time.Second), "c", "c1", "tools/call", "write_file")
+	s.req(at.Add(2*time.Second), "c", "c1", "tools/call", "read_file")
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}, Rate: RateConfig{Disabled: true}}
+	got := run(liveDetector(t, cfg), s.evs)
+	var c []schemas.Anomaly
+	for _, a := range got {
+		if a.AgentID == "c" && a.Kind == KindNewTransition {
+			c = append(c, a)
+		}
+	}
+	require.NotEmpty(t, c, "rarity among peers: %v", kinds(got))
+	require.Equal(t, "session start → tools/call write_file", c[0].Subject)
+	require.Contains(t, c[0].Explanation.Summary, "peer sessions")
+}
+
+func TestRaiseMergesRepeats(t *testing.T) {
+	d := liveDetector(t, Config{})
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := week0
+	an := func(score float64, learning bool) schemas.Anomaly {
+		at = at.Add(time.Minute)
+		return schemas.Anomaly{AgentID: "a", Kind: KindUnlikelyStep, Subject: "x", Score: score, FirstSeen: at, Learning: learning}
+	}
+	var out []schemas.Anomaly
+	out = d.raise(out, an(50, true), []string{evID(1)}, now, time.Hour)
+	require.Len(t, out, 1)
+	id := out[0].ID
+	for i := 2; i <= 16; i++ {
+		out = d.raise(out, an(50, true), []string{evID(i)}, now, time.Hour)
+	}
+	require.Len(t, out, 5, "raised, then updated at counts 2, 4, 8 and 16 only")
+	last := out[4]
+	require.Equal(t, id, last.ID)
+	require.Equal(t, 16, last.Count)
+	require.Equal(t, week0.Add(time.Minute), last.FirstSeen)
+	require.Equal(t, week0.Add(16*time.Minute), last.LastSeen)
+	require.Len(t, last.EvidenceEventIDs, maxEvidence)
+	require.Equal(t, evID(16), last.EvidenceEventIDs[maxEvidence-1], "the newest evidence is kept")
+
+	out = d.raise(out[:0], an(80, true), []string{evID(17)}, now, time.Hour)
+	require.Len(t, out, 1, "an escalation is produced")
+	require.Equal(t, 80.0, out[0].Score)
+	require.Equal(t, schemas.SeverityHigh, out[0].Severity)
+	out = d.raise(out[:0], an(50, false), []string{evID(18)}, now, time.Hour)
+	require.Len(t, out, 1, "the end of learning is produced")
+	require.False(t, out[0].Learning)
+	require.Equal(t, 80.0, out[0].Score, "the score is the episode's highest")
+
+	at = at.Add(2 * time.Hour)
+	out = d.raise(out[:0], an(50, false), []string{evID(19)}, now, time.Hour)
+	require.Len(t, out, 1)
+	require.NotEqual(t, id, out[0].ID, "after the window it is a new anomaly")
+	require.Equal(t, 1, out[0].Count)
+}
+
+func TestSuppression(t *testing.T) {
+	var s stream
+	s.req(week0, "a", "s", "tools/call", "read_file")
+	s.req(week0, "b", "s", "tools/call", "read_file")
+	s.req(week0, "c", "s", "tools/call", "read_file")
+	cfg := Config{Suppress: []Suppression{{Agent: "a"}, {Agent: "b", Kind: KindNewTool}, {Kind: KindRateDrop}}}
+	d := liveDetector(t, cfg)
+	got := run(d, s.evs)
+	require.Len(t, got, 1)
+	require.Equal(t, "c", got[0].AgentID)
+	require.True(t, d.suppressed("x", KindRateDrop))
+	require.False(t, d.suppressed("b", KindRateSpike))
+	require.Contains(t, d.tools["a"].Tools, "read_file", "suppressed agents still learn")
+}
+
+func TestModelsConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{name: "rate min score", cfg: Config{Rate: RateConfig{MinScore: 101}}, want: []string{"detector.rate.min_score: must be between 0 and 100, got 101"}},
+		{name: "rate model", cfg: Config{Rate: RateConfig{Model: rateBucket(time.Millisecond)}}, want: []string{"detector.rate.bucket: must be at least 1s"}},
+		{name: "sequence", cfg: Config{Sequence: SequenceConfig{SessionIdle: -1, MinScore: -1}}, want: []string{"detector.sequence.session_idle: must be positive", "detector.sequence.min_score"}},
+		{name: "sequence model", cfg: Config{Sequence: SequenceConfig{Model: seqSmoothing(-1)}}, want: []string{"detector.sequence.smoothing"}},
+		{name: "merge window", cfg: Config{MergeWindow: -1}, want: []string{"detector.merge_window: must be positive"}},
+		{name: "empty suppression", cfg: Config{Suppress: []Suppression{{Kind: KindRateDrop}, {}}}, want: []string{"detector.suppress[1]: must name an agent, a kind or both"}},
+		{name: "unknown kind", cfg: Config{Suppress: []Suppression{{Kind: "nope"}}}, want: []string{`detector.suppress[0].kind: unknown anomaly kind "nope"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.SetDefaults()
+			err := cfg.Validate()
+			for _, w := range tc.want {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+	var c Config
+	c.SetDefaults()
+	require.NoError(t, c.Validate())
+	require.Equal(t, 40.0, c.Rate.MinScore)
+	require.Equal(t, 60.0, c.Sequence.MinScore)
+	require.Equal(t, 30*time.Minute, c.Sequence.SessionIdle)
+	require.Equal(t, time.Minute, c.Rate.Model.Bucket)
+	require.Equal(t, WarmUpConfig{Duration: 24 * time.Hour, Events: 100}, c.WarmUp)
+	require.Equal(t, time.Hour, c.MergeWindow)
+}
+
+// TestSameScoresAcrossRestart runs one stream through a detector, and through another that
+// is snapshotted, replaced by a detector restored from the store, between sessions: both raise
+// the same anomalies afterwards.
+func TestSameScoresAcrossRestart(t *testing.T) {
+	var s stream
+	normalAgent(&s, "a", week0, week0.Add(2*24*time.Hour), 4, 5)
+	cut := len(s.evs)
+	// After the cut: a burst, an unseen transition, then normal again.
+	at := s.evs[cut-1].ObservedAt.Add(2 * time.Hour)
+	for i := range 100 {
+		s.req(at.Add(time.Duration(i)*100*time.Millisecond), "a", "after", "tools/call", "search")
+	}
+	normalAgent(&s, "a", at.Add(time.Hour), at.Add(5*time.Hour), 4, 6)
+
+	ctx := context.Background()
+	// Open anomalies are not snapshotted: short windows keep those before the cut from
+	// absorbing those after it in the detector that never stopped.
+	cfg := Config{MergeWindow: time.Hour, Rate: RateConfig{Model: rate.Config{EpisodeGap: time.Hour}}}
+	straight := run(liveDetector(t, cfg), s.evs)
+
+	st := openStore(t, filepath.Join(t.TempDir(), "mcpwatch.db"))
+	defer st.Close()
+	d1 := newDetector(t, cfg, st, []string{"127.0.0.1:1"}, nil)
+	first := run(d1, s.evs[:cut])
+	// The session in progress at the cut is not part of the baselines; end it as the idle
+	// gap would before snapshotting.
+	d1.mu.Lock()
+	for _, a := range d1.agents {
+		d1.endSession(nil, a, d1.clock, time.Now())
+	}
+	require.NoError(t, d1.snapshot(ctx))
+	d1.mu.Unlock()
+	require.NoError(t, d1.Shutdown(ctx))
+
+	d2 := newDetector(t, cfg, st, []string{"127.0.0.1:1"}, nil)
+	require.NoError(t, d2.restore(ctx))
+	second := run(d2, s.evs[cut:])
+	require.NoError(t, d2.Shutdown(ctx))
+
+	type verdict struct {
+		Kind, Subject string
+		Score         float64
+		Count         int
+		Learning      bool
+	}
+	summarise := func(as []schemas.Anomaly) []verdict {
+		var out []verdict
+		for _, a := range as {
+			if !a.LastSeen.Before(at.Truncate(time.Minute)) {
+				out = append(out, verdict{a.Kind, a.Subject, a.Score, a.Count, a.Learning})
+			}
+		}
+		return out
+	}
+	require.NotEmpty(t, summarise(straight), "the stream after the cut raises something")
+	require.Equal(t, summarise(straight), summarise(append(first, second...)))
+}
+
+func rateBucket(d time.Duration) (c rate.Config) { c.Bucket = d; return c }
+func seqSmoothing(x float64) (c sequence.Config) { c.Smoothing = x; return c }
