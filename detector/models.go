@@ -138,7 +138,7 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 		}
 		if st.sess == nil {
 			st.sess = d.newSession()
-			st.session = strings.Clone(ev.SessionID)
+			st.session = ev.SessionID // decoded JSON strings are their own allocations: nothing large is kept alive
 			st.sessionMax = 0
 		}
 		step := st.seq.Step(st.sess, d.sequenceSymbol(ev), d.peer(st))
