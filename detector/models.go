@@ -44,9 +44,10 @@ type agentState struct {
 	// raised in it (so its end is raised only when it says more).
 	session    string
 	sessionMax float64
-	first      int64 // event time of the first event (Unix ns)
-	last       int64 // event time of the latest request
-	events     int64 // requests seen
+	prev       sequence.Symbol // the session's previous call
+	first      int64           // event time of the first event (Unix ns)
+	last       int64           // event time of the latest request
+	events     int64           // requests seen
 	// bucketFirst and bucketLast are the first and last request ids of the open rate bucket
 	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
 	bucketFirst, bucketLast uuid.UUID
@@ -138,21 +139,25 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 		}
 		if st.sess == nil {
 			st.sess = d.newSession()
+			st.prev = sequence.Boundary
 			st.session = ev.SessionID // decoded JSON strings are their own allocations: nothing large is kept alive
 			st.sessionMax = 0
 		}
-		step := st.seq.Step(st.sess, d.sequenceSymbol(ev), d.peer(st))
-		out = d.raiseStep(out, st, ev, id, step, t, now)
+		sym := d.sequenceSymbol(ev)
+		step := st.seq.Step(st.sess, sym, d.peer(st))
+		out = d.raiseStep(out, st, ev, id, st.prev, step, t, now)
+		st.prev = sym
 	}
 	return out
 }
 
 // peer is the population baseline an agent's sequence estimates are smoothed toward, once
-// other agents make up at least half of it: the population includes the agent itself, and an
-// agent alone in it would count its own evidence twice (and find its unseen steps far less
+// other agents make up at least a third of it: the population includes the agent itself, and
+// an agent alone in it would count its own evidence twice (and find its unseen steps far less
 // likely than its history warrants).
 func (d *Detector) peer(st *agentState) *sequence.Baseline {
-	if d.population.Sessions() < 2*st.seq.Sessions() {
+	own := st.seq.Sessions()
+	if 2*(d.population.Sessions()-own) < own {
 		return nil
 	}
 	return d.population
@@ -215,19 +220,25 @@ func beyondRange(f sequence.Finding) bool {
 	case sequence.KindCountAbove, sequence.KindLengthAbove:
 		return f.Observed >= shapeFactor*max(f.Max, 1)
 	case sequence.KindCountBelow, sequence.KindLengthBelow:
-		return f.Observed*shapeFactor <= f.Min
+		// A call a session usually makes once or twice is often missing by chance.
+		return f.Min >= 2*shapeFactor && f.Observed*shapeFactor <= f.Min
 	}
 	return true
 }
 
-func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, step sequence.Step, t int64, now time.Time) []schemas.Anomaly {
+func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, prev sequence.Symbol, step sequence.Step, t int64, now time.Time) []schemas.Anomaly {
 	f := step.Finding
 	score := f.Score()
 	if score < d.cfg.Sequence.MinScore {
 		return out
 	}
 	if f.Kind == sequence.KindCall && f.Seen == 0 && ev.Method == "tools/call" {
-		return out // first_seen_tool raises it
+		// first_seen_tool raises the call; the step into it is a first-seen transition too,
+		// at least as unlikely (the model reports the first of equally unlikely findings).
+		if !step.NewTransition {
+			return out
+		}
+		f.Kind, f.From = sequence.KindTransition, prev
 	}
 	if !beyondRange(f) {
 		return out
