@@ -424,3 +424,42 @@ func TestSameScoresAcrossRestart(t *testing.T) {
 
 func rateBucket(d time.Duration) (c rate.Config) { c.Bucket = d; return c }
 func seqSmoothing(x float64) (c sequence.Config) { c.Smoothing = x; return c }
+
+// TestFailedProduceKeepsModelAnomalies checks that anomalies of the statistical models whose
+// produce failed go out with the next batch: the models cannot unlearn a batch, so its retry
+// would not raise them again.
+func TestFailedProduceKeepsModelAnomalies(t *testing.T) {
+	ctx := context.Background()
+	port := freePort(t)
+	brokers := []string{"127.0.0.1:" + strconv.Itoa(port)}
+	st := openStore(t, filepath.Join(t.TempDir(), "mcpwatch.db"))
+	defer st.Close()
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}, Rate: RateConfig{Disabled: true}, Sequence: SequenceConfig{MinScore: 40}}
+	d := newDetector(t, cfg, st, brokers, nil)
+	defer func() { require.NoError(t, d.Shutdown(ctx)) }()
+	var s stream
+	at := week0
+	for i := range 60 {
+		at = at.Add(time.Minute)
+		s.req(at, "a", "s"+itoa(i), "tools/call", "read_file")
+	}
+	d.mu.Lock()
+	run(d, s.evs)
+	d.mu.Unlock()
+	odd := s.req(at.Add(time.Minute), "a", "odd", "resources/read", "file:///x")
+	batch := eventMessages(t, odd)
+
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	require.Error(t, d.handle(short, batch), "the broker is down")
+	require.Len(t, d.pending, 1)
+	require.Equal(t, KindUnlikelyStep, d.pending[0].Kind)
+
+	startBroker(t, port)
+	next := eventMessages(t, s.req(at.Add(2*time.Minute), "a", "odd", "resources/read", "file:///x"))
+	require.Eventually(t, func() bool { return d.handle(ctx, next) == nil }, 20*time.Second, 100*time.Millisecond)
+	got := readAnomalies(t, brokers, 1)
+	require.Equal(t, "new_call resources/read", got[0].Subject)
+	require.Equal(t, []string{odd.ID}, got[0].EvidenceEventIDs)
+	require.Empty(t, d.pending)
+}
