@@ -113,6 +113,7 @@ type Detector struct {
 	prior           *rate.Prior // the population's rate baseline, for cold agents
 	priorAt         int64       // event time the prior was built
 	agents          map[string]*agentState
+	agentList       []*agentState // the same agents, in a slice for the sweeps
 	dirtyAgents     []*agentState
 	sessionPool     []*sequence.Session
 	open            map[string]*openAnomaly
@@ -271,21 +272,33 @@ func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
 	}
 	var out []schemas.Anomaly
 	out = d.advance(out, t, now)
-	out = d.observeStats(out, ev, t, now)
-	if an, ok := d.observeNewTool(ev, now); ok {
+	var st *agentState
+	out, st = d.observeStats(out, ev, t, now)
+	if an, ok := d.observeNewTool(ev, st, now); ok {
 		out = append(out, an)
 	}
 	return out
 }
 
-func (d *Detector) observeNewTool(ev *schemas.Event, now time.Time) (schemas.Anomaly, bool) {
+// observeNewTool runs first_seen_tool; st is the agent's state when the statistical models
+// saw the event (nil otherwise), which caches the agent's tools.
+func (d *Detector) observeNewTool(ev *schemas.Event, st *agentState, now time.Time) (schemas.Anomaly, bool) {
 	if d.cfg.NewTool.Disabled {
 		return schemas.Anomaly{}, false
 	}
-	a := d.tools[ev.AgentID]
+	var a *agentTools
+	if st != nil {
+		a = st.tools
+	}
 	if a == nil {
-		a = &agentTools{Tools: map[string]struct{}{}}
-		d.tools[ev.AgentID] = a
+		a = d.tools[ev.AgentID]
+		if a == nil {
+			a = &agentTools{Tools: map[string]struct{}{}}
+			d.tools[ev.AgentID] = a
+		}
+		if st != nil {
+			st.tools = a
+		}
 	}
 	an, ok := observeTool(a, ev, d.cfg.NewTool.Score, now)
 	if !ok {

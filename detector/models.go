@@ -52,6 +52,7 @@ type agentState struct {
 	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
 	bucketFirst, bucketLast uuid.UUID
 	dirty                   bool
+	tools                   *agentTools // first_seen_tool's baseline, saving a map lookup per call
 }
 
 // warmUpState is agentState's stored warm-up record.
@@ -96,6 +97,7 @@ func (d *Detector) agent(name string, t int64) *agentState {
 		st.seq = d.seqModel.NewBaseline()
 	}
 	d.agents[name] = st
+	d.agentList = append(d.agentList, st)
 	return st
 }
 
@@ -113,9 +115,9 @@ func (d *Detector) markDirty(st *agentState) {
 }
 
 // observeStats feeds a request to the rate and sequence models and appends what they raise.
-func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int64, now time.Time) []schemas.Anomaly {
+func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int64, now time.Time) ([]schemas.Anomaly, *agentState) {
 	if !isRequest(ev) || (d.cfg.Rate.Disabled && d.cfg.Sequence.Disabled) {
-		return out
+		return out, nil
 	}
 	st := d.agent(ev.AgentID, t)
 	st.events++
@@ -148,7 +150,7 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 		out = d.raiseStep(out, st, ev, id, st.prev, step, t, now)
 		st.prev = sym
 	}
-	return out
+	return out, st
 }
 
 // peer is the population baseline an agent's sequence estimates are smoothed toward, once
@@ -398,7 +400,7 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	}
 	clock := time.Unix(0, t)
 	idle := int64(d.cfg.Sequence.SessionIdle)
-	for _, st := range d.agents {
+	for _, st := range d.agentList { // a slice: ranging over the map costs more than the models
 		if st.rate != nil {
 			if res, ok := st.rate.Advance(clock); ok {
 				out = d.raiseRate(out, st, res, st.bucketFirst, st.bucketLast, t, now)
@@ -419,7 +421,7 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	if !d.cfg.Rate.Disabled && t-d.priorAt >= int64(priorRefresh) {
 		d.priorAt = t
 		models := make([]*rate.Model, 0, min(len(d.agents), maxPriorAgents))
-		for _, st := range d.agents {
+		for _, st := range d.agentList {
 			if len(models) == maxPriorAgents {
 				break
 			}
