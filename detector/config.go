@@ -55,7 +55,7 @@ type Suppression struct {
 	// Agent is an agent id.
 	Agent string `yaml:"agent"`
 	// Kind is an anomaly kind (new_tool, rate_spike, rate_drop, new_transition,
-	// unlikely_step, unusual_session).
+	// unlikely_step, unusual_session, scan).
 	Kind string `yaml:"kind"`
 }
 
@@ -66,11 +66,12 @@ const (
 	KindNewTransition  = "new_transition"
 	KindUnlikelyStep   = "unlikely_step"
 	KindUnusualSession = "unusual_session"
+	KindScan           = "scan"
 )
 
 var knownKinds = map[string]bool{
 	KindNewTool: true, KindRateSpike: true, KindRateDrop: true,
-	KindNewTransition: true, KindUnlikelyStep: true, KindUnusualSession: true,
+	KindNewTransition: true, KindUnlikelyStep: true, KindUnusualSession: true, KindScan: true,
 }
 
 func (c *RateConfig) setDefaults() {
@@ -110,6 +111,10 @@ func (c Config) validateModels(errs *config.Errors) {
 		errs.Add("detector.sequence.session_idle", "must be positive")
 	}
 	errs.Merge("detector.sequence", c.Sequence.Model.Validate())
+	validateScore(errs, "detector.scan.min_score", c.Scan.MinScore)
+	if c.Scan.MinCalls < 2 {
+		errs.Addf("detector.scan.min_calls", "must be at least 2, got %d", c.Scan.MinCalls)
+	}
 	if c.MergeWindow <= 0 {
 		errs.Add("detector.merge_window", "must be positive")
 	}

@@ -29,6 +29,8 @@ type Config struct {
 	// Sequence configures the tool_sequence model (new_transition, unlikely_step,
 	// unusual_session).
 	Sequence SequenceConfig `yaml:"sequence"`
+	// Scan configures the scan model (session shape: enumeration bursts, probing).
+	Scan ScanConfig `yaml:"scan"`
 	// WarmUp is how long a new agent's statistical anomalies are marked learning.
 	WarmUp WarmUpConfig `yaml:"warm_up"`
 	// MergeWindow is how long, by event time, a repeat of an anomaly (same agent, kind and
@@ -59,6 +61,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Rate.setDefaults()
 	c.Sequence.setDefaults()
+	c.Scan.setDefaults()
 	if c.WarmUp.Duration == 0 {
 		c.WarmUp.Duration = 24 * time.Hour
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ const (
 	ModelRequestRate        = rate.ModelName     // one rate.Model per agent
 	ModelToolSequence       = sequence.ModelName // one sequence.Baseline per agent
 	ModelSequencePopulation = "tool_sequence_population"
-	ModelAgentWarmUp        = "agent_warm_up" // when an agent was first seen and how many requests it sent
+	ModelAgent              = "agent" // warm-up (first seen, requests sent) and scan average
 	populationKey           = "all"
 )
 
@@ -53,12 +54,19 @@ type agentState struct {
 	bucketFirst, bucketLast uuid.UUID
 	dirty                   bool
 	tools                   *agentTools // first_seen_tool's baseline, saving a map lookup per call
+	// The scan model: enumeration and probe calls in the open session, and the agent's
+	// average per session over scanSessions sessions.
+	scanEnum, scanProbes uint32
+	scanMean             float32
+	scanSessions         uint32
 }
 
-// warmUpState is agentState's stored warm-up record.
-type warmUpState struct {
-	First  time.Time `json:"first"`
-	Events int64     `json:"events"`
+// agentRecord is agentState's stored record: its warm-up and its scan average.
+type agentRecord struct {
+	First        time.Time `json:"first"`
+	Events       int64     `json:"events"`
+	ScanMean     float32   `json:"scan_mean"`
+	ScanSessions uint32    `json:"scan_sessions"`
 }
 
 // openAnomaly is an anomaly that repeats update while it is open.
@@ -149,6 +157,9 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 		step := st.seq.Step(st.sess, sym, d.peer(st))
 		out = d.raiseStep(out, st, ev, id, st.prev, step, t, now)
 		st.prev = sym
+		if !d.cfg.Scan.Disabled {
+			out = d.observeScan(out, st, ev, id, step.NewCall, t, now)
+		}
 	}
 	return out, st
 }
@@ -200,8 +211,12 @@ func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, t int64, no
 				Learning:    d.learning(st, t),
 			}, evidence(st.bucketLast), now, d.cfg.MergeWindow)
 		}
+		if k := int(st.scanEnum + st.scanProbes); !d.cfg.Scan.Disabled && k >= d.cfg.Scan.MinCalls && !isDoubling(k, d.cfg.Scan.MinCalls) {
+			out = d.raiseScan(out, st, "", st.bucketLast, t, now, true)
+		}
 		st.seq.Learn(s)
 		d.population.Learn(s)
+		st.learnScan()
 		d.populationDirty = true
 	}
 	st.sess = nil
@@ -332,6 +347,12 @@ func (d *Detector) suppressed(agent, kind string) bool {
 // updates, not one per repeat). Otherwise a is opened and produced; its id is stable for
 // (agent, kind, subject, first seen), so a redelivery updates rather than duplicates it.
 func (d *Detector) raise(out []schemas.Anomaly, a schemas.Anomaly, ev []string, now time.Time, window time.Duration) []schemas.Anomaly {
+	return d.raiseOrUpdate(out, a, ev, now, window, false)
+}
+
+// raiseOrUpdate is raise; force produces the merged version whatever its count, for a final
+// tally (a scan's count when its session ends).
+func (d *Detector) raiseOrUpdate(out []schemas.Anomaly, a schemas.Anomaly, ev []string, now time.Time, window time.Duration, force bool) []schemas.Anomaly {
 	if d.suppressed(a.AgentID, a.Kind) {
 		return out
 	}
@@ -343,10 +364,11 @@ func (d *Detector) raise(out []schemas.Anomaly, a schemas.Anomaly, ev []string, 
 		}
 		o.a.EvidenceEventIDs = appendEvidence(o.a.EvidenceEventIDs, ev)
 		o.a.Time = now
-		emit := o.a.Count&(o.a.Count-1) == 0
-		if a.Score > o.a.Score {
+		emit := force || o.a.Count&(o.a.Count-1) == 0
+		if a.Score >= o.a.Score {
+			// At the same score, the newer explanation is the more current one.
+			emit = emit || a.Score > o.a.Score
 			o.a.Score, o.a.Severity, o.a.Title, o.a.Explanation = a.Score, schemas.SeverityForScore(a.Score), a.Title, a.Explanation
-			emit = true
 		}
 		if o.a.Learning && !a.Learning {
 			o.a.Learning = false
@@ -434,9 +456,9 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	return out
 }
 
-// encodeWarmUp and decodeWarmUp store an agent's warm-up record.
-func encodeWarmUp(st *agentState) []byte {
-	b, err := json.Marshal(warmUpState{First: time.Unix(0, st.first).UTC(), Events: st.events})
+// encodeAgent stores an agent's record.
+func encodeAgent(st *agentState) []byte {
+	b, err := json.Marshal(agentRecord{First: time.Unix(0, st.first).UTC(), Events: st.events, ScanMean: st.scanMean, ScanSessions: st.scanSessions})
 	if err != nil {
 		panic("BUG: cannot marshal warm-up state: " + err.Error())
 	}
@@ -462,7 +484,7 @@ func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
 			}
 			snaps = append(snaps, store.Baseline{Model: ModelToolSequence, Key: st.name, UpdatedAt: now, State: b})
 		}
-		snaps = append(snaps, store.Baseline{Model: ModelAgentWarmUp, Key: st.name, UpdatedAt: now, State: encodeWarmUp(st)})
+		snaps = append(snaps, store.Baseline{Model: ModelAgent, Key: st.name, UpdatedAt: now, State: encodeAgent(st)})
 	}
 	if d.populationDirty {
 		b, err := d.population.MarshalBinary()
@@ -485,18 +507,21 @@ func (d *Detector) restoreStats(ctx context.Context) (int, error) {
 		}
 		return snaps, nil
 	}
-	warm, err := load(ModelAgentWarmUp)
+	warm, err := load(ModelAgent)
 	if err != nil {
 		return 0, err
 	}
 	for _, s := range warm {
-		var w warmUpState
+		var w agentRecord
 		if err := json.Unmarshal(s.State, &w); err != nil {
 			d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
 			continue
 		}
 		st := d.agent(s.Key, w.First.UnixNano())
 		st.events = w.Events
+		if finite(w.ScanMean) && w.ScanMean >= 0 && w.ScanSessions <= maxScanMemory {
+			st.scanMean, st.scanSessions = w.ScanMean, w.ScanSessions
+		}
 		st.last = max(st.last, w.First.UnixNano())
 	}
 	if !d.cfg.Rate.Disabled {
@@ -542,3 +567,5 @@ func (d *Detector) restoreStats(ctx context.Context) (int, error) {
 	}
 	return len(warm), nil
 }
+
+func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }

@@ -341,6 +341,7 @@ func TestModelsConfigValidate(t *testing.T) {
 		{name: "sequence", cfg: Config{Sequence: SequenceConfig{SessionIdle: -1, MinScore: -1}}, want: []string{"detector.sequence.session_idle: must be positive", "detector.sequence.min_score"}},
 		{name: "sequence model", cfg: Config{Sequence: SequenceConfig{Model: seqSmoothing(-1)}}, want: []string{"detector.sequence.smoothing"}},
 		{name: "merge window", cfg: Config{MergeWindow: -1}, want: []string{"detector.merge_window: must be positive"}},
+		{name: "scan", cfg: Config{Scan: ScanConfig{MinCalls: 1, MinScore: 200}}, want: []string{"detector.scan.min_calls: must be at least 2, got 1", "detector.scan.min_score"}},
 		{name: "empty suppression", cfg: Config{Suppress: []Suppression{{Kind: KindRateDrop}, {}}}, want: []string{"detector.suppress[1]: must name an agent, a kind or both"}},
 		{name: "unknown kind", cfg: Config{Suppress: []Suppression{{Kind: "nope"}}}, want: []string{`detector.suppress[0].kind: unknown anomaly kind "nope"`}},
 	} {
@@ -462,4 +463,61 @@ func TestFailedProduceKeepsModelAnomalies(t *testing.T) {
 	require.Equal(t, "new_call resources/read", got[0].Subject)
 	require.Equal(t, []string{odd.ID}, got[0].EvidenceEventIDs)
 	require.Empty(t, d.pending)
+}
+
+func TestScan(t *testing.T) {
+	var s stream
+	at := week0
+	// 30 sessions that list the tools once, then read.
+	for i := range 30 {
+		for _, m := range []string{"tools/list", "tools/call"} {
+			at = at.Add(time.Minute)
+			s.req(at, "a", "s"+itoa(i), m, "read_file")
+		}
+	}
+	trained := len(s.evs)
+	// A session listing tools 9 times, then probing 3 unknown tools (one twice) and failing a
+	// known one: 9 + 3 probes = 12 ≥ 10, scored at 10.
+	for range 9 {
+		at = at.Add(time.Second)
+		s.req(at, "a", "scan", "tools/list", "")
+	}
+	for _, tool := range []string{"x1", "x2", "x2", "read_file", "x3"} {
+		at = at.Add(time.Second)
+		s.req(at, "a", "scan", "tools/call", tool)
+		s.evs[len(s.evs)-1].Status = schemas.StatusError
+	}
+	// The next session ends it: the final tally is produced.
+	s.req(at.Add(time.Minute), "a", "next", "tools/list", "")
+
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}, Rate: RateConfig{Disabled: true}}
+	d := liveDetector(t, cfg)
+	require.Empty(t, alertable(run(d, s.evs[:trained]), 0))
+	require.InDelta(t, 1.0, d.agents["a"].scanMean, 1e-6, "one enumeration per session")
+	require.EqualValues(t, 29, d.agents["a"].scanSessions, "the last session is still open")
+
+	var scans []schemas.Anomaly
+	for _, a := range run(d, s.evs[trained:]) {
+		if a.Kind == KindScan {
+			scans = append(scans, a)
+		}
+	}
+	require.Len(t, scans, 2, "raised at 10 calls, updated with the final tally")
+	first, final := scans[0], scans[1]
+	require.Equal(t, "scan", first.Subject)
+	require.Equal(t, "9 enumeration calls and 1 probes of unknown tools", first.Explanation.Observed)
+	lambda := (1.0*30 + scanPrior) / 31
+	p := scanProbability(10, lambda)
+	require.InDelta(t, -10*math.Log10(p), first.Score, 1e-9)
+	require.Equal(t, "session_shape", first.Explanation.Model)
+	require.Equal(t, first.ID, final.ID)
+	require.Equal(t, "9 enumeration calls and 3 probes of unknown tools", final.Explanation.Observed, "x2 twice and the known read_file are not probes")
+	require.Equal(t, 2, final.Count)
+	require.Greater(t, final.Score, first.Score)
+	require.InDelta(t, (1.0*30+12)/31, d.agents["a"].scanMean, 1e-5, "the session is learnt")
+
+	require.True(t, isDoubling(10, 10))
+	require.True(t, isDoubling(40, 10))
+	require.False(t, isDoubling(30, 10))
+	require.False(t, isDoubling(5, 10))
 }

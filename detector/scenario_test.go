@@ -93,7 +93,11 @@ func loadScenario(t *testing.T, path string) []schemas.Event {
 		switch {
 		case st.Event != nil:
 			e := st.Event
-			s.req(e.ObservedAt, e.AgentID, e.SessionID, e.Method, e.Target)
+			ev := s.req(e.ObservedAt, e.AgentID, e.SessionID, e.Method, e.Target)
+			if e.Status != "" {
+				s.evs[len(s.evs)-1].Status = e.Status
+				ev.Status = e.Status
+			}
 		case st.Gen != nil:
 			g := st.Gen
 			off := g.OffHours
