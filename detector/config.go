@@ -39,7 +39,7 @@ type SequenceConfig struct {
 }
 
 // WarmUpConfig is the per-agent warm-up of the statistical models (request_rate,
-// tool_sequence): until an agent has been seen for Duration of event time and sent Events
+// tool_sequence, session_shape): until an agent has been seen for Duration of event time and sent Events
 // requests, its anomalies carry learning: true and are not alerted. first_seen_tool has no
 // statistics to warm up and is not affected.
 type WarmUpConfig struct {
