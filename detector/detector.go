@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/detector/rate"
 	"github.com/mcpwatch/mcpwatch/detector/sequence"
+	"github.com/mcpwatch/mcpwatch/detector/size"
 	"github.com/mcpwatch/mcpwatch/internal/bus"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
@@ -29,6 +30,8 @@ type Config struct {
 	// Sequence configures the tool_sequence model (new_transition, unlikely_step,
 	// unusual_session).
 	Sequence SequenceConfig `yaml:"sequence"`
+	// Size configures the context_size model (large_response, large_request).
+	Size SizeConfig `yaml:"size"`
 	// Scan configures the scan model (session shape: enumeration bursts, probing).
 	Scan ScanConfig `yaml:"scan"`
 	// WarmUp is how long a new agent's statistical anomalies are marked learning.
@@ -62,6 +65,7 @@ func (c *Config) SetDefaults() {
 	c.Rate.setDefaults()
 	c.Sequence.setDefaults()
 	c.Scan.setDefaults()
+	c.Size.setDefaults()
 	if c.WarmUp.Duration == 0 {
 		c.WarmUp.Duration = 24 * time.Hour
 	}
@@ -110,6 +114,7 @@ type Detector struct {
 
 	// The statistical models (models.go).
 	rateParams      *rate.Params
+	sizeParams      *size.Params
 	seqModel        *sequence.Model
 	population      *sequence.Baseline // every agent's sessions: the peer prior
 	populationDirty bool
@@ -141,7 +146,12 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 	if err != nil {
 		return nil, fmt.Errorf("cannot create detector: %w", err)
 	}
+	zp, err := size.NewParams(cfg.Size.Model)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create detector: %w", err)
+	}
 	d := &Detector{
+		sizeParams: zp,
 		rateParams: rp,
 		seqModel:   sm,
 		population: sm.NewPeerBaseline(),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/detector/rate"
 	"github.com/mcpwatch/mcpwatch/detector/sequence"
+	"github.com/mcpwatch/mcpwatch/detector/size"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -54,6 +55,7 @@ type agentState struct {
 	bucketFirst, bucketLast uuid.UUID
 	dirty                   bool
 	tools                   *agentTools // first_seen_tool's baseline, saving a map lookup per call
+	sizes                   *size.Sizes
 	// The scan model: enumeration and probe calls in the open session, and the agent's
 	// average per session over scanSessions sessions.
 	scanEnum, scanProbes uint32
@@ -104,6 +106,9 @@ func (d *Detector) agent(name string, t int64) *agentState {
 	if !d.cfg.Sequence.Disabled {
 		st.seq = d.seqModel.NewBaseline()
 	}
+	if !d.cfg.Size.Disabled {
+		st.sizes = d.sizeParams.New()
+	}
 	d.agents[name] = st
 	d.agentList = append(d.agentList, st)
 	return st
@@ -124,7 +129,7 @@ func (d *Detector) markDirty(st *agentState) {
 
 // observeStats feeds a request to the rate and sequence models and appends what they raise.
 func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int64, now time.Time) ([]schemas.Anomaly, *agentState) {
-	if !isRequest(ev) || (d.cfg.Rate.Disabled && d.cfg.Sequence.Disabled) {
+	if !isRequest(ev) || (d.cfg.Rate.Disabled && d.cfg.Sequence.Disabled && d.cfg.Size.Disabled) {
 		return out, nil
 	}
 	st := d.agent(ev.AgentID, t)
@@ -160,6 +165,9 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 		if !d.cfg.Scan.Disabled {
 			out = d.observeScan(out, st, ev, id, step.NewCall, t, now)
 		}
+	}
+	if st.sizes != nil {
+		out = d.observeSizes(out, st, ev, id, t, now)
 	}
 	return out, st
 }
@@ -484,6 +492,13 @@ func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
 			}
 			snaps = append(snaps, store.Baseline{Model: ModelToolSequence, Key: st.name, UpdatedAt: now, State: b})
 		}
+		if st.sizes != nil {
+			b, err := st.sizes.MarshalBinary()
+			if err != nil {
+				panic("BUG: cannot marshal size baseline: " + err.Error())
+			}
+			snaps = append(snaps, store.Baseline{Model: ModelContextSize, Key: st.name, UpdatedAt: now, State: b})
+		}
 		snaps = append(snaps, store.Baseline{Model: ModelAgent, Key: st.name, UpdatedAt: now, State: encodeAgent(st)})
 	}
 	if d.populationDirty {
@@ -536,6 +551,19 @@ func (d *Detector) restoreStats(ctx context.Context) (int, error) {
 			}
 			if err := st.rate.UnmarshalBinary(s.State); err != nil {
 				d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+			}
+		}
+	}
+	if !d.cfg.Size.Disabled {
+		snaps, err := load(ModelContextSize)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range snaps {
+			if st := d.agents[s.Key]; st != nil {
+				if err := st.sizes.UnmarshalBinary(s.State); err != nil {
+					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+				}
 			}
 		}
 	}

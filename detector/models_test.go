@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/detector/rate"
 	"github.com/mcpwatch/mcpwatch/detector/sequence"
+	"github.com/mcpwatch/mcpwatch/detector/size"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -341,6 +342,7 @@ func TestModelsConfigValidate(t *testing.T) {
 		{name: "sequence", cfg: Config{Sequence: SequenceConfig{SessionIdle: -1, MinScore: -1}}, want: []string{"detector.sequence.session_idle: must be positive", "detector.sequence.min_score"}},
 		{name: "sequence model", cfg: Config{Sequence: SequenceConfig{Model: seqSmoothing(-1)}}, want: []string{"detector.sequence.smoothing"}},
 		{name: "merge window", cfg: Config{MergeWindow: -1}, want: []string{"detector.merge_window: must be positive"}},
+		{name: "size", cfg: Config{Size: SizeConfig{MinBytes: -1, Model: size.Config{MaxKeys: -1}}}, want: []string{"detector.size.min_bytes: must not be negative, got -1", "detector.size.max_keys"}},
 		{name: "scan", cfg: Config{Scan: ScanConfig{MinCalls: 1, MinScore: 200}}, want: []string{"detector.scan.min_calls: must be at least 2, got 1", "detector.scan.min_score"}},
 		{name: "empty suppression", cfg: Config{Suppress: []Suppression{{Kind: KindRateDrop}, {}}}, want: []string{"detector.suppress[1]: must name an agent, a kind or both"}},
 		{name: "unknown kind", cfg: Config{Suppress: []Suppression{{Kind: "nope"}}}, want: []string{`detector.suppress[0].kind: unknown anomaly kind "nope"`}},
@@ -520,4 +522,10 @@ func TestScan(t *testing.T) {
 	require.True(t, isDoubling(40, 10))
 	require.False(t, isDoubling(30, 10))
 	require.False(t, isDoubling(5, 10))
+}
+
+func TestFormatBytes(t *testing.T) {
+	for in, want := range map[float64]string{0: "0 B", 812: "812 B", 4100: "4.1 KB", 41943040: "42 MB", 2e12: "2.0 TB"} {
+		require.Equal(t, want, formatBytes(in))
+	}
 }

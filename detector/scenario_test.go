@@ -3,6 +3,7 @@ package detector
 import (
 	"bufio"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -22,7 +23,8 @@ import (
 //   - {"event": {...}}: one request (Event v1 fields; direction, kind and id are filled in);
 //   - {"gen": {...}}: a steady agent from..to, per_min requests a minute on weekdays 08–18 UTC
 //     and off_hours_per_min otherwise (default per_min), in sessions of session_calls (the
-//     first a tools/list, the rest tools/call of random tools), Poisson-timed from seed;
+//     first a tools/list, the rest tools/call of random tools), Poisson-timed from seed, with
+//     request_bytes and response_bytes about their typical sizes when given;
 //   - {"burst": {...}}: count requests every "every" from at;
 //   - {"comment": "..."}.
 //
@@ -40,6 +42,10 @@ type scenarioStep struct {
 		Tools        []string  `json:"tools"`
 		SessionCalls int       `json:"session_calls"`
 		Seed         uint64    `json:"seed"`
+		// RequestBytes and ResponseBytes are typical sizes (0: none), varied log-normally
+		// by about a factor of 1.5.
+		RequestBytes  float64 `json:"request_bytes"`
+		ResponseBytes float64 `json:"response_bytes"`
 	} `json:"gen"`
 	Burst *struct {
 		Agent   string    `json:"agent"`
@@ -94,10 +100,12 @@ func loadScenario(t *testing.T, path string) []schemas.Event {
 		case st.Event != nil:
 			e := st.Event
 			ev := s.req(e.ObservedAt, e.AgentID, e.SessionID, e.Method, e.Target)
+			last := &s.evs[len(s.evs)-1]
 			if e.Status != "" {
-				s.evs[len(s.evs)-1].Status = e.Status
+				last.Status = e.Status
 				ev.Status = e.Status
 			}
+			last.RequestBytes, last.ResponseBytes = e.RequestBytes, e.ResponseBytes
 		case st.Gen != nil:
 			g := st.Gen
 			off := g.OffHours
@@ -121,6 +129,9 @@ func loadScenario(t *testing.T, path string) []schemas.Event {
 				} else {
 					s.req(at, g.Agent, sid, "tools/call", g.Tools[r.IntN(len(g.Tools))])
 				}
+				last := &s.evs[len(s.evs)-1]
+				last.RequestBytes = int(g.RequestBytes * math.Exp2(r.NormFloat64()*0.6))
+				last.ResponseBytes = int(g.ResponseBytes * math.Exp2(r.NormFloat64()*0.6))
 			}
 		case st.Burst != nil:
 			b := st.Burst
