@@ -33,6 +33,7 @@ func BenchmarkObserve(b *testing.B) {
 		evs[i] = schemas.Event{
 			ID: evID(i + 1), AgentID: fmt.Sprintf("agent-%06d", i), ServerID: "fs", SessionID: sessions[0],
 			Direction: schemas.ClientToServer, Kind: schemas.KindRequest, Method: "tools/call",
+			RequestBytes: 300, ResponseBytes: 4000,
 		}
 	}
 	start := week0

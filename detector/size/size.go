@@ -125,7 +125,8 @@ type Result struct {
 	// Observed is the size in bytes; Typical the key's robust centre and Low–High its 5–95 %
 	// band, in bytes.
 	Observed, Typical, Low, High float64
-	// P is the upper-tail probability; Score is 0–100, ten points per decade.
+	// P is the upper-tail probability (1 for sizes within three spreads of the centre, which
+	// are not scored); Score is 0–100, ten points per decade.
 	P, Score float64
 	// Overall reports that the agent's key over all calls scored (the call's own had learnt
 	// too little). Learning reports that neither had: Score is 0.
@@ -169,12 +170,19 @@ func (s *Sizes) Observe(k Key, dir Direction, bytes int) Result {
 // at least a quarter (a factor of 1.2), so a key of constant size does not flag every byte.
 func spread(st *stats) float64 { return max(1.25*float64(st.dev), 0.25) }
 
+// typicalZ is the z-score below which a size counts as typical and is not scored (the t's
+// upper tail there is above 0.7 %, a score of at most 21).
+const typicalZ = 3
+
 func (s *Sizes) score(res *Result, st *stats, y float64) {
 	sd := spread(st)
 	z := (y - float64(st.loc)) / sd
 	res.Typical = math.Exp2(float64(st.loc))
 	res.Low = math.Exp2(float64(st.loc) - 1.645*sd)
 	res.High = math.Exp2(float64(st.loc) + 1.645*sd)
+	if z < typicalZ {
+		return // typical: P stays 1, and the costly tail is skipped on the hot path
+	}
 	res.P = s.p.tail.Survival(z)
 	if res.P < 1e-300 {
 		res.P = 1e-300
