@@ -55,7 +55,7 @@ type Suppression struct {
 	// Agent is an agent id.
 	Agent string `yaml:"agent"`
 	// Kind is an anomaly kind (new_tool, rate_spike, rate_drop, new_transition,
-	// unlikely_step, unusual_session, scan, large_response, large_request).
+	// unlikely_step, unusual_session, scan, large_response, large_request, campaign).
 	Kind string `yaml:"kind"`
 }
 
@@ -72,7 +72,7 @@ const (
 var knownKinds = map[string]bool{
 	KindNewTool: true, KindRateSpike: true, KindRateDrop: true,
 	KindNewTransition: true, KindUnlikelyStep: true, KindUnusualSession: true, KindScan: true,
-	KindLargeResponse: true, KindLargeRequest: true,
+	KindLargeResponse: true, KindLargeRequest: true, KindCampaign: true,
 }
 
 func (c *RateConfig) setDefaults() {
@@ -113,6 +113,7 @@ func (c Config) validateModels(errs *config.Errors) {
 	}
 	errs.Merge("detector.sequence", c.Sequence.Model.Validate())
 	c.Size.validate(errs)
+	c.Campaign.validate(errs)
 	validateScore(errs, "detector.scan.min_score", c.Scan.MinScore)
 	if c.Scan.MinCalls < 2 {
 		errs.Addf("detector.scan.min_calls", "must be at least 2, got %d", c.Scan.MinCalls)

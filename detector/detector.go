@@ -32,6 +32,8 @@ type Config struct {
 	Sequence SequenceConfig `yaml:"sequence"`
 	// Size configures the context_size model (large_response, large_request).
 	Size SizeConfig `yaml:"size"`
+	// Campaign configures the correlation of anomalies across agents (campaign).
+	Campaign CampaignConfig `yaml:"campaign"`
 	// Scan configures the scan model (session shape: enumeration bursts, probing).
 	Scan ScanConfig `yaml:"scan"`
 	// WarmUp is how long a new agent's statistical anomalies are marked learning.
@@ -66,6 +68,7 @@ func (c *Config) SetDefaults() {
 	c.Sequence.setDefaults()
 	c.Scan.setDefaults()
 	c.Size.setDefaults()
+	c.Campaign.setDefaults()
 	if c.WarmUp.Duration == 0 {
 		c.WarmUp.Duration = 24 * time.Hour
 	}
@@ -125,6 +128,7 @@ type Detector struct {
 	dirtyAgents     []*agentState
 	sessionPool     []*sequence.Session
 	open            map[string]*openAnomaly
+	campaigns       map[string]*campaign
 	clock           int64 // event-time watermark (Unix ns)
 	sweptBucket     int64
 	// pending are anomalies of the statistical models whose produce failed: they go out
@@ -157,6 +161,7 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 		population: sm.NewPeerBaseline(),
 		agents:     map[string]*agentState{},
 		open:       map[string]*openAnomaly{},
+		campaigns:  map[string]*campaign{},
 		cfg:        cfg,
 		st:         st,
 		producer:   bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
@@ -289,6 +294,11 @@ func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
 	out, st = d.observeStats(out, ev, t, now)
 	if an, ok := d.observeNewTool(ev, st, now); ok {
 		out = append(out, an)
+		// A new tool counts toward a campaign once the agent is past its warm-up: agents
+		// starting out all call tools new to them.
+		if st != nil && !d.learning(st, t) {
+			out = d.noteCampaign(out, &an, an.EvidenceEventIDs, now)
+		}
 	}
 	return out
 }

@@ -399,7 +399,8 @@ func (d *Detector) raiseOrUpdate(out []schemas.Anomaly, a schemas.Anomaly, ev []
 	d.open[key] = &openAnomaly{a: a, window: window}
 	c := a
 	c.EvidenceEventIDs = append([]string(nil), a.EvidenceEventIDs...)
-	return append(out, c)
+	out = append(out, c)
+	return d.noteCampaign(out, &a, ev, now)
 }
 
 func appendEvidence(have, add []string) []string {
@@ -448,6 +449,7 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 			delete(d.open, k)
 		}
 	}
+	d.expireCampaigns(clock)
 	if !d.cfg.Rate.Disabled && t-d.priorAt >= int64(priorRefresh) {
 		d.priorAt = t
 		models := make([]*rate.Model, 0, min(len(d.agents), maxPriorAgents))

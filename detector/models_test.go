@@ -343,6 +343,7 @@ func TestModelsConfigValidate(t *testing.T) {
 		{name: "sequence model", cfg: Config{Sequence: SequenceConfig{Model: seqSmoothing(-1)}}, want: []string{"detector.sequence.smoothing"}},
 		{name: "merge window", cfg: Config{MergeWindow: -1}, want: []string{"detector.merge_window: must be positive"}},
 		{name: "size", cfg: Config{Size: SizeConfig{MinBytes: -1, Model: size.Config{MaxKeys: -1}}}, want: []string{"detector.size.min_bytes: must not be negative, got -1", "detector.size.max_keys"}},
+		{name: "campaign", cfg: Config{Campaign: CampaignConfig{MinAgents: 1, Window: -1}}, want: []string{"detector.campaign.min_agents: must be from 2 to 64, got 1", "detector.campaign.window: must be positive"}},
 		{name: "scan", cfg: Config{Scan: ScanConfig{MinCalls: 1, MinScore: 200}}, want: []string{"detector.scan.min_calls: must be at least 2, got 1", "detector.scan.min_score"}},
 		{name: "empty suppression", cfg: Config{Suppress: []Suppression{{Kind: KindRateDrop}, {}}}, want: []string{"detector.suppress[1]: must name an agent, a kind or both"}},
 		{name: "unknown kind", cfg: Config{Suppress: []Suppression{{Kind: "nope"}}}, want: []string{`detector.suppress[0].kind: unknown anomaly kind "nope"`}},
