@@ -4,7 +4,8 @@
 // rate (rate_spike, rate_drop), the tool-sequence model of package sequence (new_transition,
 // unlikely_step, unusual_session), with the population of agents as prior for cold ones, the
 // context-size model of package size (large_response, large_request) and session_shape
-// (enumeration bursts and probing of unknown tools: scan). Models run on event time, so a replay scores as the live stream did. Repeats of an
+// (enumeration bursts and probing of unknown tools: scan); the same anomaly in several agents
+// becomes a campaign. Models run on event time, so a replay scores as the live stream did. Repeats of an
 // anomaly are merged into it, a new agent's statistical anomalies are marked learning during
 // its warm-up, and configured agents and kinds are suppressed. Baselines are snapshotted to the
 // store and restored at start, so a restart does not forget what is normal.
