@@ -93,7 +93,7 @@ func KeyOf(method, target string) Key {
 	for i := 0; i < len(method); i++ {
 		h = (h ^ uint64(method[i])) * 1099511628211
 	}
-	h = (h ^ 0) * 1099511628211
+	h *= 1099511628211 // a zero byte between method and target
 	for i := 0; i < len(target); i++ {
 		h = (h ^ uint64(target[i])) * 1099511628211
 	}
@@ -102,12 +102,11 @@ func KeyOf(method, target string) Key {
 
 // stats is one key's robust distribution of log2(bytes).
 type stats struct {
-	key  Key
-	dir  Direction
-	n    uint32
-	loc  float32 // robust location
-	dev  float32 // mean absolute deviation about loc (clipped)
-	_pad [3]byte
+	key Key
+	dir Direction
+	n   uint32
+	loc float32 // robust location
+	dev float32 // mean absolute deviation about loc (clipped)
 }
 
 // Sizes is one agent's message-size baseline. It is not safe for concurrent use.
