@@ -37,6 +37,7 @@ func BenchmarkObserve(b *testing.B) {
 		}
 	}
 	start := week0
+	wallClock := start.Add(365 * 24 * time.Hour)
 	step := time.Minute / agents // every agent once a minute
 	var n int64
 	observe := func() {
@@ -46,7 +47,7 @@ func BenchmarkObserve(b *testing.B) {
 		ev.ObservedAt = start.Add(time.Duration(n) * step)
 		ev.Target = tools[(round+int64(i))%3]
 		ev.SessionID = sessions[round/20%2]
-		d.Observe(ev, start)
+		d.Observe(ev, wallClock)
 		n++
 	}
 	var before, after runtime.MemStats

@@ -272,6 +272,9 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
+// maxClockSkew is how far ahead of the detector's clock an event's time may be.
+const maxClockSkew = 10 * time.Minute
+
 func anomalyMessage(a schemas.Anomaly) kafka.Message {
 	v, err := json.Marshal(a)
 	if err != nil {
@@ -286,7 +289,9 @@ func anomalyMessage(a schemas.Anomaly) kafka.Message {
 func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
 	t := now.UnixNano()
 	if !ev.ObservedAt.IsZero() {
-		t = ev.ObservedAt.UnixNano()
+		// An event stamped in the future (a collector's clock gone wrong) would move the
+		// watermark there and make every agent fall silent at once: clamp it.
+		t = min(ev.ObservedAt.UnixNano(), now.Add(maxClockSkew).UnixNano())
 	}
 	var out []schemas.Anomaly
 	out = d.advance(out, t, now)

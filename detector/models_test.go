@@ -530,3 +530,15 @@ func TestFormatBytes(t *testing.T) {
 		require.Equal(t, want, formatBytes(in))
 	}
 }
+
+func TestFutureEventsAreClamped(t *testing.T) {
+	d := liveDetector(t, Config{})
+	now := week0.Add(time.Hour)
+	var s stream
+	s.req(week0, "a", "s", "tools/list", "")
+	s.req(week0.Add(100*365*24*time.Hour), "b", "s", "tools/list", "")
+	for i := range s.evs {
+		d.Observe(&s.evs[i], now)
+	}
+	require.Equal(t, now.Add(maxClockSkew).UnixNano(), d.clock, "the watermark stops at the clock plus the allowed skew")
+}
