@@ -230,6 +230,18 @@ func TestBaselinesSurviveRestart(t *testing.T) {
 	for _, s := range snaps {
 		require.JSONEq(t, `{"tools":["echo"]}`, string(s.State), s.Key)
 	}
+	for _, model := range []string{ModelRequestRate, ModelToolSequence, ModelContextSize, ModelAgent} {
+		snaps, err := st.LoadBaselines(ctx, model)
+		require.NoError(t, err)
+		require.Len(t, snaps, 2, "Shutdown saves the %s baselines of both agents", model)
+	}
+	agents, err := st.LoadBaselines(ctx, ModelAgent)
+	require.NoError(t, err)
+	for _, s := range agents {
+		if s.Key == "a" {
+			require.Contains(t, string(s.State), `"events":3`, "a sent three requests")
+		}
+	}
 	require.NoError(t, st.Close())
 
 	// A new detector on the same database file.
@@ -245,6 +257,9 @@ func TestBaselinesSurviveRestart(t *testing.T) {
 	)...)
 	got = readAnomalies(t, brokers, 3)
 	third := got[2]
+	d2.mu.Lock()
+	require.EqualValues(t, 5, d2.agents["a"].events, "the warm-up record was restored and counts on")
+	d2.mu.Unlock()
 	require.Equal(t, "a", third.AgentID, "known tools raised nothing after the restart")
 	require.Equal(t, "delete_all", third.Subject)
 	require.Equal(t, []string{evID(7)}, third.EvidenceEventIDs)
