@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -67,4 +69,45 @@ func BenchmarkObserve(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/agents, "heapB/agent")
 	runtime.KeepAlive(d)
+}
+
+// TestObserveDoesNotAllocate holds the hot path to under one allocation per event on average
+// (testing.AllocsPerRun truncates), session changes and bucket sweeps included, once agents
+// are known: the per-event path allocates nothing; the hourly population prior rebuild does.
+func TestObserveDoesNotAllocate(t *testing.T) {
+	const agents = 100
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}}
+	cfg.SetDefaults()
+	d, err := New(cfg, nil, []string{"127.0.0.1:1"}, testBusConfig(), pipeline.Settings{Logger: discard})
+	require.NoError(t, err)
+	tools := []string{"read_file", "list_dir", "search"}
+	sessions := []string{"s0", "s1"}
+	evs := make([]schemas.Event, agents)
+	for i := range evs {
+		evs[i] = schemas.Event{
+			ID: evID(i + 1), AgentID: fmt.Sprintf("agent-%03d", i), ServerID: "fs",
+			Direction: schemas.ClientToServer, Kind: schemas.KindRequest, Method: "tools/call",
+			RequestBytes: 300, ResponseBytes: 4000,
+		}
+	}
+	wall := week0.Add(365 * 24 * time.Hour)
+	var n int64
+	var raised int
+	observe := func() {
+		i := int(n % agents)
+		round := n / agents
+		ev := &evs[i]
+		ev.ObservedAt = week0.Add(time.Duration(n) * time.Minute / agents)
+		ev.Target = tools[round%3]
+		ev.SessionID = sessions[round/20%2]
+		raised += len(d.Observe(ev, wall))
+		n++
+	}
+	for range 200 * agents {
+		observe()
+	}
+	raised = 0
+	allocs := testing.AllocsPerRun(100*agents, observe)
+	require.Zero(t, raised, "a steady stream raises nothing")
+	require.Zero(t, allocs)
 }

@@ -126,7 +126,7 @@ type Detector struct {
 	agents          map[string]*agentState
 	agentList       []*agentState // the same agents, in a slice for the sweeps
 	dirtyAgents     []*agentState
-	sessionPool     []*sequence.Session
+	sessionPool     []*liveSession // ended sessions, reused: starting a session allocates nothing
 	open            map[string]*openAnomaly
 	campaigns       map[string]*campaign
 	clock           int64 // event-time watermark (Unix ns)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,26 +42,39 @@ type agentState struct {
 	name string // the map key (owned)
 	rate *rate.Model
 	seq  *sequence.Baseline
-	sess *sequence.Session // the session in progress, nil between sessions
-	// session is the id of the session in progress; sessionMax the highest step score
-	// raised in it (so its end is raised only when it says more).
-	session    string
-	sessionMax float64
-	prev       sequence.Symbol // the session's previous call
-	first      int64           // event time of the first event (Unix ns)
-	last       int64           // event time of the latest request
-	events     int64           // requests seen
+	// live are the agent's sessions in progress (an agent may hold several at once, one
+	// per server say), at most maxLiveSessions, least recently used first to go.
+	live   []*liveSession
+	first  int64 // event time of the first event (Unix ns)
+	last   int64 // event time of the latest request
+	events int64 // requests seen
 	// bucketFirst and bucketLast are the first and last request ids of the open rate bucket
 	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
 	bucketFirst, bucketLast uuid.UUID
 	dirty                   bool
 	tools                   *agentTools // first_seen_tool's baseline, saving a map lookup per call
 	sizes                   *size.Sizes
-	// The scan model: enumeration and probe calls in the open session, and the agent's
-	// average per session over scanSessions sessions.
-	scanEnum, scanProbes uint32
-	scanMean             float32
-	scanSessions         uint32
+	// The scan model: the agent's enumeration and probe calls per session, on average over
+	// scanSessions sessions.
+	scanMean     float32
+	scanSessions uint32
+}
+
+// maxLiveSessions bounds the sessions in progress per agent.
+const maxLiveSessions = 4
+
+// liveSession is one session in progress.
+type liveSession struct {
+	id     string
+	server string
+	sess   *sequence.Session
+	prev   sequence.Symbol // the previous call
+	max    float64         // the highest step score raised (its end is raised only when it says more)
+	last   int64           // event time of its latest request
+	// lastID is its latest request's id; enum and probes count its enumeration calls and
+	// probes of unknown tools (the scan model).
+	lastID       uuid.UUID
+	enum, probes uint32
 }
 
 // agentRecord is agentState's stored record: its warm-up and its scan average.
@@ -149,21 +163,15 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 	}
 	st.bucketLast = id
 	if st.seq != nil {
-		if st.sess != nil && ev.SessionID != st.session {
-			out = d.endSession(out, st, t, now)
-		}
-		if st.sess == nil {
-			st.sess = d.newSession()
-			st.prev = sequence.Boundary
-			st.session = ev.SessionID // decoded JSON strings are their own allocations: nothing large is kept alive
-			st.sessionMax = 0
-		}
+		var ls *liveSession
+		out, ls = d.liveSession(out, st, ev.SessionID, ev.ServerID, t, now)
+		ls.last, ls.lastID = max(ls.last, t), id
 		sym := d.sequenceSymbol(ev)
-		step := st.seq.Step(st.sess, sym, d.peer(st))
-		out = d.raiseStep(out, st, ev, id, st.prev, step, t, now)
-		st.prev = sym
+		step := st.seq.Step(ls.sess, sym, d.peer(st))
+		out = d.raiseStep(out, st, ls, ev, id, step, t, now)
+		ls.prev = sym
 		if !d.cfg.Scan.Disabled {
-			out = d.observeScan(out, st, ev, id, step.NewCall, t, now)
+			out = d.observeScan(out, st, ls, ev, id, step.NewCall, t, now)
 		}
 	}
 	if st.sizes != nil {
@@ -184,52 +192,90 @@ func (d *Detector) peer(st *agentState) *sequence.Baseline {
 	return d.population
 }
 
-func (d *Detector) newSession() *sequence.Session {
-	if n := len(d.sessionPool); n > 0 {
-		s := d.sessionPool[n-1]
-		d.sessionPool = d.sessionPool[:n-1]
-		s.Reset()
-		return s
+// liveSession returns the agent's session in progress with id, starting it when new. A new
+// session ends the agent's earlier ones with the same server (the client reconnected), and
+// beyond maxLiveSessions the least recently used one; sessions with other servers go on.
+func (d *Detector) liveSession(out []schemas.Anomaly, st *agentState, id, server string, t int64, now time.Time) ([]schemas.Anomaly, *liveSession) {
+	for _, ls := range st.live {
+		if ls.id == id {
+			return out, ls
+		}
 	}
-	return d.seqModel.NewSession()
+	for i := 0; i < len(st.live); {
+		if ls := st.live[i]; ls.server == server {
+			out = d.endSession(out, st, ls, t, now) // removes it from st.live
+			continue
+		}
+		i++
+	}
+	if len(st.live) >= maxLiveSessions {
+		lru := st.live[0]
+		for _, ls := range st.live[1:] {
+			if ls.last < lru.last {
+				lru = ls
+			}
+		}
+		out = d.endSession(out, st, lru, t, now)
+	}
+	// Decoded JSON strings are their own allocations: keeping id keeps nothing large alive.
+	ls := d.newSession()
+	ls.id, ls.server, ls.last = id, server, t
+	st.live = append(st.live, ls)
+	return out, ls
 }
 
-// endSession scores st's session as a whole, learns it into the agent's and the population's
-// baselines and returns the session to the pool.
-func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, t int64, now time.Time) []schemas.Anomaly {
-	s := st.sess
-	if s == nil {
-		return out
+// endSessions ends every session of st in progress.
+func (d *Detector) endSessions(out []schemas.Anomaly, st *agentState, t int64, now time.Time) []schemas.Anomaly {
+	for len(st.live) > 0 {
+		out = d.endSession(out, st, st.live[0], t, now)
 	}
+	return out
+}
+
+func (d *Detector) newSession() *liveSession {
+	if n := len(d.sessionPool); n > 0 {
+		ls := d.sessionPool[n-1]
+		d.sessionPool = d.sessionPool[:n-1]
+		ls.sess.Reset()
+		*ls = liveSession{sess: ls.sess, prev: sequence.Boundary}
+		return ls
+	}
+	return &liveSession{sess: d.seqModel.NewSession(), prev: sequence.Boundary}
+}
+
+// endSession scores one of st's sessions as a whole, learns it into the agent's and the
+// population's baselines and returns it to the pool.
+func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, ls *liveSession, t int64, now time.Time) []schemas.Anomaly {
+	s := ls.sess
 	if s.Steps() > 0 {
 		v := st.seq.End(s, d.peer(st))
-		if score := v.Score(); score >= d.cfg.Sequence.MinScore && score > st.sessionMax && beyondRange(v.Finding) {
+		if score := v.Score(); score >= d.cfg.Sequence.MinScore && score > ls.max && beyondRange(v.Finding) {
 			e := d.seqModel.Explain(v.Finding)
 			e.Summary = fmt.Sprintf("Session of %d calls (%d new calls, %d new transitions, %d counts out of range); least likely: %s.",
 				v.Steps, v.NewCalls, v.NewTransitions, v.OutOfRange, e.Summary)
 			out = d.raise(out, schemas.Anomaly{
 				AgentID:     st.name,
-				SessionID:   st.session,
+				SessionID:   ls.id,
 				Kind:        KindUnusualSession,
-				Subject:     st.session,
+				Subject:     ls.id,
 				Score:       score,
 				Title:       fmt.Sprintf("Agent %s had an unusual session (%s)", st.name, v.Finding.Name()),
 				Explanation: e,
 				FirstSeen:   time.Unix(0, t).UTC(),
 				Learning:    d.learning(st, t),
-			}, evidence(st.bucketLast), now, d.cfg.MergeWindow)
+			}, evidence(ls.lastID), now, d.cfg.MergeWindow)
 		}
-		if k := int(st.scanEnum + st.scanProbes); !d.cfg.Scan.Disabled && k >= d.cfg.Scan.MinCalls && !isDoubling(k, d.cfg.Scan.MinCalls) {
-			out = d.raiseScan(out, st, "", st.bucketLast, t, now, true)
+		if k := int(ls.enum + ls.probes); !d.cfg.Scan.Disabled && k >= d.cfg.Scan.MinCalls && !isDoubling(k, d.cfg.Scan.MinCalls) {
+			out = d.raiseScan(out, st, ls, "", ls.lastID, t, now, true)
 		}
 		st.seq.Learn(s)
 		d.population.Learn(s)
-		st.learnScan()
+		st.learnScan(ls)
 		d.populationDirty = true
 	}
-	st.sess = nil
-	st.session = ""
-	d.sessionPool = append(d.sessionPool, s)
+	st.live = slices.DeleteFunc(st.live, func(x *liveSession) bool { return x == ls })
+	d.sessionPool = append(d.sessionPool, ls)
+	d.markDirty(st)
 	return out
 }
 
@@ -251,7 +297,7 @@ func beyondRange(f sequence.Finding) bool {
 	return true
 }
 
-func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, prev sequence.Symbol, step sequence.Step, t int64, now time.Time) []schemas.Anomaly {
+func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ls *liveSession, ev *schemas.Event, id uuid.UUID, step sequence.Step, t int64, now time.Time) []schemas.Anomaly {
 	f := step.Finding
 	score := f.Score()
 	if score < d.cfg.Sequence.MinScore {
@@ -263,7 +309,7 @@ func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.
 		if !step.NewTransition {
 			return out
 		}
-		f.Kind, f.From = sequence.KindTransition, prev
+		f.Kind, f.From = sequence.KindTransition, ls.prev
 	}
 	if !beyondRange(f) {
 		return out
@@ -282,11 +328,11 @@ func (d *Detector) raiseStep(out []schemas.Anomaly, st *agentState, ev *schemas.
 			kind, subject = KindNewTransition, name(f.From, "session start")+" → "+name(f.To, "session end")
 		}
 	}
-	st.sessionMax = max(st.sessionMax, score)
+	ls.max = max(ls.max, score)
 	e := d.seqModel.Explain(f)
 	return d.raise(out, schemas.Anomaly{
 		AgentID:     st.name,
-		SessionID:   st.session,
+		SessionID:   ls.id,
 		ServerID:    ev.ServerID,
 		Kind:        kind,
 		Subject:     subject,
@@ -439,9 +485,12 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 				d.markDirty(st)
 			}
 		}
-		if st.sess != nil && t-st.last > idle {
-			out = d.endSession(out, st, t, now)
-			d.markDirty(st)
+		for i := 0; i < len(st.live); {
+			if ls := st.live[i]; t-ls.last > idle {
+				out = d.endSession(out, st, ls, t, now) // removes it from st.live
+				continue
+			}
+			i++
 		}
 	}
 	for k, o := range d.open {

@@ -396,7 +396,7 @@ func TestSameScoresAcrossRestart(t *testing.T) {
 	// gap would before snapshotting.
 	d1.mu.Lock()
 	for _, a := range d1.agents {
-		d1.endSession(nil, a, d1.clock, time.Now())
+		d1.endSessions(nil, a, d1.clock, time.Now())
 	}
 	require.NoError(t, d1.snapshot(ctx))
 	d1.mu.Unlock()
@@ -541,4 +541,44 @@ func TestFutureEventsAreClamped(t *testing.T) {
 		d.Observe(&s.evs[i], now)
 	}
 	require.Equal(t, now.Add(maxClockSkew).UnixNano(), d.clock, "the watermark stops at the clock plus the allowed skew")
+}
+
+// TestParallelSessions checks that an agent's interleaved sessions with two servers are kept
+// apart: each is its own sequence, and a new session id ends only the one with its server.
+func TestParallelSessions(t *testing.T) {
+	var s stream
+	at := week0
+	for i := range 60 {
+		for _, c := range []struct{ server, method, tool string }{
+			{"fs", "tools/list", ""}, {"gh", "tools/list", ""}, {"fs", "tools/call", "read_file"},
+			{"gh", "tools/call", "create_issue"}, {"fs", "tools/call", "read_file"},
+		} {
+			at = at.Add(time.Second)
+			s.req(at, "a", c.server+"-"+itoa(i), c.method, c.tool)
+			s.evs[len(s.evs)-1].ServerID = c.server
+		}
+		at = at.Add(5 * time.Minute)
+	}
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}, Rate: RateConfig{Disabled: true}, Sequence: SequenceConfig{MinScore: 30}}
+	d := liveDetector(t, cfg)
+	got := run(d, s.evs)
+	require.Empty(t, alertable(got, 30), "interleaving is not surprising: each server's session is learnt on its own")
+	st := d.agents["a"]
+	require.Equal(t, 118, st.seq.Sessions(), "two sessions per round, the last two still open")
+	require.Len(t, st.live, 2)
+	fs := d.seqModel.Symbols()
+	read, _ := fs.Lookup("tools/call", "read_file")
+	issue, _ := fs.Lookup("tools/call", "create_issue")
+	require.True(t, st.seq.Knows(read))
+	require.True(t, st.seq.Knows(issue))
+	// A session on a third and fourth server, then a fifth: the least recently used goes.
+	for i, server := range []string{"x", "y", "z"} {
+		ev := s.req(at.Add(time.Duration(i)*time.Second), "a", server+"-1", "tools/list", "")
+		ev.ServerID = server
+		d.Observe(&ev, at)
+	}
+	require.Len(t, st.live, maxLiveSessions)
+	for _, ls := range st.live {
+		require.NotEqual(t, "gh-59", ls.id, "the least recently used session (gh-59: fs-59 made the last call) was ended")
+	}
 }

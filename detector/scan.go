@@ -67,24 +67,24 @@ func scanProbability(k int, lambda float64) float64 {
 // observeScan counts an enumeration or probe call into the agent's session and raises a scan
 // when the count reaches MinCalls (and each doubling after) and is unlikely for the agent.
 // newCall reports that the sequence model never saw the call in a learnt session.
-func (d *Detector) observeScan(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, newCall bool, t int64, now time.Time) []schemas.Anomaly {
+func (d *Detector) observeScan(out []schemas.Anomaly, st *agentState, ls *liveSession, ev *schemas.Event, id uuid.UUID, newCall bool, t int64, now time.Time) []schemas.Anomaly {
 	switch {
 	case isEnumeration(ev.Method):
-		st.scanEnum++
+		ls.enum++
 	case ev.Method == "tools/call" && ev.Status != schemas.StatusOK && ev.Status != schemas.StatusToolError && newCall:
-		st.scanProbes++
+		ls.probes++
 	default:
 		return out
 	}
-	if !isDoubling(int(st.scanEnum+st.scanProbes), d.cfg.Scan.MinCalls) {
+	if !isDoubling(int(ls.enum+ls.probes), d.cfg.Scan.MinCalls) {
 		return out
 	}
-	return d.raiseScan(out, st, ev.ServerID, id, t, now, false)
+	return d.raiseScan(out, st, ls, ev.ServerID, id, t, now, false)
 }
 
 // raiseScan scores the session's count so far; final marks its tally at the session's end.
-func (d *Detector) raiseScan(out []schemas.Anomaly, st *agentState, server string, id uuid.UUID, t int64, now time.Time, final bool) []schemas.Anomaly {
-	k := int(st.scanEnum + st.scanProbes)
+func (d *Detector) raiseScan(out []schemas.Anomaly, st *agentState, ls *liveSession, server string, id uuid.UUID, t int64, now time.Time, final bool) []schemas.Anomaly {
+	k := int(ls.enum + ls.probes)
 	lambda := st.scanExpected()
 	p := scanProbability(k, lambda)
 	score := 100.0
@@ -94,14 +94,14 @@ func (d *Detector) raiseScan(out []schemas.Anomaly, st *agentState, server strin
 	if score < d.cfg.Scan.MinScore {
 		return out
 	}
-	observed := fmt.Sprintf("%d enumeration calls and %d probes of unknown tools", st.scanEnum, st.scanProbes)
+	observed := fmt.Sprintf("%d enumeration calls and %d probes of unknown tools", ls.enum, ls.probes)
 	typical := fmt.Sprintf("%.1f per session", lambda)
 	return d.raiseOrUpdate(out, schemas.Anomaly{
 		AgentID:   st.name,
-		SessionID: st.session,
+		SessionID: ls.id,
 		ServerID:  server,
 		Kind:      KindScan,
-		Subject:   st.session,
+		Subject:   ls.id,
 		Score:     score,
 		Title:     fmt.Sprintf("Agent %s is scanning: %s in one session", st.name, observed),
 		Explanation: schemas.Explanation{
@@ -126,12 +126,11 @@ func isDoubling(k, lo int) bool {
 	return false
 }
 
-// learnScan adds the ended session's count to the agent's average and resets it.
-func (st *agentState) learnScan() {
-	k := float32(st.scanEnum) + float32(st.scanProbes)
+// learnScan adds an ended session's count to the agent's average.
+func (st *agentState) learnScan(ls *liveSession) {
+	k := float32(ls.enum) + float32(ls.probes)
 	if st.scanSessions < maxScanMemory {
 		st.scanSessions++
 	}
 	st.scanMean += (k - st.scanMean) / float32(st.scanSessions)
-	st.scanEnum, st.scanProbes = 0, 0
 }
