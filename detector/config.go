@@ -32,7 +32,8 @@ type SequenceConfig struct {
 	// whole session (unusual_session) becomes an anomaly (default 60: a probability of 10⁻³).
 	MinScore float64 `yaml:"min_score"`
 	// SessionIdle ends an agent's session after this long without a request, by event time
-	// (default 30m). A session also ends when the agent's events carry a new session id.
+	// (default 30m). A session also ends when the agent opens a new session with the same
+	// server, or a fifth session at once (the least recently used).
 	SessionIdle time.Duration `yaml:"session_idle"`
 	// Model holds the sequence model's parameters (caps, smoothing…).
 	Model sequence.Config `yaml:",inline"`
