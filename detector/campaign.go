@@ -128,7 +128,7 @@ func (d *Detector) noteCampaign(out []schemas.Anomaly, a *schemas.Anomaly, ev []
 // expireCampaigns forgets campaigns without an agent within the window of t.
 func (d *Detector) expireCampaigns(t time.Time) {
 	for k, c := range d.campaigns {
-		if len(c.agents) == 0 || t.Sub(c.agents[len(c.agents)-1].last) > d.cfg.Campaign.Window {
+		if !slices.ContainsFunc(c.agents, func(x campaignAgent) bool { return t.Sub(x.last) <= d.cfg.Campaign.Window }) {
 			delete(d.campaigns, k)
 		}
 	}

@@ -582,3 +582,28 @@ func TestParallelSessions(t *testing.T) {
 		require.NotEqual(t, "gh-59", ls.id, "the least recently used session (gh-59: fs-59 made the last call) was ended")
 	}
 }
+
+func TestCampaignWindow(t *testing.T) {
+	d := liveDetector(t, Config{})
+	now := week0
+	an := func(agent string, at time.Duration) schemas.Anomaly {
+		return schemas.Anomaly{AgentID: agent, Kind: KindNewTransition, ServerID: "fs", Subject: "a → b", Score: 60, FirstSeen: week0.Add(at)}
+	}
+	var out []schemas.Anomaly
+	out = d.raise(out, an("x", 0), nil, now, time.Hour)
+	out = d.raise(out, an("y", 10*time.Minute), nil, now, time.Hour)
+	out = d.raise(out, an("x", 20*time.Minute), nil, now, time.Hour) // a repeat: merged, not a new agent
+	require.Empty(t, kinds(out)[KindCampaign])
+	// z comes after x's first sighting left the window, but x was seen again at 20m.
+	out = d.raise(out[:0], an("z", 65*time.Minute), nil, now, time.Hour)
+	require.Equal(t, 0, kinds(out)[KindCampaign], "x's repeat was merged, so x counts from 0m: out of the window")
+	out = d.raise(out[:0], an("w", 68*time.Minute), nil, now, time.Hour)
+	require.Equal(t, 1, kinds(out)[KindCampaign], "y, z and w within the hour")
+	c := out[len(out)-1]
+	require.Equal(t, "new_transition a → b on fs", c.Subject)
+	require.Equal(t, "3 agents within 1h: y, z, w", c.Explanation.Observed)
+	require.Equal(t, "y", c.AgentID)
+	require.Equal(t, 60.0, c.Score)
+	d.expireCampaigns(week0.Add(3 * time.Hour))
+	require.Empty(t, d.campaigns)
+}
