@@ -17,7 +17,7 @@ const snapshotHeader = 1 + 1 + numLayers*2 + 8 + (8+calBins)*4
 // MarshalBinary encodes the model's state (little-endian, float32s): about 1.7 KB with the
 // default profiles.
 func (m *Model) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, snapshotHeader+len(m.slots)*8)
+	b := make([]byte, 0, snapshotHeader+m.slots.len()*8)
 	b = append(b, snapshotVersion)
 	var flags byte
 	if m.open {
@@ -40,7 +40,8 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	for _, x := range m.cal {
 		f(x)
 	}
-	for _, s := range m.slots {
+	for i := range m.slots.len() {
+		s := m.slots.at(i)
 		f(s.mean)
 		b = binary.LittleEndian.AppendUint16(b, uint16(s.lv))
 		b = append(b, s.n, 0)
@@ -67,7 +68,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			return fmt.Errorf("cannot restore a request-rate baseline: it has %d slots in profile %d, the configuration %d", n, i, l.slots)
 		}
 	}
-	if want := snapshotHeader + len(m.slots)*8; len(b) != want {
+	if want := snapshotHeader + m.slots.len()*8; len(b) != want {
 		return fmt.Errorf("cannot restore a request-rate baseline: %d bytes, want %d", len(b), want)
 	}
 	bucket := int64(binary.LittleEndian.Uint64(b[8:]))
@@ -83,11 +84,12 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	for i := range s.cal {
 		s.cal[i] = f()
 	}
-	slots := make([]slot, len(m.slots))
-	for i := range slots {
-		slots[i] = slot{mean: f(), lv: int16(binary.LittleEndian.Uint16(rest)), n: rest[2]}
+	slots := makeSlots(m.slots.len())
+	for i := range slots.len() {
+		sl := slot{mean: f(), lv: int16(binary.LittleEndian.Uint16(rest)), n: rest[2]}
 		rest = rest[4:]
-		if !finite(slots[i].mean) {
+		slots.set(i, sl)
+		if !finite(sl.mean) {
 			return errors.New("cannot restore a request-rate baseline: it holds a non-finite number")
 		}
 	}

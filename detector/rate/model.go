@@ -1,6 +1,7 @@
 package rate
 
 import (
+	"encoding/binary"
 	"math"
 	"time"
 
@@ -25,12 +26,35 @@ const (
 // observation at this time of day or week (for the hour profile, the average of what those
 // leave at this time of the hour), the variance about it, and how many buckets it has
 // learnt (saturating; 0: never observed). The variance is kept as its log2 in 1/256ths,
-// which is precise enough for a spread and keeps a slot to 8 bytes.
+// which is precise enough for a spread and keeps a slot to 7 bytes (packed in slots).
 type slot struct {
 	mean float32
 	lv   int16
 	n    uint8
 	_    uint8
+}
+
+// slotBytes is a slot's packed size: mean, lv and n, little-endian.
+const slotBytes = 7
+
+// slots holds a model's slots packed slotBytes apiece: a slot struct pads to 8 bytes, and
+// the slots are most of an agent's memory (204 of them by default: 1,428 bytes, not 1,632).
+type slots []byte
+
+func makeSlots(n int) slots { return make(slots, n*slotBytes) }
+
+func (s slots) len() int { return len(s) / slotBytes }
+
+func (s slots) at(i int) slot {
+	b := s[i*slotBytes : i*slotBytes+slotBytes]
+	return slot{mean: math.Float32frombits(binary.LittleEndian.Uint32(b)), lv: int16(binary.LittleEndian.Uint16(b[4:])), n: b[6]}
+}
+
+func (s slots) set(i int, sl slot) {
+	b := s[i*slotBytes : i*slotBytes+slotBytes]
+	binary.LittleEndian.PutUint32(b, math.Float32bits(sl.mean))
+	binary.LittleEndian.PutUint16(b[4:], uint16(sl.lv))
+	b[6] = sl.n
 }
 
 // lvZero encodes a variance of zero.
@@ -86,7 +110,7 @@ type Model struct {
 
 	cal [calBins]float32 // share of past buckets by decade of surprise
 
-	slots []slot // the profiles' slots, finest period first
+	slots slots // the profiles' slots, finest period first
 }
 
 // Direction says which way an observation deviates.
@@ -145,7 +169,7 @@ type Result struct {
 // NewModel returns a model for one agent, starting from prior (nil: no prior, the model
 // learns from its first buckets and does not score before it has seen ten of them).
 func (p *Params) NewModel(prior *Prior) *Model {
-	m := &Model{p: p, slots: make([]slot, p.nslots)}
+	m := &Model{p: p, slots: makeSlots(p.nslots)}
 	m.start(prior)
 	return m
 }
@@ -221,7 +245,7 @@ func (m *Model) predict(t time.Time) prediction {
 	if s := pr.idx[layerDay]; s >= 0 {
 		l := &m.p.layers[layerDay]
 		tau2 := m.spreadOf(layerDay)
-		if sl := m.slots[s]; sl.n == 0 {
+		if sl := m.slots.at(s); sl.n == 0 {
 			unsure += tau2 // a time of day never seen is as any other
 		} else {
 			d := float64(sl.mean) - level
@@ -235,7 +259,7 @@ func (m *Model) predict(t time.Time) prediction {
 	if s := pr.idx[layerWeek]; s >= 0 {
 		l := &m.p.layers[layerWeek]
 		tau2 := float64(m.tw)
-		if sl := m.slots[s]; sl.n == 0 {
+		if sl := m.slots.at(s); sl.n == 0 {
 			unsure += tau2
 		} else {
 			d := float64(sl.mean) - season
@@ -251,7 +275,7 @@ func (m *Model) predict(t time.Time) prediction {
 	if s := pr.idx[layerHour]; s >= 0 {
 		l := &m.p.layers[layerHour]
 		tau2 := m.spreadOf(layerHour)
-		if sl := m.slots[s]; sl.n == 0 {
+		if sl := m.slots.at(s); sl.n == 0 {
 			unsure += tau2
 		} else if rv > 0 {
 			d := float64(sl.mean)
@@ -490,12 +514,16 @@ func (m *Model) learn(y float64, pr prediction, sd float64) {
 	// shrinkage weighs them against.
 	raw := float64(m.level)
 	for _, i := range [...]int{layerDay, layerWeek} {
-		if s := pr.idx[i]; s >= 0 && m.slots[s].n > 0 {
-			raw = float64(m.slots[s].mean)
+		if s := pr.idx[i]; s >= 0 {
+			if sl := m.slots.at(s); sl.n > 0 {
+				raw = float64(sl.mean)
+			}
 		}
 	}
-	if s := pr.idx[layerHour]; s >= 0 && m.slots[s].n > 0 {
-		raw += float64(m.slots[s].mean)
+	if s := pr.idx[layerHour]; s >= 0 {
+		if sl := m.slots.at(s); sl.n > 0 {
+			raw += float64(sl.mean)
+		}
 	}
 	m.rv += float32(aL * ((ystar-raw)*(ystar-raw) - float64(m.rv)))
 
@@ -503,7 +531,7 @@ func (m *Model) learn(y float64, pr prediction, sd float64) {
 	m.learnSlot(layerDay, d, ystar, float64(m.v0))
 	m.learnSlot(layerWeek, w, ystar, float64(m.v0))
 	if d >= 0 && w >= 0 {
-		diff := float64(m.slots[w].mean - m.slots[d].mean)
+		diff := float64(m.slots.at(w).mean - m.slots.at(d).mean)
 		m.tw += float32(aL * (diff*diff - float64(m.tw)))
 	}
 	m.learnSlot(layerHour, pr.idx[layerHour], ystar-pr.season, float64(m.rv))
@@ -516,7 +544,7 @@ func (m *Model) learnSlot(i, s int, x, v0 float64) {
 	if s < 0 {
 		return
 	}
-	sl := &m.slots[s]
+	sl := m.slots.at(s)
 	old := float64(sl.mean)
 	if sl.n == 0 {
 		sl.mean = float32(x)
@@ -533,6 +561,7 @@ func (m *Model) learnSlot(i, s int, x, v0 float64) {
 	if sl.n < math.MaxUint8 {
 		sl.n++
 	}
+	m.slots.set(s, sl)
 	off := float64(sl.mean)
 	m.sum[i] += off - old
 	m.sumsq[i] += off*off - old*old
@@ -552,8 +581,8 @@ func (m *Model) spreadOf(i int) float64 {
 func (m *Model) resum() {
 	for i, l := range m.p.layers {
 		m.sum[i], m.sumsq[i], m.touched[i] = 0, 0, 0
-		for _, sl := range m.slots[l.first : l.first+l.slots] {
-			if sl.n > 0 {
+		for s := l.first; s < l.first+l.slots; s++ {
+			if sl := m.slots.at(s); sl.n > 0 {
 				off := float64(sl.mean)
 				m.sum[i] += off
 				m.sumsq[i] += off * off

@@ -11,13 +11,13 @@ import (
 type Prior struct {
 	weight            float32
 	level, v0, rv, tw float32
-	slots             []slot
+	slots             slots
 }
 
 // FlatPrior is a prior without seasonality: about typical calls per bucket (or a typical
 // value, with Config.Values), worth weight buckets of evidence.
 func (p *Params) FlatPrior(typical, weight float64) *Prior {
-	pr := &Prior{weight: float32(max(weight, 1)), slots: make([]slot, p.nslots)}
+	pr := &Prior{weight: float32(max(weight, 1)), slots: makeSlots(p.nslots)}
 	if p.cfg.Values {
 		pr.level = float32(typical)
 		pr.v0 = float32(max(typical*typical, 1) / 100)
@@ -44,7 +44,7 @@ func (p *Params) PriorFrom(models []*Model, weight float64) *Prior {
 		return nil
 	}
 	weight = max(weight, 1)
-	pr := &Prior{weight: float32(weight), slots: make([]slot, p.nslots)}
+	pr := &Prior{weight: float32(weight), slots: makeSlots(p.nslots)}
 	buf := make([]float32, 0, len(use))
 	median := func(get func(*Model) (float32, bool)) (float32, bool) {
 		buf = buf[:0]
@@ -70,14 +70,15 @@ func (p *Params) PriorFrom(models []*Model, weight float64) *Prior {
 		// The prior's slots count for as many updates as its weight brings them.
 		n := uint8(min(math.MaxUint8, max(1, math.Round(weight*l.share))))
 		for i := l.first; i < l.first+l.slots; i++ {
-			seen := func(m *Model) bool { return m.slots[i].n > 0 }
-			off, ok := median(func(m *Model) (float32, bool) { return m.slots[i].mean, seen(m) })
+			seen := func(m *Model) bool { return m.slots.at(i).n > 0 }
+			off, ok := median(func(m *Model) (float32, bool) { return m.slots.at(i).mean, seen(m) })
 			if !ok {
 				continue
 			}
-			v, _ := median(func(m *Model) (float32, bool) { return float32(m.slots[i].variance()), seen(m) })
-			pr.slots[i] = slot{mean: off, n: n}
-			pr.slots[i].setVariance(float64(v))
+			v, _ := median(func(m *Model) (float32, bool) { return float32(m.slots.at(i).variance()), seen(m) })
+			sl := slot{mean: off, n: n}
+			sl.setVariance(float64(v))
+			pr.slots.set(i, sl)
 		}
 	}
 	return pr
