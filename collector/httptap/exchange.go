@@ -943,30 +943,31 @@ type readCloser struct {
 // emitQueueLen bounds the events waiting for the emit queue's goroutine.
 const emitQueueLen = 4096
 
+// emitLinger is how long a job waits for the queue's goroutine. Handing each job over at once
+// would wake that goroutine once per call, a scheduler round trip on the call's path; waiting a
+// little lets one wake-up build the events of many calls.
+const emitLinger = time.Millisecond
+
 // emitQueue builds events and hands them to the emitter from a goroutine of its own, so that
 // neither (hashing and masking a large result, a disk spool waiting for its write) is on a
 // call's path. When the queue is full, or the tap is not started, the work is done inline:
 // slower, never lost. What is queued is done by Shutdown.
 type emitQueue struct {
-	mu     sync.RWMutex
-	ch     chan func()
-	closed bool
-	done   chan struct{}
+	mu        sync.Mutex
+	jobs      []func() // waiting, in order
+	spare     []func() // the slice the goroutine last drained, for reuse
+	started   bool
+	closed    bool
+	scheduled bool           // a drain is due or under way
+	drains    sync.WaitGroup // the drain under way, for stop
 }
 
 func (q *emitQueue) start(t *Tap) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.ch != nil || q.closed {
-		return
+	if !q.closed {
+		q.started = true
 	}
-	q.ch, q.done = make(chan func(), emitQueueLen), make(chan struct{})
-	go func(ch <-chan func(), done chan<- struct{}) {
-		defer close(done)
-		for job := range ch {
-			job()
-		}
-	}(q.ch, q.done)
 }
 
 // send hands a finished event to the emitter.
@@ -976,35 +977,50 @@ func (q *emitQueue) send(t *Tap, ev schemas.Event) {
 
 // run does job on the queue's goroutine, or inline.
 func (q *emitQueue) run(job func()) {
-	q.mu.RLock()
-	if q.ch != nil && !q.closed {
-		select {
-		case q.ch <- job:
-			q.mu.RUnlock()
-			return
-		default:
+	q.mu.Lock()
+	if q.started && !q.closed && len(q.jobs) < emitQueueLen {
+		q.jobs = append(q.jobs, job)
+		if !q.scheduled {
+			q.scheduled = true
+			q.drains.Add(1)
+			time.AfterFunc(emitLinger, q.drain)
 		}
+		q.mu.Unlock()
+		return
 	}
-	q.mu.RUnlock()
+	q.mu.Unlock()
 	job()
+}
+
+// drain does the waiting jobs, and those that arrive meanwhile, in order.
+func (q *emitQueue) drain() {
+	defer q.drains.Done()
+	for {
+		q.mu.Lock()
+		jobs := q.jobs
+		if len(jobs) == 0 {
+			q.scheduled = false
+			q.mu.Unlock()
+			return
+		}
+		q.jobs, q.spare = q.spare[:0], nil
+		q.mu.Unlock()
+		for _, job := range jobs {
+			job()
+		}
+		clear(jobs) // let the jobs' events go
+		q.mu.Lock()
+		q.spare = jobs[:0]
+		q.mu.Unlock()
+	}
 }
 
 // stop hands over the events queued and stops the goroutine; later events go inline.
 func (q *emitQueue) stop() {
 	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return
-	}
 	q.closed = true
-	ch, done := q.ch, q.done
-	if ch != nil {
-		close(ch)
-	}
 	q.mu.Unlock()
-	if done != nil {
-		<-done
-	}
+	q.drains.Wait()
 }
 
 // maxIdleConnsPerUpstream is how many idle connections the tap keeps to each upstream.
