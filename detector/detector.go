@@ -321,7 +321,7 @@ func (d *Detector) observeNewTool(ev *schemas.Event, st *agentState, now time.Ti
 	if a == nil {
 		a = d.tools[ev.AgentID]
 		if a == nil {
-			a = &agentTools{Tools: map[string]struct{}{}}
+			a = &agentTools{}
 			d.tools[ev.AgentID] = a
 		}
 		if st != nil {
@@ -341,7 +341,7 @@ func (d *Detector) forget(raised []schemas.Anomaly) {
 	for _, a := range raised {
 		if a.Kind == KindNewTool {
 			if t := d.tools[a.AgentID]; t != nil {
-				delete(t.Tools, a.Subject)
+				t.remove(a.Subject)
 			}
 		}
 	}

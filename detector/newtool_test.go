@@ -66,9 +66,9 @@ func TestObserveTool(t *testing.T) {
 		{name: "a call without a tool name is ignored", ev: with(call, func(e *schemas.Event) { e.Target = "" })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := &agentTools{Tools: map[string]struct{}{}}
+			a := &agentTools{}
 			for _, k := range tc.known {
-				a.Tools[k] = struct{}{}
+				a.add(k)
 			}
 			before := len(a.Tools)
 			an, ok := observeTool(a, &tc.ev, 55, now)
@@ -114,7 +114,7 @@ func TestSeverityFollowsScore(t *testing.T) {
 		0: schemas.SeverityInfo, 20: schemas.SeverityLow, 50: schemas.SeverityMedium, 70: schemas.SeverityHigh, 95: schemas.SeverityCritical,
 	} {
 		ev := toolCall(1, "a", "s", "t")
-		an, ok := observeTool(&agentTools{Tools: map[string]struct{}{}}, &ev, score, time.Now())
+		an, ok := observeTool(&agentTools{}, &ev, score, time.Now())
 		require.True(t, ok)
 		require.Equal(t, want, an.Severity, "score %g", score)
 	}
@@ -144,7 +144,11 @@ func TestAnomalyID(t *testing.T) {
 }
 
 func TestBaselineJSONRoundTrip(t *testing.T) {
-	a := &agentTools{Tools: map[string]struct{}{"write_file": {}, "echo": {}, "read_file": {}}}
+	a := &agentTools{}
+	for _, tool := range []string{"write_file", "echo", "read_file", "echo"} {
+		a.add(tool)
+	}
+	require.Equal(t, []string{"echo", "read_file", "write_file"}, a.Tools, "sorted, each once")
 	b, err := json.Marshal(a)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"tools":["echo","read_file","write_file"]}`, string(b), "sorted, so snapshots are deterministic")
