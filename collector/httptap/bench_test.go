@@ -170,10 +170,18 @@ func benchTargets(b *testing.B, mode string) ([]*benchTarget, *countingEmitter) 
 	plainTransport := http.DefaultTransport.(*http.Transport).Clone()
 	plainTransport.MaxIdleConnsPerHost = maxIdleConnsPerUpstream
 	b.Cleanup(plainTransport.CloseIdleConnections)
-	plain := httptest.NewServer(&httputil.ReverseProxy{Transport: plainTransport, Rewrite: func(pr *httputil.ProxyRequest) {
+	rp := &httputil.ReverseProxy{Transport: plainTransport, Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(target)
 		pr.Out.URL.Path = target.Path
-	}})
+	}}
+	// Full duplex: the go-sdk server answers before the transport has finished with the
+	// streamed request body, and without it the HTTP/1 server closes that body under the
+	// transport, which cuts the answer now and then (golang/go#40747). The tap reads the body
+	// first, so it needs no such thing.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	}))
 	b.Cleanup(plain.Close)
 
 	targets := []*benchTarget{
