@@ -209,6 +209,17 @@ func (s *Sizes) learn(st *stats, y float64) {
 // add makes room for a key, evicting the least used when full.
 func (s *Sizes) add(k Key, dir Direction) int {
 	if len(s.keys) < s.p.cfg.MaxKeys {
+		if n := len(s.keys); n == cap(s.keys) {
+			// Most agents make a few calls, each a request and a response: grow two keys at
+			// a time, where append's doubling would leave a quarter of the slice empty.
+			c := n + 2
+			if n >= 8 {
+				c = 2 * n
+			}
+			keys := make([]stats, n, min(c, s.p.cfg.MaxKeys))
+			copy(keys, s.keys)
+			s.keys = keys
+		}
 		s.keys = append(s.keys, stats{key: k, dir: dir})
 		return len(s.keys) - 1
 	}
