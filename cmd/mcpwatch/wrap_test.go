@@ -121,7 +121,9 @@ func TestWrapRecordsTheSessionInMcpwatch(t *testing.T) {
 	rc := writeCollectorOnlyConfig(t)
 	p := startMcpwatch(t, "run", "--config", rc.path, "--data-dir", filepath.Join(t.TempDir(), "data"))
 	waitReady(t, rc.apiURL, p.exited, p.stderr)
-	require.Contains(t, p.stderr.String(), "serves only event ingest")
+	// The log line is written before /readyz turns 200, but reaches p.stderr through a pipe.
+	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "serves only event ingest") },
+		10*time.Second, 10*time.Millisecond, "mcpwatch says its collector serves only ingest")
 
 	spoolDir := t.TempDir()
 	var wrapStderr syncBuffer
