@@ -128,7 +128,7 @@ func (a *Alerting) deliver(ctx context.Context, s *webhook, an schemas.Anomaly, 
 		if errors.As(err, &perm) || attempt == a.cfg.Retry.MaxAttempts-1 {
 			break
 		}
-		delay := bus.Backoff(attempt, a.cfg.Retry.InitialBackoff, a.cfg.Retry.MaxBackoff)
+		delay := pipeline.Backoff(attempt, a.cfg.Retry.InitialBackoff, a.cfg.Retry.MaxBackoff)
 		a.logger.Warn("alert delivery failed; retrying", "sink", s.cfg.Name, "anomaly", an.ID, "attempt", attempt+1, "retry_in", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {

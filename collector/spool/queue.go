@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -316,7 +315,7 @@ func (q *Queue) deliverLoop(ctx context.Context) {
 				} else {
 					q.log.Debug("cannot deliver; retrying", "records", len(b.Records), "attempt", failures+1, "err", err)
 				}
-				delay := backoff(failures, q.opts.RetryMin, q.opts.RetryMax)
+				delay := pipeline.Backoff(failures, q.opts.RetryMin, q.opts.RetryMax)
 				failures++
 				select {
 				case <-time.After(delay):
@@ -375,13 +374,4 @@ func (q *Queue) dropped(n int) {
 	if n > 0 && q.opts.OnDrop != nil {
 		q.opts.OnDrop(n)
 	}
-}
-
-// backoff is exponential with full jitter: a delay in [d/2, d] for d = min·2^attempt ≤ max.
-func backoff(attempt int, min, max time.Duration) time.Duration {
-	d := min << uint(attempt)
-	if attempt > 30 || d <= 0 || d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -219,7 +218,7 @@ func (c *Consumer) process(readCtx, ctx context.Context, batch []kafka.Message) 
 			return false
 		}
 		c.handlerFails.Inc()
-		delay := Backoff(attempt, 100*time.Millisecond, 10*time.Second)
+		delay := pipeline.Backoff(attempt, 100*time.Millisecond, 10*time.Second)
 		c.logger.Warn("batch handler failed; retrying", "messages", len(batch), "attempt", attempt+1, "retry_in", delay, "err", err)
 		if !sleep(readCtx, delay) {
 			return false
@@ -235,16 +234,6 @@ func (c *Consumer) process(readCtx, ctx context.Context, batch []kafka.Message) 
 	}
 	c.consumed.Add(float64(len(batch)))
 	return true
-}
-
-// Backoff is exponential backoff with full jitter: a random delay in [base·2^attempt / 2,
-// base·2^attempt], capped at max.
-func Backoff(attempt int, base, max time.Duration) time.Duration {
-	d := base << min(attempt, 30)
-	if d <= 0 || d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

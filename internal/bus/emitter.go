@@ -359,7 +359,7 @@ func (e *EventEmitter) run(ctx context.Context) {
 				e.logger.Error("events abandoned at shutdown", "events", len(msgs))
 				return
 			}
-			delay := Backoff(attempt, 100*time.Millisecond, 5*time.Second)
+			delay := pipeline.Backoff(attempt, 100*time.Millisecond, 5*time.Second)
 			e.logger.Warn("cannot produce events; retrying", "events", len(msgs), "retry_in", delay, "err", err)
 			if !sleep(ctx, delay) {
 				return
