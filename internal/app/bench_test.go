@@ -24,7 +24,7 @@ func BenchmarkPipelineEmbedded(b *testing.B) {
 	cfg, err := app.LoadConfig("", func(c *app.Config) error {
 		c.DataDir = dataDir
 		c.API.Listen = "127.0.0.1:0"
-		c.Bus.Embedded.Port = freePortB(b)
+		c.Bus.Embedded.Port = freePort(b)
 		return nil
 	})
 	require.NoError(b, err)

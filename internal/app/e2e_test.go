@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -85,13 +84,6 @@ func (w *webhookReceiver) find(kind, subject string) (schemas.Anomaly, bool) {
 		}
 	}
 	return schemas.Anomaly{}, false
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func testLogger(t *testing.T) *slog.Logger {

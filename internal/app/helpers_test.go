@@ -13,7 +13,8 @@ import (
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func freePortB(tb testing.TB) int {
+// freePort returns a loopback port that was free a moment ago.
+func freePort(tb testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
 	defer l.Close()
