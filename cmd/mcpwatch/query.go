@@ -151,6 +151,24 @@ func (c *queryCmd) fail(err error) int {
 	return queryExitFailed
 }
 
+// printList prints a list answer: the API's JSON body with -o json, else a table, or a note on
+// stderr when the list is empty.
+func (c *queryCmd) printList(body any, n int, what string, table func() error) int {
+	var err error
+	switch {
+	case c.format == outputJSON:
+		err = printJSON(c.stdout, body)
+	case n == 0:
+		fmt.Fprintf(c.stderr, "No %s found.\n", what)
+	default:
+		err = table()
+	}
+	if err != nil {
+		return c.fail(err)
+	}
+	return queryExitOK
+}
+
 func (c *queryCmd) client() (*api.Client, error) {
 	base := cmp.Or(c.apiURL, os.Getenv("MCPWATCH_API"), defaultAPIURL)
 	token := cmp.Or(c.token, os.Getenv("MCPWATCH_TOKEN"))
@@ -229,17 +247,8 @@ func sessionsList(ctx context.Context, c *queryCmd, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if c.format == outputJSON {
-		err = printJSON(c.stdout, api.SessionsResponse{Sessions: sessions})
-	} else if len(sessions) == 0 {
-		fmt.Fprintln(c.stderr, "No sessions found.")
-	} else {
-		err = printSessions(c.stdout, sessions)
-	}
-	if err != nil {
-		return c.fail(err)
-	}
-	return queryExitOK
+	return c.printList(api.SessionsResponse{Sessions: sessions}, len(sessions), "sessions",
+		func() error { return printSessions(c.stdout, sessions) })
 }
 
 // sessionShowJSON is `sessions show -o json`: the summary and the events endpoint's body.
@@ -321,15 +330,6 @@ func anomaliesList(ctx context.Context, c *queryCmd, args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if c.format == outputJSON {
-		err = printJSON(c.stdout, api.AnomaliesResponse{Anomalies: anomalies})
-	} else if len(anomalies) == 0 {
-		fmt.Fprintln(c.stderr, "No anomalies found.")
-	} else {
-		err = printAnomalies(c.stdout, anomalies)
-	}
-	if err != nil {
-		return c.fail(err)
-	}
-	return queryExitOK
+	return c.printList(api.AnomaliesResponse{Anomalies: anomalies}, len(anomalies), "anomalies",
+		func() error { return printAnomalies(c.stdout, anomalies) })
 }
