@@ -81,6 +81,9 @@ type Anomaly struct {
 	Count            int       `json:"count"`
 	// Learning is true while the agent's baseline is still warming up; such anomalies are not alerted.
 	Learning bool `json:"learning,omitempty"`
+	// Tags are the agent's, server's and tool's tags (inventory, policy tool tags), sorted;
+	// alert routing filters on them.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // MarshalJSON writes a nil EvidenceEventIDs as [] rather than null: the field is required and

@@ -176,6 +176,7 @@ func fullAnomaly() Anomaly {
 		LastSeen:         ts1,
 		Count:            2,
 		Learning:         true,
+		Tags:             []string{"destructive", "prod"},
 	}
 }
 
