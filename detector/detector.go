@@ -114,6 +114,10 @@ type Detector struct {
 	dirty        map[string]struct{}
 	lastSnapshot time.Time
 	now          func() time.Time
+	// started is when the baselines were restored; partitions are when each partition of
+	// mcp.events.enriched last brought a message (wall clock), to notice a rebalance.
+	started    time.Time
+	partitions map[int]time.Time
 
 	// The statistical models (models.go).
 	rateParams      *rate.Params
@@ -172,9 +176,10 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 		skipped: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mcpwatch_detector_undecodable_total", Help: "Messages the detector could not decode and skipped.",
 		})),
-		tools: map[string]*agentTools{},
-		dirty: map[string]struct{}{},
-		now:   time.Now,
+		tools:      map[string]*agentTools{},
+		dirty:      map[string]struct{}{},
+		partitions: map[int]time.Time{},
+		now:        time.Now,
 	}
 	d.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicEventsEnriched}}, d.handle, set)
 	return d, nil
@@ -190,26 +195,83 @@ func (d *Detector) Start(ctx context.Context) error {
 
 // restore loads every model's baselines from the store.
 func (d *Detector) restore(ctx context.Context) error {
-	snaps, err := d.st.LoadBaselines(ctx, ModelFirstSeenTool)
-	if err != nil {
-		return fmt.Errorf("cannot restore detector baselines: %w", err)
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	n, m, err := d.restoreSince(ctx, time.Time{})
+	if err != nil {
+		return err
+	}
+	d.lastSnapshot = d.now()
+	d.started = d.lastSnapshot
+	d.logger.Info("baselines restored", "agents", n, "statistical_agents", m)
+	return nil
+}
+
+// restoreSince loads the baselines saved after since, except those of agents with changes
+// not saved yet here (what this instance learnt last wins). It returns how many agents'
+// first-seen tools and statistical baselines it restored. Callers hold d.mu.
+func (d *Detector) restoreSince(ctx context.Context, since time.Time) (int, int, error) {
+	fresh := func(s store.Baseline) bool {
+		if !s.UpdatedAt.After(since) {
+			return false
+		}
+		_, unsaved := d.dirty[s.Key]
+		st := d.agents[s.Key]
+		return !unsaved && (st == nil || !st.dirty)
+	}
+	snaps, err := d.st.LoadBaselines(ctx, ModelFirstSeenTool)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot restore detector baselines: %w", err)
+	}
+	n := 0
 	for _, s := range snaps {
+		if !fresh(s) {
+			continue
+		}
 		a := &agentTools{}
 		if err := json.Unmarshal(s.State, a); err != nil {
 			d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
 			continue
 		}
 		d.tools[s.Key] = a
+		if st := d.agents[s.Key]; st != nil {
+			st.tools = a
+		}
+		n++
 	}
-	n, err := d.restoreStats(ctx)
+	m, err := d.restoreStats(ctx, fresh)
+	return n, m, err
+}
+
+// followRebalance restores, before msgs are observed, the baselines another instance saved
+// while it owned the agents of a partition this instance now reads again. kafka-go hides the
+// group's assignments, so a partition counts as (re)acquired when it brings a message after
+// a silence longer than the snapshot interval (or first does, that long after start); its
+// previous owner saved the agents' baselines at least that often. Only snapshots newer than
+// this instance's own last one are restored, so an idle partition that never moved costs one
+// read of the baselines and changes nothing. Callers hold d.mu.
+func (d *Detector) followRebalance(ctx context.Context, msgs []kafka.Message) error {
+	wall := d.now()
+	acquired := false
+	for _, m := range msgs {
+		last, ok := d.partitions[m.Partition]
+		if ok {
+			acquired = acquired || wall.Sub(last) > d.cfg.SnapshotInterval
+		} else {
+			acquired = acquired || wall.Sub(d.started) > d.cfg.SnapshotInterval
+		}
+		d.partitions[m.Partition] = wall
+	}
+	if !acquired {
+		return nil
+	}
+	n, m, err := d.restoreSince(ctx, d.lastSnapshot)
 	if err != nil {
 		return err
 	}
-	d.lastSnapshot = d.now()
-	d.logger.Info("baselines restored", "agents", len(snaps), "statistical_agents", n)
+	if n+m > 0 {
+		d.logger.Info("baselines restored after a partition was (re)assigned", "agents", n, "statistical_agents", m)
+	}
 	return nil
 }
 
@@ -231,6 +293,9 @@ func (d *Detector) Shutdown(ctx context.Context) error {
 func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.followRebalance(ctx, msgs); err != nil {
+		return err
+	}
 	var out []kafka.Message
 	raised := d.pending
 	d.pending = nil

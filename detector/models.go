@@ -565,25 +565,43 @@ func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
 // restoreStats loads the statistical baselines from the store; unreadable ones are logged and
 // learnt afresh (a snapshot taken under other model parameters, say). It returns the number of
 // agents restored. Callers hold d.mu.
-func (d *Detector) restoreStats(ctx context.Context) (int, error) {
+func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) bool) (int, error) {
+	// Which agents to restore is decided once, on their agent records: the other models'
+	// snapshots were saved in the same batch.
+	restored := map[string]bool{}
 	load := func(model string) ([]store.Baseline, error) {
 		snaps, err := d.st.LoadBaselines(ctx, model)
 		if err != nil {
 			return nil, fmt.Errorf("cannot restore detector baselines: %w", err)
 		}
-		return snaps, nil
+		if model == ModelAgent || model == ModelSequencePopulation {
+			return snaps, nil
+		}
+		return slices.DeleteFunc(snaps, func(s store.Baseline) bool { return !restored[s.Key] }), nil
 	}
 	warm, err := load(ModelAgent)
 	if err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, s := range warm {
+		if !fresh(s) {
+			continue
+		}
 		var w agentRecord
 		if err := json.Unmarshal(s.State, &w); err != nil {
 			d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
 			continue
 		}
+		restored[s.Key], n = true, n+1
 		st := d.agent(s.Key, w.First.UnixNano())
+		// An agent this instance tracked before another took it over: its sessions in
+		// progress here are stale, and its history is the other instance's.
+		for _, ls := range st.live {
+			d.sessionPool = append(d.sessionPool, ls)
+		}
+		st.live = st.live[:0]
+		st.first = w.First.UnixNano()
 		st.events = w.Events
 		if finite(w.ScanMean) && w.ScanMean >= 0 && w.ScanSessions <= maxScanMemory {
 			st.scanMean, st.scanSessions = w.ScanMean, w.ScanSessions
@@ -637,14 +655,14 @@ func (d *Detector) restoreStats(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		for _, s := range pop {
-			if s.Key == populationKey {
+			if s.Key == populationKey && fresh(s) {
 				if err := d.population.UnmarshalBinary(s.State); err != nil {
 					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "err", err)
 				}
 			}
 		}
 	}
-	return len(warm), nil
+	return n, nil
 }
 
 func finite(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpwatch/mcpwatch/detector/rate"
@@ -606,4 +607,132 @@ func TestCampaignWindow(t *testing.T) {
 	require.Equal(t, 60.0, c.Score)
 	d.expireCampaigns(week0.Add(3 * time.Hour))
 	require.Empty(t, d.campaigns)
+}
+
+// TestBaselinesFollowRebalance moves an agent's partition from one detector to another and
+// back, as consumer-group rebalances do: each instance, on (re)acquiring the partition,
+// continues from the baselines the other saved, and raises what one detector that never lost
+// the agent raises.
+func TestBaselinesFollowRebalance(t *testing.T) {
+	var s stream
+	normalAgent(&s, "a", week0, week0.Add(2*24*time.Hour), 4, 5)
+	half, cut := len(s.evs)/2, len(s.evs)
+	at := s.evs[cut-1].ObservedAt.Add(2 * time.Hour)
+	for i := range 100 {
+		s.req(at.Add(time.Duration(i)*100*time.Millisecond), "a", "after", "tools/call", "search")
+	}
+	normalAgent(&s, "a", at.Add(time.Hour), at.Add(5*time.Hour), 4, 6)
+
+	ctx := context.Background()
+	cfg := Config{MergeWindow: time.Hour, Rate: RateConfig{Model: rate.Config{EpisodeGap: time.Hour}}}
+	// The instances hand the agent over between sessions, as in TestSameScoresAcrossRestart.
+	var straight []schemas.Anomaly
+	{
+		d := liveDetector(t, cfg)
+		straight = append(straight, run(d, s.evs[:half])...)
+		d.mu.Lock()
+		for _, a := range d.agents {
+			straight = d.endSessions(straight, a, d.clock, time.Now())
+		}
+		d.mu.Unlock()
+		straight = append(straight, run(d, s.evs[half:])...)
+	}
+
+	st := openStore(t, filepath.Join(t.TempDir(), "mcpwatch.db"))
+	defer st.Close()
+	wall := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	clock := func(d *Detector, at *time.Time) { d.now = func() time.Time { return *at } }
+	partition0 := []kafka.Message{{Partition: 0}}
+	var got []schemas.Anomaly
+
+	// Instance 1 owns the partition first; instance 2 starts beside it with nothing.
+	t1, t2 := wall, wall
+	d1 := newDetector(t, cfg, st, []string{"127.0.0.1:1"}, nil)
+	d2 := newDetector(t, cfg, st, []string{"127.0.0.1:1"}, nil)
+	clock(d1, &t1)
+	clock(d2, &t2)
+	require.NoError(t, d1.restore(ctx))
+	require.NoError(t, d2.restore(ctx))
+	d1.mu.Lock()
+	require.NoError(t, d1.followRebalance(ctx, partition0))
+	d1.mu.Unlock()
+	got = append(got, run(d1, s.evs[:half])...)
+	d1.mu.Lock()
+	for _, a := range d1.agents {
+		got = d1.endSessions(got, a, d1.clock, t1)
+	}
+	t1 = t1.Add(time.Second)
+	require.NoError(t, d1.snapshot(ctx))
+	d1.mu.Unlock()
+
+	// The partition moves to instance 2, well after it started.
+	t2 = t2.Add(time.Hour)
+	d2.mu.Lock()
+	require.NoError(t, d2.followRebalance(ctx, partition0))
+	require.NotNil(t, d2.agents["a"], "instance 2 restored the agent it took over")
+	d2.mu.Unlock()
+	got = append(got, run(d2, s.evs[half:cut])...)
+	d2.mu.Lock()
+	for _, a := range d2.agents {
+		got = d2.endSessions(got, a, d2.clock, t2)
+	}
+	t2 = t2.Add(time.Second)
+	require.NoError(t, d2.snapshot(ctx))
+	d2.mu.Unlock()
+
+	// And back to instance 1, whose copy of the agent is now stale.
+	t1 = t2.Add(time.Hour)
+	d1.mu.Lock()
+	require.NoError(t, d1.followRebalance(ctx, partition0))
+	d1.mu.Unlock()
+	got = append(got, run(d1, s.evs[cut:])...)
+	require.NoError(t, d1.Shutdown(ctx))
+	require.NoError(t, d2.Shutdown(ctx))
+
+	type verdict struct {
+		Kind, Subject string
+		Score         float64
+		Count         int
+	}
+	summarise := func(as []schemas.Anomaly) []verdict {
+		var out []verdict
+		for _, a := range as {
+			if !a.LastSeen.Before(at.Truncate(time.Minute)) {
+				out = append(out, verdict{a.Kind, a.Subject, a.Score, a.Count})
+			}
+		}
+		return out
+	}
+	require.NotEmpty(t, summarise(straight), "the stream after the hand-overs raises something")
+	require.Equal(t, summarise(straight), summarise(got))
+}
+
+// TestIdlePartitionRestoresNothing: a partition that was only quiet, not moved, keeps the
+// instance's own (newer, unsaved) state.
+func TestIdlePartitionRestoresNothing(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "mcpwatch.db"))
+	defer st.Close()
+	wall := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	d := newDetector(t, Config{}, st, []string{"127.0.0.1:1"}, nil)
+	d.now = func() time.Time { return wall }
+	require.NoError(t, d.restore(ctx))
+	var s stream
+	normalAgent(&s, "a", week0, week0.Add(time.Hour), 4, 5)
+	run(d, s.evs)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	require.NoError(t, d.snapshot(ctx))
+	events := d.agents["a"].events
+	// More events after the snapshot, then a long silence on the partition.
+	d.agents["a"].events += 7
+	d.markDirty(d.agents["a"])
+	wall = wall.Add(time.Hour)
+	require.NoError(t, d.followRebalance(ctx, []kafka.Message{{Partition: 3}}))
+	require.Equal(t, events+7, d.agents["a"].events, "unsaved changes are kept")
+	require.NoError(t, d.snapshot(ctx))
+	d.agents["a"].events = 1
+	wall = wall.Add(time.Hour)
+	require.NoError(t, d.followRebalance(ctx, []kafka.Message{{Partition: 3}}))
+	require.Equal(t, int64(1), d.agents["a"].events, "nothing newer than its own snapshot was restored")
 }
