@@ -5,7 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -24,7 +24,7 @@ const Group = "mcpwatch-alerting"
 // Alerting is the alerting role: mcp.anomalies → sinks, dead letters → mcp.alerts.dlq.
 type Alerting struct {
 	cfg      Config
-	sinks    []*webhook
+	sinks    []routedSink
 	consumer *bus.Consumer
 	dlq      *bus.Producer
 	logger   *slog.Logger
@@ -57,7 +57,11 @@ func New(cfg Config, brokers []string, busCfg bus.Config, set pipeline.Settings)
 		}, []string{"sink"})),
 	}
 	for _, w := range cfg.Webhooks {
-		a.sinks = append(a.sinks, newWebhook(w))
+		s, err := newWebhookSink(w, set)
+		if err != nil {
+			return nil, fmt.Errorf("cannot set up webhook %s: %w", w.Name, err)
+		}
+		a.sinks = append(a.sinks, routedSink{sink: s, route: w.Route})
 	}
 	a.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicAnomalies}}, a.handle, set)
 	return a, nil
@@ -73,7 +77,9 @@ func (a *Alerting) Shutdown(ctx context.Context) error {
 		err = perr
 	}
 	for _, s := range a.sinks {
-		s.close()
+		if cerr := s.sink.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
@@ -98,16 +104,16 @@ func (a *Alerting) handle(ctx context.Context, msgs []kafka.Message) error {
 			continue // the agent's baseline is still warming up: stored, not alerted
 		}
 		for _, s := range a.sinks {
-			if an.Severity.Rank() < s.cfg.MinSeverity.Rank() {
+			if !s.route.Accepts(an) {
 				continue
 			}
-			if err := a.deliver(ctx, s, an, m.Value); err != nil {
+			if err := a.deliver(ctx, s.sink, an, m.Value); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err() // shutting down: leave the batch uncommitted
 				}
-				a.deadLettered.WithLabelValues(s.cfg.Name).Inc()
-				a.logger.Error("alert dead-lettered", "sink", s.cfg.Name, "anomaly", an.ID, "err", err)
-				dead = append(dead, deadLetter(m, s.cfg.Name, err))
+				a.deadLettered.WithLabelValues(s.sink.Name()).Inc()
+				a.logger.Error("alert dead-lettered", "sink", s.sink.Name(), "anomaly", an.ID, "err", err)
+				dead = append(dead, deadLetter(m, s.sink.Name(), err))
 			}
 		}
 	}
@@ -115,21 +121,21 @@ func (a *Alerting) handle(ctx context.Context, msgs []kafka.Message) error {
 }
 
 // deliver tries one sink within the retry budget.
-func (a *Alerting) deliver(ctx context.Context, s *webhook, an schemas.Anomaly, body []byte) error {
-	id := DeliveryID(an, s.cfg.Name)
+func (a *Alerting) deliver(ctx context.Context, s Sink, an schemas.Anomaly, body []byte) error {
+	alert := Alert{Anomaly: an, JSON: body, DeliveryID: DeliveryID(an, s.Name())}
 	var err error
 	for attempt := 0; attempt < a.cfg.Retry.MaxAttempts; attempt++ {
-		if err = s.send(ctx, id, body, a.now()); err == nil {
-			a.delivered.WithLabelValues(s.cfg.Name).Inc()
+		alert.Time = a.now()
+		if err = s.Send(ctx, alert); err == nil {
+			a.delivered.WithLabelValues(s.Name()).Inc()
 			return nil
 		}
-		a.failed.WithLabelValues(s.cfg.Name).Inc()
-		var perm permanentError
-		if errors.As(err, &perm) || attempt == a.cfg.Retry.MaxAttempts-1 {
+		a.failed.WithLabelValues(s.Name()).Inc()
+		if IsPermanent(err) || attempt == a.cfg.Retry.MaxAttempts-1 {
 			break
 		}
 		delay := pipeline.Backoff(attempt, a.cfg.Retry.InitialBackoff, a.cfg.Retry.MaxBackoff)
-		a.logger.Warn("alert delivery failed; retrying", "sink", s.cfg.Name, "anomaly", an.ID, "attempt", attempt+1, "retry_in", delay, "err", err)
+		a.logger.Warn("alert delivery failed; retrying", "sink", s.Name(), "anomaly", an.ID, "attempt", attempt+1, "retry_in", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -139,6 +145,12 @@ func (a *Alerting) deliver(ctx context.Context, s *webhook, an schemas.Anomaly, 
 		}
 	}
 	return err
+}
+
+// routedSink is a sink with its routing.
+type routedSink struct {
+	sink  Sink
+	route Route
 }
 
 // deadLetter wraps the original message with why and for which sink it was not delivered.

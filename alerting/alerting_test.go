@@ -217,7 +217,7 @@ func TestWebhookDelivery(t *testing.T) {
 	startAlerting(t, alerting.Config{
 		Webhooks: []alerting.WebhookConfig{
 			{Name: "soc", URL: soc.srv.URL + "/hooks/mcpwatch", Secret: "s3cret", Headers: map[string]string{"Authorization": "Bearer token-1"}},
-			{Name: "pager", URL: pager.srv.URL, MinSeverity: schemas.SeverityHigh},
+			{Name: "pager", URL: pager.srv.URL, Route: alerting.Route{MinSeverity: schemas.SeverityHigh}},
 		},
 		Retry: fastRetry,
 	}, brokers, reg)
@@ -476,7 +476,7 @@ func TestConfigValidate(t *testing.T) {
 		},
 		{
 			name: "unknown severity",
-			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", MinSeverity: "urgent"}}},
+			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Route: alerting.Route{MinSeverity: "urgent"}}}},
 			want: []string{`alerting.webhooks[0].min_severity: unknown severity "urgent"`},
 		},
 		{name: "negative timeout", cfg: alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Timeout: -time.Second}}}, want: []string{"alerting.webhooks[0].timeout: must be positive"}},
@@ -484,7 +484,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "backoffs reversed", cfg: alerting.Config{Retry: alerting.RetryConfig{InitialBackoff: time.Minute, MaxBackoff: time.Second}}, want: []string{"alerting.retry: initial_backoff must be positive and not above max_backoff"}},
 		{
 			name: "every problem is reported",
-			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "x", MinSeverity: "loud"}}, Retry: alerting.RetryConfig{MaxAttempts: -2}},
+			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "x", Route: alerting.Route{MinSeverity: "loud"}}}, Retry: alerting.RetryConfig{MaxAttempts: -2}},
 			want: []string{"alerting.webhooks[0].url", "alerting.webhooks[0].min_severity", "alerting.retry.max_attempts"},
 		},
 	} {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/config"
-	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
 // Config configures alerting.
@@ -19,8 +18,12 @@ type Config struct {
 
 // WebhookConfig is one webhook sink.
 type WebhookConfig struct {
-	// Name identifies the sink in metrics, logs and dead letters (default webhook-N).
+	// Name identifies the sink in metrics, logs, delivery ids and dead letters (default
+	// webhook-N). Renaming a sink changes its delivery ids.
 	Name string `yaml:"name"`
+	// Route selects the anomalies this sink receives (min_severity, kinds, agents, servers,
+	// tags) and its noise control (realert_window, digest_interval).
+	Route `yaml:",inline"`
 	// URL receives POSTs of Anomaly v1 JSON. Redirects are not followed (a redirected POST
 	// could become a GET and lose the alert): a 3xx answer dead-letters it.
 	URL string `yaml:"url"`
@@ -31,8 +34,6 @@ type WebhookConfig struct {
 	Secret string `yaml:"secret"`
 	// Timeout bounds one request (default 5s).
 	Timeout time.Duration `yaml:"timeout"`
-	// MinSeverity is the lowest severity sent (default info: everything).
-	MinSeverity schemas.Severity `yaml:"min_severity"`
 }
 
 // RetryConfig is a retry budget with exponential backoff and jitter.
@@ -48,16 +49,7 @@ type RetryConfig struct {
 // SetDefaults fills zero values.
 func (c *Config) SetDefaults() {
 	for i := range c.Webhooks {
-		w := &c.Webhooks[i]
-		if w.Name == "" {
-			w.Name = fmt.Sprintf("webhook-%d", i+1)
-		}
-		if w.Timeout == 0 {
-			w.Timeout = 5 * time.Second
-		}
-		if w.MinSeverity == "" {
-			w.MinSeverity = schemas.SeverityInfo
-		}
+		c.Webhooks[i].setDefaults(i)
 	}
 	if c.Retry.MaxAttempts == 0 {
 		c.Retry.MaxAttempts = 5
@@ -74,21 +66,16 @@ func (c *Config) SetDefaults() {
 func (c Config) Validate() error {
 	var errs config.Errors
 	names := map[string]bool{}
+	name := func(p, n string) {
+		if names[n] {
+			errs.Addf(p+".name", "%q is used by another sink", n)
+		}
+		names[n] = true
+	}
 	for i, w := range c.Webhooks {
 		p := fmt.Sprintf("alerting.webhooks[%d]", i)
-		if names[w.Name] {
-			errs.Addf(p+".name", "%q is used by another sink", w.Name)
-		}
-		names[w.Name] = true
-		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs.Add(p+".url", "must be an absolute http(s) URL")
-		}
-		if w.Timeout <= 0 {
-			errs.Add(p+".timeout", "must be positive")
-		}
-		if w.MinSeverity.Rank() < 0 {
-			errs.Addf(p+".min_severity", "unknown severity %q (want info, low, medium, high or critical)", w.MinSeverity)
-		}
+		name(p, w.Name)
+		w.validate(p, &errs)
 	}
 	if c.Retry.MaxAttempts < 1 {
 		errs.Add("alerting.retry.max_attempts", "must be at least 1")
@@ -97,4 +84,24 @@ func (c Config) Validate() error {
 		errs.Add("alerting.retry", "initial_backoff must be positive and not above max_backoff")
 	}
 	return errs.Err()
+}
+
+func (w *WebhookConfig) setDefaults(i int) {
+	if w.Name == "" {
+		w.Name = fmt.Sprintf("webhook-%d", i+1)
+	}
+	if w.Timeout == 0 {
+		w.Timeout = 5 * time.Second
+	}
+	w.Route.setDefaults()
+}
+
+func (w WebhookConfig) validate(p string, errs *config.Errors) {
+	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs.Add(p+".url", "must be an absolute http(s) URL")
+	}
+	if w.Timeout <= 0 {
+		errs.Add(p+".timeout", "must be positive")
+	}
+	w.Route.validate(p, errs)
 }

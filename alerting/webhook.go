@@ -12,7 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
 // Webhook request headers.
@@ -29,7 +30,7 @@ type webhook struct {
 	transport *http.Transport
 }
 
-func newWebhook(cfg WebhookConfig) *webhook {
+func newWebhookSink(cfg WebhookConfig, _ pipeline.Settings) (Sink, error) {
 	// An own transport, so close can drop its keep-alive connections at shutdown.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	return &webhook{cfg: cfg, transport: t, client: &http.Client{
@@ -38,21 +39,25 @@ func newWebhook(cfg WebhookConfig) *webhook {
 		// Following a 301/302/303 would turn the POST into a body-less GET that the new
 		// location may answer with 200: the alert would count as delivered and be lost.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	}}, nil
 }
 
-// close drops idle connections to the receiver.
-func (w *webhook) close() { w.transport.CloseIdleConnections() }
+// Name implements Sink.
+func (w *webhook) Name() string { return w.cfg.Name }
 
-// permanentError marks a failure that retrying cannot fix (the receiver rejected the request).
-type permanentError struct{ error }
+// Close drops idle connections to the receiver.
+func (w *webhook) Close() error {
+	w.transport.CloseIdleConnections()
+	return nil
+}
 
-// send delivers body once. A 2xx answer is success; a redirect, or a 4xx other than 408/429,
-// is permanent.
-func (w *webhook) send(ctx context.Context, deliveryID string, body []byte, now time.Time) error {
+// Send posts the alert once. A 2xx answer is success; a redirect, or a 4xx other than
+// 408/429, is permanent.
+func (w *webhook) Send(ctx context.Context, a Alert) error {
+	body, deliveryID, now := a.JSON, a.DeliveryID, a.Time
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return permanentError{fmt.Errorf("cannot build request: %w", err)}
+		return Permanent(fmt.Errorf("cannot build request: %w", err))
 	}
 	for k, v := range w.cfg.Headers {
 		req.Header.Set(k, v)
@@ -81,9 +86,9 @@ func (w *webhook) send(ctx context.Context, deliveryID string, body []byte, now 
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return permanentError{fmt.Errorf("webhook %s answered %s; redirects are not followed, configure the final URL", w.cfg.Name, resp.Status)}
+		return Permanent(fmt.Errorf("webhook %s answered %s; redirects are not followed, configure the final URL", w.cfg.Name, resp.Status))
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
-		return permanentError{fmt.Errorf("webhook %s rejected the alert: %s", w.cfg.Name, resp.Status)}
+		return Permanent(fmt.Errorf("webhook %s rejected the alert: %s", w.cfg.Name, resp.Status))
 	default:
 		return fmt.Errorf("webhook %s answered %s", w.cfg.Name, resp.Status)
 	}
