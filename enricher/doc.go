@@ -2,6 +2,9 @@
 // attribution the collector made (collector.identity: mTLS, JWT, header, baggage, clientInfo),
 // completing it only for events that arrive without one, adds operator labels, and drops event
 // content that was not captured, so only content an operator opted in to capture is stored.
+// What its checks find becomes anomalies on mcp.anomalies (suspicious_content for content
+// flagged high or critical, tool_drift and tool_shadowing from servers' list results),
+// produced beside the events; a batch is committed only after both were acknowledged.
 // Later it will inspect that content (flags), and add tool-definition drift, policy and
 // inventory context.
 package enricher

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -49,15 +50,23 @@ func (c Config) Validate() error {
 // Group is the enricher's consumer group.
 const Group = "mcpwatch-enricher"
 
-// Enricher is the enricher role: mcp.events → Enrich → mcp.events.enriched, committing a batch
-// only after its enriched events were acknowledged.
+// Enricher is the enricher role: mcp.events → Enrich → mcp.events.enriched, and the anomalies
+// Enrich raises → mcp.anomalies, committing a batch only after both were acknowledged.
 type Enricher struct {
-	cfg      Config
-	consumer *bus.Consumer
-	producer *bus.Producer
-	logger   *slog.Logger
-	skipped  prometheus.Counter
-	enriched prometheus.Counter
+	cfg        Config
+	consumer   *bus.Consumer
+	producer   *bus.Producer // mcp.events.enriched
+	anomalies  *bus.Producer // mcp.anomalies
+	logger     *slog.Logger
+	skipped    prometheus.Counter
+	enriched   prometheus.Counter
+	raised     *prometheus.CounterVec
+	suspicious *suspiciousContent
+
+	// pending is the output of a batch whose handling failed, kept so that the retry of the
+	// same batch (the consumer offers it again) resumes instead of running stateful checks a
+	// second time. Only the consumer's goroutine touches it.
+	pending *output
 }
 
 // New returns an enricher for the bus at brokers.
@@ -67,15 +76,20 @@ func New(cfg Config, brokers []string, busCfg bus.Config, set pipeline.Settings)
 	}
 	set = set.WithComponent("enricher")
 	e := &Enricher{
-		cfg:      cfg,
-		producer: bus.NewProducer(brokers, bus.TopicEventsEnriched, busCfg),
-		logger:   set.Logger,
+		cfg:        cfg,
+		producer:   bus.NewProducer(brokers, bus.TopicEventsEnriched, busCfg),
+		anomalies:  bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
+		logger:     set.Logger,
+		suspicious: newSuspiciousContent(time.Now),
 		skipped: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mcpwatch_enricher_undecodable_total", Help: "Messages on mcp.events the enricher could not decode and skipped.",
 		})),
 		enriched: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mcpwatch_enricher_events_total", Help: "Events enriched and produced to mcp.events.enriched.",
 		})),
+		raised: pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcpwatch_enricher_anomalies_total", Help: "Anomaly versions the enricher produced to mcp.anomalies, by kind.",
+		}, []string{"kind"})),
 	}
 	e.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicEvents}}, e.handle, set)
 	return e, nil
@@ -90,11 +104,70 @@ func (e *Enricher) Shutdown(ctx context.Context) error {
 	if perr := e.producer.Close(); err == nil {
 		err = perr
 	}
+	if perr := e.anomalies.Close(); err == nil {
+		err = perr
+	}
 	return err
 }
 
+// output is what one batch produces: enriched events, then anomalies. Done flags let a retry
+// resume where the failed attempt stopped.
+type output struct {
+	first, last   kafka.Message // identify the batch (topic, partition, offset)
+	n             int
+	events        []kafka.Message
+	anomalies     []kafka.Message
+	kinds         []string // the kind of each anomaly message, for metrics
+	eventsDone    bool
+	anomaliesDone bool
+}
+
+// sameBatch reports whether msgs is the batch o was made from.
+func (o *output) sameBatch(msgs []kafka.Message) bool {
+	if o == nil || len(msgs) != o.n || len(msgs) == 0 {
+		return false
+	}
+	same := func(a, b kafka.Message) bool {
+		return a.Topic == b.Topic && a.Partition == b.Partition && a.Offset == b.Offset
+	}
+	return same(msgs[0], o.first) && same(msgs[len(msgs)-1], o.last)
+}
+
+// handle enriches a batch and produces its events to mcp.events.enriched and its anomalies to
+// mcp.anomalies (keyed by agent). It returns nil only when both were acknowledged, so the
+// batch is committed only then. The same batch offered again after a failure resumes from
+// what was already produced, without enriching it twice.
 func (e *Enricher) handle(ctx context.Context, msgs []kafka.Message) error {
-	out := make([]kafka.Message, 0, len(msgs))
+	o := e.pending
+	if !o.sameBatch(msgs) {
+		o = e.process(msgs)
+	}
+	e.pending = o
+	if !o.eventsDone {
+		if err := e.producer.Produce(ctx, o.events...); err != nil {
+			return err
+		}
+		o.eventsDone = true
+		e.enriched.Add(float64(len(o.events)))
+	}
+	if !o.anomaliesDone {
+		if err := e.anomalies.Produce(ctx, o.anomalies...); err != nil {
+			return err
+		}
+		o.anomaliesDone = true
+		for _, k := range o.kinds {
+			e.raised.WithLabelValues(k).Inc()
+		}
+	}
+	e.pending = nil
+	return nil
+}
+
+// process enriches msgs. An anomaly raised several times in the batch (a growing
+// suspicious_content) is produced once, as its latest version.
+func (e *Enricher) process(msgs []kafka.Message) *output {
+	o := &output{first: msgs[0], last: msgs[len(msgs)-1], n: len(msgs), events: make([]kafka.Message, 0, len(msgs))}
+	var found []schemas.Anomaly
 	for _, m := range msgs {
 		var ev schemas.Event
 		if err := json.Unmarshal(m.Value, &ev); err != nil {
@@ -102,29 +175,52 @@ func (e *Enricher) handle(ctx context.Context, msgs []kafka.Message) error {
 			e.logger.Warn("skipping undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
 		}
-		e.Enrich(&ev)
+		found = append(found, e.Enrich(&ev)...)
 		v, err := json.Marshal(ev)
 		if err != nil {
 			panic("BUG: cannot marshal event: " + err.Error())
 		}
-		out = append(out, kafka.Message{Key: []byte(ev.AgentID), Value: v})
+		o.events = append(o.events, kafka.Message{Key: []byte(ev.AgentID), Value: v})
 	}
-	if err := e.producer.Produce(ctx, out...); err != nil {
-		return err
+	if len(found) == 0 {
+		return o
 	}
-	e.enriched.Add(float64(len(out)))
-	return nil
+	latest := make(map[string]int, len(found)) // id → index in found of its latest version
+	for i, a := range found {
+		latest[a.ID] = i
+	}
+	for i, a := range found {
+		if latest[a.ID] != i {
+			continue
+		}
+		v, err := json.Marshal(a)
+		if err != nil {
+			panic("BUG: cannot marshal anomaly: " + err.Error())
+		}
+		o.anomalies = append(o.anomalies, kafka.Message{Key: []byte(a.AgentID), Value: v})
+		o.kinds = append(o.kinds, a.Kind)
+	}
+	return o
 }
 
 // Enrich completes the event's attribution when the collector left it out, adds the configured
 // labels, and drops content that was not captured, so that only content an operator opted in
 // to capture reaches mcp.events.enriched and the store.
-func (e *Enricher) Enrich(ev *schemas.Event) {
+//
+// It returns the anomalies the event raises (nil when none); handle produces them to
+// mcp.anomalies, keyed by agent. Each check appends to anomalies (anomalies = check(ev,
+// anomalies)), so adding one is a line here. Anomaly ids must be deterministic for a finding
+// (see AnomalyID) so that a redelivered batch upserts rather than duplicates. Checks that keep
+// state are called once per event: a batch whose output failed to produce is retried from its
+// saved output, not enriched again.
+func (e *Enricher) Enrich(ev *schemas.Event) []schemas.Anomaly {
+	var anomalies []schemas.Anomaly
 	if ev.AgentID == "" || ev.AgentSource == "" {
 		ev.AgentID, ev.AgentSource = fallbackAgent(ev)
 	}
-	// Inspection of ev.Content happens before this point (none yet); what was not captured
-	// goes no further.
+	// Checks that read ev.Content run before this point; flags of severity high or above
+	// become suspicious_content anomalies. What was not captured goes no further.
+	anomalies = e.suspicious.observe(ev, anomalies)
 	if ev.Content != nil && !ev.Content.Captured {
 		ev.Content = nil
 	}
@@ -138,6 +234,7 @@ func (e *Enricher) Enrich(ev *schemas.Event) {
 			}
 		}
 	}
+	return anomalies
 }
 
 // fallbackAgent attributes an event its collector did not attribute: by the declared agent,

@@ -3,10 +3,12 @@ package enricher_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
@@ -321,4 +323,232 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e2.Shutdown(ctx))
 	require.NoError(t, e2.Shutdown(ctx))
+}
+
+func TestSuspiciousContent(t *testing.T) {
+	t0 := time.Date(2026, 11, 3, 10, 15, 0, 0, time.UTC)
+	flag := func(typ string, sev schemas.Severity, path string) schemas.Flag {
+		return schemas.Flag{Type: typ, Severity: sev, Path: path, Evidence: "offset 3, length 12"}
+	}
+	ev := func(id, agent, server string, at time.Time, flags ...schemas.Flag) schemas.Event {
+		return schemas.Event{ID: eventID(id), AgentID: agent, AgentSource: "mtls", ServerID: server, Method: "tools/call", Target: "search", ObservedAt: at, Flags: flags}
+	}
+	type want struct {
+		id       string // "" to not compare; else equal to the id of that step's anomaly
+		kind     string
+		subject  string
+		severity schemas.Severity
+		count    int
+	}
+	for _, tc := range []struct {
+		name   string
+		events []schemas.Event
+		want   [][]want // per event
+		sameID [][2]int // pairs of (event index) whose first anomaly shares an id
+		diffID [][2]int
+	}{
+		{
+			name:   "flags below high raise nothing",
+			events: []schemas.Event{ev("e1", "a", "s", t0, flag("pii_email", schemas.SeverityMedium, "result"), flag("url", schemas.SeverityLow, "result"))},
+			want:   [][]want{nil},
+		},
+		{
+			name: "one event, two flags of one type and one of another: one anomaly per type",
+			events: []schemas.Event{ev("e1", "a", "s", t0,
+				flag("injection_phrase", schemas.SeverityHigh, "params.arguments.q"),
+				flag("secret", schemas.SeverityCritical, "result.content[0].text"),
+				flag("injection_phrase", schemas.SeverityCritical, "result.content[1].text"))},
+			want: [][]want{{
+				{kind: enricher.KindSuspiciousContent, subject: "injection_phrase", severity: schemas.SeverityCritical, count: 1},
+				{kind: enricher.KindSuspiciousContent, subject: "secret", severity: schemas.SeverityCritical, count: 1},
+			}},
+		},
+		{
+			name: "the same agent, server and type within the hour grows one anomaly",
+			events: []schemas.Event{
+				ev("e1", "a", "s", t0, flag("injection_phrase", schemas.SeverityHigh, "p")),
+				ev("e2", "a", "s", t0.Add(30*time.Minute), flag("injection_phrase", schemas.SeverityCritical, "p")),
+				ev("e3", "a", "s", t0.Add(40*time.Minute), flag("injection_phrase", schemas.SeverityHigh, "p")),
+			},
+			want: [][]want{
+				{{subject: "injection_phrase", severity: schemas.SeverityHigh, count: 1, kind: enricher.KindSuspiciousContent}},
+				{{subject: "injection_phrase", severity: schemas.SeverityCritical, count: 2, kind: enricher.KindSuspiciousContent}},
+				{{subject: "injection_phrase", severity: schemas.SeverityCritical, count: 3, kind: enricher.KindSuspiciousContent}},
+			},
+			sameID: [][2]int{{0, 1}, {1, 2}},
+		},
+		{
+			name: "the next hour, another server or another agent is another anomaly",
+			events: []schemas.Event{
+				ev("e1", "a", "s", t0, flag("secret", schemas.SeverityHigh, "p")),
+				ev("e2", "a", "s", t0.Add(time.Hour), flag("secret", schemas.SeverityHigh, "p")),
+				ev("e3", "a", "s2", t0, flag("secret", schemas.SeverityHigh, "p")),
+				ev("e4", "b", "s", t0, flag("secret", schemas.SeverityHigh, "p")),
+			},
+			want: [][]want{
+				{{subject: "secret", severity: schemas.SeverityHigh, count: 1, kind: enricher.KindSuspiciousContent}},
+				{{subject: "secret", severity: schemas.SeverityHigh, count: 1, kind: enricher.KindSuspiciousContent}},
+				{{subject: "secret", severity: schemas.SeverityHigh, count: 1, kind: enricher.KindSuspiciousContent}},
+				{{subject: "secret", severity: schemas.SeverityHigh, count: 1, kind: enricher.KindSuspiciousContent}},
+			},
+			diffID: [][2]int{{0, 1}, {0, 2}, {0, 3}, {2, 3}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnricher(t, enricher.Config{})
+			var firstIDs []string
+			for i := range tc.events {
+				got := e.Enrich(&tc.events[i])
+				require.Len(t, got, len(tc.want[i]), "event %d", i)
+				for j, w := range tc.want[i] {
+					a := got[j]
+					require.Equal(t, w.kind, a.Kind)
+					require.Equal(t, w.subject, a.Subject)
+					require.Equal(t, w.severity, a.Severity)
+					require.Equal(t, w.count, a.Count)
+					require.Equal(t, tc.events[i].AgentID, a.AgentID)
+					require.Equal(t, tc.events[i].ServerID, a.ServerID)
+					require.Equal(t, enricher.ScoreForSeverity(w.severity), a.Score)
+					require.Equal(t, schemas.SeverityForScore(a.Score), a.Severity, "score and severity agree")
+					require.Contains(t, a.EvidenceEventIDs, tc.events[i].ID)
+					require.LessOrEqual(t, a.FirstSeen, a.LastSeen)
+					require.NotContains(t, a.Explanation.Summary, "offset 3", "the summary names paths, not evidence")
+					require.NoError(t, schemas.ValidateAnomalyJSON(mustJSON(t, a)), "a valid Anomaly v1")
+				}
+				if len(got) > 0 {
+					firstIDs = append(firstIDs, got[0].ID)
+				} else {
+					firstIDs = append(firstIDs, "")
+				}
+			}
+			for _, p := range tc.sameID {
+				require.Equal(t, firstIDs[p[0]], firstIDs[p[1]])
+			}
+			for _, p := range tc.diffID {
+				require.NotEqual(t, firstIDs[p[0]], firstIDs[p[1]])
+			}
+		})
+	}
+}
+
+// The id of a suspicious_content anomaly depends only on the finding, so another enricher
+// (a restart) gives the same one.
+func TestSuspiciousContentIDIsDeterministic(t *testing.T) {
+	ev := func() *schemas.Event {
+		return &schemas.Event{ID: "e1", AgentID: "a", AgentSource: "mtls", ServerID: "s", ObservedAt: time.Date(2026, 11, 3, 10, 15, 0, 0, time.UTC),
+			Flags: []schemas.Flag{{Type: "secret", Severity: schemas.SeverityHigh}}}
+	}
+	a := newEnricher(t, enricher.Config{}).Enrich(ev())
+	b := newEnricher(t, enricher.Config{}).Enrich(ev())
+	require.Len(t, a, 1)
+	require.Len(t, b, 1)
+	require.Equal(t, a[0].ID, b[0].ID)
+	require.Equal(t, enricher.AnomalyID("a", enricher.KindSuspiciousContent, "s", "secret", "2026-11-03T10:00:00Z"), a[0].ID)
+}
+
+// eventID is a valid event id (a UUID) named by s.
+func eventID(s string) string { return uuid.NewSHA1(uuid.NameSpaceOID, []byte(s)).String() }
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+// Flagged events raise suspicious_content anomalies on mcp.anomalies, keyed by agent; a batch
+// produces each anomaly once, as its latest version.
+func TestEnricherStageProducesAnomalies(t *testing.T) {
+	brokers, busCfg := broker(t)
+	reg := prometheus.NewRegistry()
+	var cfg enricher.Config
+	cfg.SetDefaults()
+	e, err := enricher.New(cfg, brokers, busCfg, pipeline.Settings{Registry: reg})
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	t0 := time.Date(2026, 11, 3, 10, 15, 0, 0, time.UTC)
+	high := []schemas.Flag{{Type: "injection_phrase", Severity: schemas.SeverityHigh, Path: "params.arguments.q"}}
+	var msgs []kafka.Message
+	for i, agent := range []string{"a", "a", "b", "a"} {
+		msgs = append(msgs, eventMessage(t, schemas.Event{ID: fmt.Sprintf("e%d", i), AgentID: agent, AgentSource: "mtls", ServerID: "s",
+			Method: "tools/call", Target: "search", ObservedAt: t0.Add(time.Duration(i) * time.Minute), Flags: high}))
+	}
+	msgs = append(msgs, eventMessage(t, schemas.Event{ID: "quiet", AgentID: "a", AgentSource: "mtls", ServerID: "s", ObservedAt: t0}))
+	// Produced before Start, so the enricher reads them as one batch.
+	produce(t, brokers, busCfg, bus.TopicEvents, msgs...)
+	require.NoError(t, e.Start(ctx))
+	defer func() { require.NoError(t, e.Shutdown(ctx)) }()
+
+	readTopic(t, brokers, bus.TopicEventsEnriched, 5)
+	out := readTopic(t, brokers, bus.TopicAnomalies, 2)
+	byAgent := map[string]schemas.Anomaly{}
+	for _, m := range out {
+		var a schemas.Anomaly
+		require.NoError(t, json.Unmarshal(m.Value, &a))
+		require.Equal(t, a.AgentID, string(m.Key), "keyed by agent")
+		byAgent[a.AgentID] = a
+	}
+	require.Equal(t, 3, byAgent["a"].Count, "agent a's three flagged calls: one anomaly, latest version")
+	require.Equal(t, []string{"e0", "e1", "e3"}, byAgent["a"].EvidenceEventIDs)
+	require.Equal(t, 1, byAgent["b"].Count)
+	require.Equal(t, 2.0, metric(t, reg, "mcpwatch_enricher_anomalies_total"))
+}
+
+// A batch is committed only once its anomalies were acknowledged: with mcp.anomalies missing,
+// the enricher keeps the batch uncommitted (its events are produced once), and finishes once
+// the topic exists.
+func TestEnricherCommitsAfterAnomaliesAcknowledged(t *testing.T) {
+	var busCfg bus.Config
+	busCfg.SetDefaults()
+	busCfg.Partitions = 1
+	b, err := bus.StartEmbedded(0, t.TempDir(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	brokers := b.Brokers()
+	createTopics(t, brokers, bus.TopicEvents, bus.TopicEventsEnriched)
+
+	reg := prometheus.NewRegistry()
+	var cfg enricher.Config
+	cfg.SetDefaults()
+	e, err := enricher.New(cfg, brokers, busCfg, pipeline.Settings{Registry: reg})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, e.Start(ctx))
+	defer func() { require.NoError(t, e.Shutdown(ctx)) }()
+
+	produce(t, brokers, busCfg, bus.TopicEvents, eventMessage(t, schemas.Event{ID: "e1", AgentID: "a", AgentSource: "mtls", ServerID: "s",
+		ObservedAt: time.Date(2026, 11, 3, 10, 15, 0, 0, time.UTC), Flags: []schemas.Flag{{Type: "secret", Severity: schemas.SeverityCritical}}}))
+	readTopic(t, brokers, bus.TopicEventsEnriched, 1)
+	require.Eventually(t, func() bool {
+		return metric(t, reg, "mcpwatch_bus_handler_failures_total") >= 1
+	}, 20*time.Second, 20*time.Millisecond, "producing the anomaly fails")
+	lag := bus.NewLagCollector(brokers, map[string][]string{enricher.Group: {bus.TopicEvents}}, slog.New(slog.DiscardHandler))
+	defer lag.Close()
+	require.Equal(t, 1.0, testutil.ToFloat64(lag), "the batch is not committed")
+
+	createTopics(t, brokers, bus.TopicAnomalies)
+	out := readTopic(t, brokers, bus.TopicAnomalies, 1)
+	var a schemas.Anomaly
+	require.NoError(t, json.Unmarshal(out[0].Value, &a))
+	require.Equal(t, 1, a.Count, "the retry resumes; it does not count the event twice")
+	require.Eventually(t, func() bool { return testutil.ToFloat64(lag) == 0 }, 20*time.Second, 20*time.Millisecond)
+	require.Equal(t, 1.0, metric(t, reg, "mcpwatch_enricher_events_total"), "events were produced once")
+	readTopic(t, brokers, bus.TopicEventsEnriched, 1)
+}
+
+func createTopics(t *testing.T, brokers []string, topics ...string) {
+	t.Helper()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
+	req := &kafka.CreateTopicsRequest{}
+	for _, topic := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: 1})
+	}
+	resp, err := client.CreateTopics(context.Background(), req)
+	require.NoError(t, err)
+	for topic, terr := range resp.Errors {
+		require.NoError(t, terr, topic)
+	}
 }
