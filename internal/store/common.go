@@ -1,7 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -69,4 +73,202 @@ func minSeverityRank(s schemas.Severity) (int, error) {
 // retentionCutoff is the oldest time still retained at now.
 func retentionCutoff(now time.Time, days int) time.Time {
 	return now.UTC().Add(-time.Duration(days) * 24 * time.Hour)
+}
+
+// clampScore bounds a score for Risk: 0…99.9, so that one anomaly never makes the product 0.
+func clampScore(s float64) float64 { return min(max(s, 0), 99.9) }
+
+// riskOf is Agent.Risk for the given anomaly scores: 100·(1 − Π(1 − s/100)), rounded to 0.1.
+// Scores are multiplied in sorted order so that every backend gets the same bits.
+func riskOf(scores []float64) float64 {
+	if len(scores) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(scores)
+	slices.Sort(sorted)
+	p := 1.0
+	for _, s := range sorted {
+		p *= 1 - clampScore(s)/100
+	}
+	return math.Round(1000*(1-p)) / 10
+}
+
+// finishAgents adds the anomaly scores (by agent) to agents, sorts them riskiest first and
+// applies the limit.
+func finishAgents(agents []Agent, scores map[string][]float64, limit int) []Agent {
+	for i := range agents {
+		a := &agents[i]
+		sc := scores[a.ID]
+		a.Anomalies = len(sc)
+		a.MaxScore = 0
+		for _, s := range sc {
+			a.MaxScore = max(a.MaxScore, s)
+		}
+		a.Risk = riskOf(sc)
+		if a.Servers == nil {
+			a.Servers = []string{}
+		}
+		if a.Tools == nil {
+			a.Tools = []string{}
+		}
+		slices.Sort(a.Servers)
+		slices.Sort(a.Tools)
+	}
+	slices.SortFunc(agents, func(x, y Agent) int {
+		if c := cmp.Compare(y.Risk, x.Risk); c != 0 {
+			return c
+		}
+		if c := y.LastSeen.Compare(x.LastSeen); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	if len(agents) > limit {
+		agents = agents[:limit]
+	}
+	return agents
+}
+
+// Metrics and dimensions of TimeSeries.
+const (
+	MetricCalls      = "calls"
+	MetricErrors     = "errors"
+	MetricAnomalies  = "anomalies"
+	MetricDeliveries = "deliveries"
+)
+
+// seriesDims lists, per metric, the By values and filters it has.
+var seriesDims = map[string]struct {
+	by           []string
+	server, tool bool // ServerID and Tool filters
+}{
+	MetricCalls:      {by: []string{"", "agent", "server", "tool"}, server: true, tool: true},
+	MetricErrors:     {by: []string{"", "agent", "server", "tool"}, server: true, tool: true},
+	MetricAnomalies:  {by: []string{"", "agent", "server", "kind", "severity"}, server: true},
+	MetricDeliveries: {by: []string{"", "agent", "kind", "severity", "sink", "status"}},
+}
+
+// seriesPlan is a validated SeriesQuery in microseconds. Bucket b of time t (t ≥ origin) is
+// origin + (t − origin) / step · step: origin is the multiple of step at or before since, so
+// the integer division never sees a negative number and every backend agrees.
+type seriesPlan struct {
+	SeriesQuery
+	since, until, step, origin int64
+	limit                      int
+}
+
+func planSeries(q SeriesQuery) (seriesPlan, error) {
+	dims, ok := seriesDims[q.Metric]
+	switch {
+	case !ok:
+		return seriesPlan{}, fmt.Errorf("unknown metric %q (want calls, errors, anomalies or deliveries)", q.Metric)
+	case !slices.Contains(dims.by, q.By):
+		return seriesPlan{}, fmt.Errorf("metric %s cannot be split by %q", q.Metric, q.By)
+	case q.ServerID != "" && !dims.server:
+		return seriesPlan{}, fmt.Errorf("metric %s has no server filter", q.Metric)
+	case q.Tool != "" && !dims.tool:
+		return seriesPlan{}, fmt.Errorf("metric %s has no tool filter", q.Metric)
+	case q.Step < time.Second:
+		return seriesPlan{}, fmt.Errorf("step %s is below 1s", q.Step)
+	case q.Step%time.Microsecond != 0:
+		return seriesPlan{}, fmt.Errorf("step %s is not a whole number of microseconds", q.Step)
+	case q.Since.IsZero() || q.Until.IsZero():
+		return seriesPlan{}, fmt.Errorf("since and until are required")
+	case !q.Until.After(q.Since):
+		return seriesPlan{}, fmt.Errorf("until %s is not after since %s", q.Until, q.Since)
+	}
+	p := seriesPlan{SeriesQuery: q, since: micros(q.Since), until: micros(q.Until), step: q.Step.Microseconds()}
+	p.origin = p.since - ((p.since%p.step)+p.step)%p.step // floor, also before 1970
+	if n := (p.until - p.origin + p.step - 1) / p.step; n > MaxLimit {
+		return seriesPlan{}, fmt.Errorf("%d buckets of %s exceed %d", n, q.Step, MaxLimit)
+	}
+	p.limit = q.Limit
+	switch {
+	case p.limit <= 0:
+		p.limit = DefaultSeriesLimit
+	case p.limit > MaxLimit:
+		p.limit = MaxLimit
+	}
+	return p, nil
+}
+
+// seriesTotal is one key's total over the range.
+type seriesTotal struct {
+	key   string
+	total int64
+}
+
+// topKeys sorts totals (largest first, then key) and keeps the first limit. cut says whether
+// some were dropped.
+func topKeys(totals []seriesTotal, limit int) (keys []string, cut bool) {
+	slices.SortFunc(totals, func(x, y seriesTotal) int {
+		if c := cmp.Compare(y.total, x.total); c != 0 {
+			return c
+		}
+		return strings.Compare(x.key, y.key)
+	})
+	if len(totals) > limit {
+		totals, cut = totals[:limit], true
+	}
+	keys = make([]string, len(totals))
+	for i, t := range totals {
+		keys[i] = t.key
+	}
+	return keys, cut
+}
+
+// seriesBuilder collects (key, bucket, count) rows into Series in the order of keys.
+type seriesBuilder struct {
+	index  map[string]int
+	series []Series
+}
+
+func newSeriesBuilder(keys []string) *seriesBuilder {
+	b := &seriesBuilder{index: make(map[string]int, len(keys)), series: make([]Series, len(keys))}
+	for i, k := range keys {
+		b.index[k] = i
+		b.series[i] = Series{Key: k, Points: []Point{}}
+	}
+	return b
+}
+
+func (b *seriesBuilder) add(key string, bucketUS int64, n int64) {
+	i, ok := b.index[key]
+	if !ok {
+		return // a key that appeared between the two queries
+	}
+	b.series[i].Points = append(b.series[i].Points, Point{Time: fromMicros(bucketUS), Value: float64(n)})
+}
+
+// result drops series that lost all points between the two queries and sorts each series' points.
+func (b *seriesBuilder) result() []Series {
+	out := make([]Series, 0, len(b.series))
+	for _, s := range b.series {
+		if len(s.Points) == 0 {
+			continue
+		}
+		slices.SortFunc(s.Points, func(x, y Point) int { return x.Time.Compare(y.Time) })
+		out = append(out, s)
+	}
+	return out
+}
+
+// Values fields.
+var valueFields = []string{"agent", "server", "tool"}
+
+func checkValuesField(field string) error {
+	if !slices.Contains(valueFields, field) {
+		return fmt.Errorf("unknown field %q (want agent, server or tool)", field)
+	}
+	return nil
+}
+
+func normDefinition(d Definition) Definition {
+	d.FirstSeen, d.LastSeen = normTime(d.FirstSeen), normTime(d.LastSeen)
+	return d
+}
+
+func normDelivery(d Delivery) Delivery {
+	d.Time = normTime(d.Time)
+	return d
 }

@@ -94,6 +94,45 @@ var sqliteMigrations = []migration{{
 	// Captured content as JSON (schemas.Content), empty when absent. ADD COLUMN only changes the
 	// schema: existing rows read the default without being rewritten.
 	stmts: []string{`ALTER TABLE events ADD COLUMN content TEXT NOT NULL DEFAULT ''`},
+}, {
+	version: 3,
+	name:    "anomalies.learning and severity, definitions, deliveries",
+	// Anomalies' tags travel in data. learning and severity get columns for the agent and
+	// series queries, filled from data for anomalies stored before.
+	stmts: []string{
+		`ALTER TABLE anomalies ADD COLUMN learning INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE anomalies ADD COLUMN severity TEXT NOT NULL DEFAULT ''`,
+		`UPDATE anomalies SET learning = coalesce(json_extract(data, '$.learning'), 0),
+			severity = coalesce(json_extract(data, '$.severity'), '')`,
+		`CREATE INDEX anomalies_session ON anomalies (session_id)`,
+		`CREATE INDEX anomalies_first_seen ON anomalies (first_seen)`,
+		`CREATE TABLE definitions (
+			server_id   TEXT    NOT NULL,
+			kind        TEXT    NOT NULL,
+			name        TEXT    NOT NULL,
+			first_seen  INTEGER NOT NULL,
+			last_seen   INTEGER NOT NULL,
+			fingerprint TEXT    NOT NULL,
+			definition  TEXT    NOT NULL,
+			PRIMARY KEY (server_id, kind, name, first_seen)
+		)`,
+		`CREATE INDEX definitions_first_seen ON definitions (first_seen)`,
+		`CREATE TABLE deliveries (
+			delivery_id TEXT    NOT NULL,
+			status      TEXT    NOT NULL,
+			anomaly_id  TEXT    NOT NULL,
+			agent_id    TEXT    NOT NULL,
+			kind        TEXT    NOT NULL,
+			severity    TEXT    NOT NULL,
+			sink        TEXT    NOT NULL,
+			attempts    INTEGER NOT NULL,
+			error       TEXT    NOT NULL,
+			time        INTEGER NOT NULL,
+			PRIMARY KEY (delivery_id, status)
+		)`,
+		`CREATE INDEX deliveries_time ON deliveries (time)`,
+		`CREATE INDEX deliveries_anomaly ON deliveries (anomaly_id, time)`,
+	},
 }}
 
 // SQLite is the embedded Store: one file in WAL mode. Writes go through a single connection
@@ -295,11 +334,13 @@ func (r *sqliteEventRow) set(e *schemas.Event) error {
 // The WHERE clause makes the upsert keep the highest Count, then the latest LastSeen; an equal
 // version is left alone, so redelivery changes nothing.
 const sqliteUpsertAnomaly = `INSERT INTO anomalies (anomaly_id, agent_id, session_id, server_id, kind,
-	severity_rank, score, first_seen, last_seen, count, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	severity_rank, score, first_seen, last_seen, count, data, learning, severity)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (anomaly_id) DO UPDATE SET agent_id = excluded.agent_id, session_id = excluded.session_id,
 		server_id = excluded.server_id, kind = excluded.kind, severity_rank = excluded.severity_rank,
 		score = excluded.score, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-		count = excluded.count, data = excluded.data
+		count = excluded.count, data = excluded.data, learning = excluded.learning,
+		severity = excluded.severity
 	WHERE excluded.count > anomalies.count
 		OR (excluded.count = anomalies.count AND excluded.last_seen > anomalies.last_seen)`
 
@@ -316,7 +357,8 @@ func (s *SQLite) UpsertAnomalies(ctx context.Context, anomalies []schemas.Anomal
 				return fmt.Errorf("cannot encode anomaly %s: %w", a.ID, err)
 			}
 			if _, err := stmt.ExecContext(ctx, a.ID, a.AgentID, a.SessionID, a.ServerID, a.Kind, a.Severity.Rank(),
-				a.Score, micros(a.FirstSeen), micros(a.LastSeen), a.Count, string(data)); err != nil {
+				a.Score, micros(a.FirstSeen), micros(a.LastSeen), a.Count, string(data), a.Learning,
+				string(a.Severity)); err != nil {
 				return fmt.Errorf("cannot upsert anomaly %s: %w", a.ID, err)
 			}
 		}
@@ -421,12 +463,23 @@ func (s *SQLite) Sessions(ctx context.Context, q SessionQuery) ([]Session, error
 	if len(sub) > 0 {
 		where = append(where, "session_id IN (SELECT session_id FROM events WHERE "+strings.Join(sub, " AND ")+")")
 	}
+	if q.Tool != "" {
+		where, args = append(where, "session_id IN (SELECT session_id FROM events WHERE method = 'tools/call' AND target = ?)"),
+			append(args, q.Tool)
+	}
+	if q.MinScore > 0 {
+		where, args = append(where, "session_id IN (SELECT session_id FROM anomalies WHERE score >= ?)"), append(args, q.MinScore)
+	}
 	having := []string{"1"}
 	if !q.Since.IsZero() {
 		having, args = append(having, "last_seen >= ?"), append(args, micros(q.Since))
 	}
 	if !q.Until.IsZero() {
 		having, args = append(having, "first_seen < ?"), append(args, micros(q.Until))
+	}
+	if q.After != nil {
+		last := micros(normTime(q.After.LastSeen))
+		having, args = append(having, "(last_seen < ? OR (last_seen = ? AND session_id > ?))"), append(args, last, last, q.After.ID)
 	}
 	args = append(args, limitOf(q.Limit))
 	query := sqliteSessionSelect + " WHERE " + strings.Join(where, " AND ") + " GROUP BY session_id HAVING " +
@@ -476,7 +529,45 @@ func (s *SQLite) querySessions(ctx context.Context, query string, args ...any) (
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot query sessions: %w", err)
 	}
+	if err := s.addSessionAnomalies(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// addSessionAnomalies sets the sessions' Anomalies and MaxScore.
+func (s *SQLite) addSessionAnomalies(ctx context.Context, sessions []Session) error {
+	if len(sessions) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(sessions))
+	args := make([]any, len(sessions))
+	for i, ss := range sessions {
+		index[ss.ID], args[i] = i, ss.ID
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT session_id, count(*), max(score) FROM anomalies
+		WHERE session_id IN (?`+strings.Repeat(", ?", len(args)-1)+`) GROUP BY session_id`, args...)
+	if err != nil {
+		return fmt.Errorf("cannot query session anomalies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id    string
+			n     int
+			score float64
+		)
+		if err := rows.Scan(&id, &n, &score); err != nil {
+			return fmt.Errorf("cannot query session anomalies: %w", err)
+		}
+		if i, ok := index[id]; ok {
+			sessions[i].Anomalies, sessions[i].MaxScore = n, score
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot query session anomalies: %w", err)
+	}
+	return nil
 }
 
 // SessionEvents returns a session's events in observed order (then by event ID).
@@ -544,11 +635,20 @@ func (s *SQLite) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.Anoma
 	if q.AgentID != "" {
 		where, args = append(where, "agent_id = ?"), append(args, q.AgentID)
 	}
+	if q.ServerID != "" {
+		where, args = append(where, "server_id = ?"), append(args, q.ServerID)
+	}
+	if q.SessionID != "" {
+		where, args = append(where, "session_id = ?"), append(args, q.SessionID)
+	}
 	if q.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, q.Kind)
 	}
 	if minRank >= 0 {
 		where, args = append(where, "severity_rank >= ?"), append(args, minRank)
+	}
+	if q.MinScore > 0 {
+		where, args = append(where, "score >= ?"), append(args, q.MinScore)
 	}
 	if !q.Since.IsZero() {
 		where, args = append(where, "last_seen >= ?"), append(args, micros(q.Since))
@@ -556,9 +656,29 @@ func (s *SQLite) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.Anoma
 	if !q.Until.IsZero() {
 		where, args = append(where, "first_seen < ?"), append(args, micros(q.Until))
 	}
+	if q.After != nil {
+		last := micros(normTime(q.After.LastSeen))
+		where, args = append(where, "(last_seen < ? OR (last_seen = ? AND anomaly_id > ?))"), append(args, last, last, q.After.ID)
+	}
 	args = append(args, limitOf(q.Limit))
-	rows, err := s.r.QueryContext(ctx, "SELECT data FROM anomalies WHERE "+strings.Join(where, " AND ")+
+	return s.queryAnomalies(ctx, "SELECT data FROM anomalies WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY last_seen DESC, anomaly_id LIMIT ?", args...)
+}
+
+// Anomaly returns one anomaly, or ErrNotFound.
+func (s *SQLite) Anomaly(ctx context.Context, id string) (schemas.Anomaly, error) {
+	out, err := s.queryAnomalies(ctx, "SELECT data FROM anomalies WHERE anomaly_id = ?", id)
+	if err != nil {
+		return schemas.Anomaly{}, err
+	}
+	if len(out) == 0 {
+		return schemas.Anomaly{}, ErrNotFound
+	}
+	return out[0], nil
+}
+
+func (s *SQLite) queryAnomalies(ctx context.Context, query string, args ...any) ([]schemas.Anomaly, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query anomalies: %w", err)
 	}
@@ -581,11 +701,11 @@ func (s *SQLite) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.Anoma
 	return out, nil
 }
 
-// DropExpired deletes events observed, and anomalies last seen, before the retention cutoff. It
-// deletes in chunks so that writers are never blocked for long.
+// DropExpired deletes events observed, anomalies last seen and deliveries that happened before
+// the retention cutoff. It deletes in chunks so that writers are never blocked for long.
 func (s *SQLite) DropExpired(ctx context.Context, now time.Time) error {
 	cutoff := micros(retentionCutoff(now, s.retentionDays))
-	for _, t := range []struct{ table, column string }{{"events", "observed_at"}, {"anomalies", "last_seen"}} {
+	for _, t := range []struct{ table, column string }{{"events", "observed_at"}, {"anomalies", "last_seen"}, {"deliveries", "time"}} {
 		query := fmt.Sprintf(`DELETE FROM %[1]s WHERE rowid IN (SELECT rowid FROM %[1]s WHERE %[2]s < ? LIMIT 5000)`, t.table, t.column)
 		var total int64
 		for {

@@ -30,12 +30,47 @@ type Store interface {
 	Session(ctx context.Context, id string) (Session, error)
 	// SessionEvents returns a session's events in observed order.
 	SessionEvents(ctx context.Context, id string, limit int) ([]schemas.Event, error)
-	// Anomalies lists anomalies, most recent LastSeen first.
+	// Anomalies lists anomalies, most recent LastSeen first (then by ID).
 	Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.Anomaly, error)
+	// Anomaly returns one anomaly by id; ErrNotFound when there is none.
+	Anomaly(ctx context.Context, id string) (schemas.Anomaly, error)
 
-	// DropExpired deletes events and anomalies older than the configured retention, counted back
-	// from now. Callers run it periodically (e.g. hourly); it is cheap when nothing expired.
-	// Baselines are never expired: only the latest snapshot per key is kept anyway.
+	// Agents summarises the agents seen in [Since, Until), riskiest first (Risk desc, then
+	// LastSeen desc, then ID asc).
+	Agents(ctx context.Context, q AgentQuery) ([]Agent, error)
+	// Agent summarises one agent over [Since, Until); ErrNotFound when it has no events there.
+	Agent(ctx context.Context, id string, q AgentQuery) (Agent, error)
+
+	// TimeSeries counts calls, errors, anomalies or deliveries per Step, split by a dimension.
+	// An invalid query (unknown Metric, a By or filter the metric lacks, Step below 1s, a zero
+	// or empty range, more than MaxLimit buckets) is an error.
+	TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, error)
+
+	// Values lists the distinct non-empty agents, servers or tools seen in [Since, Until),
+	// sorted (for Grafana template variables and CLI completion). field is "agent", "server" or
+	// "tool"; anything else is an error.
+	Values(ctx context.Context, field string, q ValuesQuery) ([]string, error)
+
+	// SaveDefinitions records tool/prompt/resource definition versions (tool-definition drift).
+	// It is idempotent on (ServerID, Kind, Name, FirstSeen): a later save of the same key keeps
+	// the greatest LastSeen (and that save's Fingerprint and Definition).
+	SaveDefinitions(ctx context.Context, defs []Definition) error
+	// Definitions lists definition versions, newest FirstSeen first (then by ServerID, Kind,
+	// Name).
+	Definitions(ctx context.Context, q DefinitionQuery) ([]Definition, error)
+
+	// RecordDeliveries records alert delivery outcomes. It is idempotent on (ID, Status):
+	// recording the same outcome twice stores it once, keeping the record with the latest Time
+	// (records with an equal key and Time are expected to be identical; which one is kept is
+	// otherwise unspecified).
+	RecordDeliveries(ctx context.Context, ds []Delivery) error
+	// Deliveries lists delivery outcomes, newest Time first (then by ID, then Status).
+	Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error)
+
+	// DropExpired deletes events, anomalies and deliveries older than the configured retention,
+	// counted back from now. Callers run it periodically (e.g. hourly); it is cheap when nothing
+	// expired. Baselines are never expired (only the latest snapshot per key is kept anyway), nor
+	// are definitions (drift is judged against versions first seen long ago; they are few).
 	DropExpired(ctx context.Context, now time.Time) error
 
 	Close() error
@@ -59,28 +94,166 @@ type Session struct {
 	FirstSeen       time.Time `json:"first_seen"`
 	LastSeen        time.Time `json:"last_seen"`
 	Events          int       `json:"events"`
-	Errors          int       `json:"errors"`
+	// Errors counts events whose status is not ok (error, tool_error, timeout, malformed).
+	Errors int `json:"errors"`
 	// Tools are the distinct tools called in the session, sorted.
 	Tools []string `json:"tools"`
+	// MaxScore is the highest score of the session's anomalies (0: none).
+	MaxScore float64 `json:"max_score"`
+	// Anomalies counts the anomalies recorded with this session id: those whose latest version
+	// names the session, learning ones included, as AnomalyQuery{SessionID: id} lists them.
+	Anomalies int `json:"anomalies"`
 }
 
 // SessionQuery filters Sessions. Zero values mean "no filter"; Limit 0 means DefaultLimit.
+// AgentID, ServerID and Tool select sessions with at least one such event; the time bounds
+// select sessions but never trim them (a session's summary always covers all its events).
 type SessionQuery struct {
 	AgentID  string
 	ServerID string
+	Tool     string    // sessions that called this tool (a tools/call target), at any time
 	Since    time.Time // sessions active at or after Since
 	Until    time.Time // sessions that started before Until
-	Limit    int
+	MinScore float64   // sessions with an anomaly scoring at least this (as Session.MaxScore counts)
+	// After is a keyset cursor: only sessions strictly after it in list order. Pass the last
+	// session of a page to get the next page.
+	After *SessionCursor
+	Limit int
+}
+
+// SessionCursor is a position in Sessions' order (LastSeen desc, then ID asc).
+type SessionCursor struct {
+	LastSeen time.Time
+	ID       string
 }
 
 // AnomalyQuery filters Anomalies. Zero values mean "no filter"; Limit 0 means DefaultLimit.
+// Every filter applies to an anomaly's latest version (highest Count, then latest LastSeen).
 type AnomalyQuery struct {
 	AgentID     string
+	ServerID    string
+	SessionID   string
 	Kind        string
 	MinSeverity schemas.Severity
+	MinScore    float64
 	Since       time.Time // LastSeen at or after Since
 	Until       time.Time // FirstSeen before Until
-	Limit       int
+	// After is a keyset cursor: only anomalies strictly after it in list order.
+	After *AnomalyCursor
+	Limit int
+}
+
+// AnomalyCursor is a position in Anomalies' order (LastSeen desc, then ID asc).
+type AnomalyCursor struct {
+	LastSeen time.Time
+	ID       string
+}
+
+// AgentQuery selects the time range of Agents and Agent. Zero times mean unbounded; Limit 0
+// means DefaultLimit.
+type AgentQuery struct {
+	Since, Until time.Time // events observed in [Since, Until)
+	Limit        int
+}
+
+// Agent is one agent's activity and risk over a time range. Agents are the non-empty agent ids
+// of events in the range; anomalies only add to agents that have events there.
+type Agent struct {
+	ID        string    `json:"agent_id"`
+	FirstSeen time.Time `json:"first_seen"` // first event in range
+	LastSeen  time.Time `json:"last_seen"`  // last event in range
+	Events    int       `json:"events"`
+	Errors    int       `json:"errors"`    // status error, tool_error or timeout
+	Sessions  int       `json:"sessions"`  // distinct non-empty session ids
+	Servers   []string  `json:"servers"`   // distinct non-empty server ids, sorted
+	Tools     []string  `json:"tools"`     // distinct tools called (tools/call targets), sorted
+	Anomalies int       `json:"anomalies"` // non-learning anomalies with LastSeen in range
+	MaxScore  float64   `json:"max_score"` // highest score among them (0: none)
+	// Risk is 100·(1 − Π(1 − score_i/100)) over those anomalies (each score clamped to
+	// [0, 99.9]), rounded to 0.1: one critical anomaly or many medium ones make a risky agent.
+	Risk float64 `json:"risk"`
+}
+
+// SeriesQuery selects a time series. Since, Until and Step are required (Step ≥ 1s, whole
+// microseconds; at most MaxLimit buckets); buckets start at multiples of Step since the Unix
+// epoch, so the first bucket may start before Since (it counts only what is in range).
+type SeriesQuery struct {
+	// Metric is "calls" (events of kind request), "errors" (requests with status error,
+	// tool_error or timeout), "anomalies" (non-learning anomalies by FirstSeen) or
+	// "deliveries" (delivery records by Time).
+	Metric string
+	// By splits the series: "" (one series, key "total"); "agent" and "server" (calls, errors,
+	// anomalies; deliveries by agent too); "tool" (calls, errors; the tools/call target);
+	// "kind" and "severity" (anomalies, deliveries); "sink" and "status" (deliveries). Events
+	// or anomalies without a value for By (e.g. no tool) go to key "" and are kept.
+	By           string
+	Step         time.Duration
+	Since, Until time.Time
+	// Filters: AgentID for every metric, ServerID for calls, errors and anomalies, Tool for
+	// calls and errors. A filter the metric lacks is an error rather than ignored.
+	AgentID, ServerID, Tool string
+	// Limit caps the number of series (the largest totals first); 0 means 20.
+	Limit int
+}
+
+// Series is one key's non-empty buckets in time order; series are sorted by total desc, then
+// key asc. Callers fill empty buckets with zeros when they need a dense series.
+type Series struct {
+	Key    string  `json:"key"`
+	Points []Point `json:"points"`
+}
+
+// Point is one bucket of a Series.
+type Point struct {
+	Time  time.Time `json:"time"` // bucket start
+	Value float64   `json:"value"`
+}
+
+// ValuesQuery filters Values. Zero times mean unbounded; Limit 0 means DefaultLimit.
+type ValuesQuery struct {
+	Since, Until time.Time // events observed in [Since, Until)
+	AgentID      string    // values seen with this agent (servers, tools)
+	Limit        int
+}
+
+// Definition is one version of a server's tool, prompt or resource definition as its list
+// results showed it. A removal is recorded as a version with an empty Fingerprint.
+type Definition struct {
+	ServerID    string    `json:"server_id"`
+	Kind        string    `json:"kind"`        // tool, prompt, resource, resource_template
+	Name        string    `json:"name"`        // tool or prompt name, resource URI or URI template
+	Fingerprint string    `json:"fingerprint"` // hex SHA-256 of Definition; "" for a removal
+	Definition  string    `json:"definition"`  // canonical JSON; "" for a removal
+	FirstSeen   time.Time `json:"first_seen"`  // when this version was first seen
+	LastSeen    time.Time `json:"last_seen"`   // when it was last seen in a list result
+}
+
+// DefinitionQuery filters Definitions. Zero values mean "no filter"; Limit 0 means DefaultLimit.
+type DefinitionQuery struct {
+	ServerID, Kind, Name string
+	Since, Until         time.Time // FirstSeen in [Since, Until)
+	Limit                int
+}
+
+// Delivery is one alert's outcome at one sink.
+type Delivery struct {
+	ID        string    `json:"delivery_id"` // alerting.DeliveryID: stable per anomaly version and sink
+	AnomalyID string    `json:"anomaly_id"`
+	AgentID   string    `json:"agent_id"`
+	Kind      string    `json:"kind"`     // the anomaly's kind
+	Severity  string    `json:"severity"` // the anomaly's severity
+	Sink      string    `json:"sink"`
+	Status    string    `json:"status"` // delivered, dead_lettered, replayed
+	Attempts  int       `json:"attempts"`
+	Error     string    `json:"error,omitempty"` // the last error (never a secret or payload)
+	Time      time.Time `json:"time"`            // when the outcome happened
+}
+
+// DeliveryQuery filters Deliveries. Zero values mean "no filter"; Limit 0 means DefaultLimit.
+type DeliveryQuery struct {
+	AnomalyID, Sink, Status string
+	Since, Until            time.Time // Time in [Since, Until)
+	Limit                   int
 }
 
 // DefaultLimit is the row limit when a query sets none; MaxLimit caps any query.
@@ -89,5 +262,8 @@ const (
 	MaxLimit     = 10000
 )
 
+// DefaultSeriesLimit is the number of series TimeSeries returns when SeriesQuery.Limit is 0.
+const DefaultSeriesLimit = 20
+
 // LatestSchemaVersion is the schema version Migrate brings both backends to.
-const LatestSchemaVersion = 2
+const LatestSchemaVersion = 3

@@ -132,7 +132,7 @@ func testMigrate(t *testing.T, s store.Store) {
 	require.NoError(t, s.Migrate(ctx))
 	v1, err := s.SchemaVersion(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 2, v1, "every migration applied")
+	require.Equal(t, 3, v1, "every migration applied")
 	require.Equal(t, store.LatestSchemaVersion, v1)
 
 	e := ev("e1", "s1", "a1", "srv", base(), "tools/list", "", schemas.StatusOK)
