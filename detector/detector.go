@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,8 +127,9 @@ type Detector struct {
 	seqModel        *sequence.Model
 	population      *sequence.Baseline // every agent's sessions: the peer prior
 	populationDirty bool
-	prior           *rate.Prior // the population's rate baseline, for cold agents
-	priorAt         int64       // event time the prior was built
+	prior           *rate.Prior            // the population's rate baseline, for cold agents
+	groupPriors     map[string]*rate.Prior // each peer group's, preferred when there is one
+	priorAt         int64                  // event time the prior was built
 	agents          map[string]*agentState
 	agentList       []*agentState // the same agents, in a slice for the sweeps
 	dirtyAgents     []*agentState
@@ -370,7 +373,36 @@ func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
 			out = d.noteCampaign(out, &an, an.EvidenceEventIDs, now)
 		}
 	}
+	tagAnomalies(out, ev)
 	return out
+}
+
+// TagsLabel is the event label the enricher puts the agent's, server's and tool's tags in
+// (comma-separated); the anomalies an event raises carry them, for alert routing.
+const TagsLabel = "tags"
+
+// tagAnomalies gives the anomalies raised for ev's agent without tags the event's tags.
+// Anomalies raised later by the sweeps (silences) carry none.
+func tagAnomalies(out []schemas.Anomaly, ev *schemas.Event) {
+	v := ev.Labels[TagsLabel]
+	if v == "" {
+		return
+	}
+	var tags []string
+	for i := range out {
+		if a := &out[i]; a.AgentID == ev.AgentID && a.Tags == nil {
+			if tags == nil {
+				tags = strings.Split(v, ",")
+				for i := range tags {
+					tags[i] = strings.TrimSpace(tags[i])
+				}
+				tags = slices.DeleteFunc(tags, func(s string) bool { return s == "" })
+				slices.Sort(tags)
+				tags = slices.Compact(tags)
+			}
+			a.Tags = tags
+		}
+	}
 }
 
 // observeNewTool runs first_seen_tool; st is the agent's state when the statistical models

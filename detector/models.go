@@ -39,9 +39,10 @@ const priorRefresh = time.Hour
 // agentState is one agent's statistical baselines and what the detector needs around them.
 // Event ids are kept as 16-byte UUIDs: copying them costs no allocation on the hot path.
 type agentState struct {
-	name string // the map key (owned)
-	rate *rate.Model
-	seq  *sequence.Baseline
+	name  string // the map key (owned)
+	group string // its peer group (PeerGroupLabel), "" when the inventory names none
+	rate  *rate.Model
+	seq   *sequence.Baseline
 	// live are the agent's sessions in progress (an agent may hold several at once, one
 	// per server say), at most maxLiveSessions, least recently used first to go.
 	live   []*liveSession
@@ -83,6 +84,7 @@ type agentRecord struct {
 	Events       int64     `json:"events"`
 	ScanMean     float32   `json:"scan_mean"`
 	ScanSessions uint32    `json:"scan_sessions"`
+	Group        string    `json:"group,omitempty"`
 }
 
 // openAnomaly is an anomaly that repeats update while it is open.
@@ -107,15 +109,27 @@ func isRequest(ev *schemas.Event) bool {
 	return ev.Kind == schemas.KindRequest && ev.Direction == schemas.ClientToServer && ev.Method != ""
 }
 
-// agent returns ev's agent state, creating it (from the population prior) when new.
-func (d *Detector) agent(name string, t int64) *agentState {
+// PeerGroupLabel is the event label the enricher puts the agent's peer group in (from the
+// inventory): a cold agent's request rate starts from its peer group's baseline.
+const PeerGroupLabel = "agent.peer_group"
+
+// agent returns an agent's state, creating it when new, from its peer group's rate prior when
+// there is one, else the population's.
+func (d *Detector) agent(name, group string, t int64) *agentState {
 	if st := d.agents[name]; st != nil {
+		if group != "" && group != st.group {
+			st.group = strings.Clone(group)
+		}
 		return st
 	}
-	name = strings.Clone(name)
-	st := &agentState{name: name, first: t, last: t}
+	st := &agentState{name: strings.Clone(name), group: strings.Clone(group), first: t, last: t}
+	name = st.name
 	if !d.cfg.Rate.Disabled {
-		st.rate = d.rateParams.NewModel(d.prior)
+		prior := d.prior
+		if p := d.groupPriors[group]; p != nil {
+			prior = p
+		}
+		st.rate = d.rateParams.NewModel(prior)
 	}
 	if !d.cfg.Sequence.Disabled {
 		st.seq = d.seqModel.NewBaseline()
@@ -146,7 +160,7 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 	if !isRequest(ev) || (d.cfg.Rate.Disabled && d.cfg.Sequence.Disabled && d.cfg.Size.Disabled) {
 		return out, nil
 	}
-	st := d.agent(ev.AgentID, t)
+	st := d.agent(ev.AgentID, ev.Labels[PeerGroupLabel], t)
 	st.events++
 	st.last = max(st.last, t)
 	d.markDirty(st)
@@ -502,14 +516,23 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	if !d.cfg.Rate.Disabled && t-d.priorAt >= int64(priorRefresh) {
 		d.priorAt = t
 		models := make([]*rate.Model, 0, min(len(d.agents), maxPriorAgents))
+		groups := map[string][]*rate.Model{}
 		for _, st := range d.agentList {
-			if len(models) == maxPriorAgents {
-				break
+			if len(models) < maxPriorAgents {
+				models = append(models, st.rate)
 			}
-			models = append(models, st.rate)
+			if g := st.group; g != "" && len(groups[g]) < maxPriorAgents {
+				groups[g] = append(groups[g], st.rate)
+			}
 		}
 		if p := d.rateParams.PriorFrom(models, d.cfg.Rate.PriorWeight); p != nil {
 			d.prior = p
+		}
+		d.groupPriors = make(map[string]*rate.Prior, len(groups))
+		for g, ms := range groups {
+			if p := d.rateParams.PriorFrom(ms, d.cfg.Rate.PriorWeight); p != nil {
+				d.groupPriors[g] = p
+			}
 		}
 	}
 	return out
@@ -517,7 +540,7 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 
 // encodeAgent stores an agent's record.
 func encodeAgent(st *agentState) []byte {
-	b, err := json.Marshal(agentRecord{First: time.Unix(0, st.first).UTC(), Events: st.events, ScanMean: st.scanMean, ScanSessions: st.scanSessions})
+	b, err := json.Marshal(agentRecord{First: time.Unix(0, st.first).UTC(), Events: st.events, ScanMean: st.scanMean, ScanSessions: st.scanSessions, Group: st.group})
 	if err != nil {
 		panic("BUG: cannot marshal warm-up state: " + err.Error())
 	}
@@ -594,7 +617,7 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 			continue
 		}
 		restored[s.Key], n = true, n+1
-		st := d.agent(s.Key, w.First.UnixNano())
+		st := d.agent(s.Key, w.Group, w.First.UnixNano())
 		// An agent this instance tracked before another took it over: its sessions in
 		// progress here are stale, and its history is the other instance's.
 		for _, ls := range st.live {

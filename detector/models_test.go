@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -735,4 +736,51 @@ func TestIdlePartitionRestoresNothing(t *testing.T) {
 	wall = wall.Add(time.Hour)
 	require.NoError(t, d.followRebalance(ctx, []kafka.Message{{Partition: 3}}))
 	require.Equal(t, int64(1), d.agents["a"].events, "nothing newer than its own snapshot was restored")
+}
+
+// TestPeerGroupPrior starts a new agent from its peer group's rate baseline: busy batch agents
+// and quiet interactive ones learn for two days, then a newcomer works at the batch pace. As a
+// batch agent that is normal; put in the interactive group, the same pace is a spike.
+func TestPeerGroupPrior(t *testing.T) {
+	label := func(evs []schemas.Event, agent, group string) {
+		for i := range evs {
+			if evs[i].AgentID == agent {
+				evs[i].Labels = map[string]string{PeerGroupLabel: group}
+			}
+		}
+	}
+	var s stream
+	from, to := week0, week0.Add(2*24*time.Hour)
+	for i, a := range []string{"batch-1", "batch-2", "batch-3"} {
+		normalAgent(&s, a, from, to, 60, uint64(10+i))
+	}
+	for i, a := range []string{"chat-1", "chat-2", "chat-3"} {
+		normalAgent(&s, a, from, to, 1, uint64(20+i))
+	}
+	for _, a := range []string{"batch-1", "batch-2", "batch-3"} {
+		label(s.evs, a, "batch")
+	}
+	for _, a := range []string{"chat-1", "chat-2", "chat-3"} {
+		label(s.evs, a, "interactive")
+	}
+	history := s.evs
+	slices.SortStableFunc(history, func(a, b schemas.Event) int { return a.ObservedAt.Compare(b.ObservedAt) })
+
+	spikes := func(group string) int {
+		var n stream
+		n.n = 1 << 20
+		normalAgent(&n, "newcomer", to, to.Add(20*time.Minute), 60, 99)
+		label(n.evs, "newcomer", group)
+		cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}, Sequence: SequenceConfig{Disabled: true}}
+		got := run(liveDetector(t, cfg), append(slices.Clone(history), n.evs...))
+		count := 0
+		for _, a := range got {
+			if a.AgentID == "newcomer" && a.Kind == KindRateSpike {
+				count++
+			}
+		}
+		return count
+	}
+	require.Zero(t, spikes("batch"), "a newcomer at its peer group's pace is normal")
+	require.NotZero(t, spikes("interactive"), "the same pace in a quiet group is a spike")
 }

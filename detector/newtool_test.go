@@ -160,3 +160,18 @@ func TestBaselineJSONRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"tools":[]}`, string(b))
 }
+
+func TestAnomaliesCarryTheEventsTags(t *testing.T) {
+	d := liveDetector(t, Config{})
+	ev := toolCall(1, "billing-bot", "fs", "delete_file")
+	ev.Labels = map[string]string{TagsLabel: "prod, destructive,prod,"}
+	as := d.Observe(&ev, ev.ObservedAt)
+	require.NotEmpty(t, as)
+	for _, a := range as {
+		require.Equal(t, []string{"destructive", "prod"}, a.Tags, a.Kind)
+	}
+	untagged := toolCall(2, "other-bot", "fs", "delete_file")
+	for _, a := range d.Observe(&untagged, untagged.ObservedAt) {
+		require.Nil(t, a.Tags, a.Kind)
+	}
+}
