@@ -186,6 +186,8 @@ func bindArgs(query string, args []any) (string, error) {
 			b.WriteString("'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'")
 		case int, int64, int32, uint64, uint32:
 			fmt.Fprintf(&b, "%d", v)
+		case float64:
+			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
 		default:
 			return "", fmt.Errorf("chdb fake: cannot bind %T", v)
 		}

@@ -373,7 +373,7 @@ func (c *ClickHouse) sendColumns(ctx context.Context, table, columns string, dat
 
 const chAnomalyColumns = `anomaly_id, schema_version, time_us, agent_id, session_id, server_id, kind, subject,
 	score, severity, severity_rank, title, model, first_seen, first_seen_us, last_seen, last_seen_us,
-	count, learning, data, version`
+	count, learning, data, version, tags`
 
 // anomalyVersion orders an anomaly's versions for ReplacingMergeTree as the queries do, by
 // (Count, LastSeen), packed in 64 bits: the count (capped at 2^23-1) above the milliseconds since
@@ -410,10 +410,14 @@ func (c *ClickHouse) UpsertAnomalies(ctx context.Context, anomalies []schemas.An
 		if a.Learning {
 			learning = 1
 		}
+		tags := a.Tags
+		if tags == nil {
+			tags = []string{}
+		}
 		if err := batch.Append(a.ID, uint8(a.SchemaVersion), micros(a.Time), a.AgentID, a.SessionID, a.ServerID,
 			a.Kind, a.Subject, a.Score, string(a.Severity), int8(a.Severity.Rank()), a.Title, a.Explanation.Model,
 			chTime(a.FirstSeen), micros(a.FirstSeen), chTime(a.LastSeen), micros(a.LastSeen), uint64(max(a.Count, 0)),
-			learning, string(data), anomalyVersion(a.Count, a.LastSeen)); err != nil {
+			learning, string(data), anomalyVersion(a.Count, a.LastSeen), tags); err != nil {
 			_ = batch.Abort()
 			return fmt.Errorf("cannot append anomaly %s: %w", a.ID, err)
 		}
@@ -501,12 +505,24 @@ func (c *ClickHouse) Sessions(ctx context.Context, q SessionQuery) ([]Session, e
 	if len(sub) > 0 {
 		where = append(where, "session_id IN (SELECT session_id FROM "+c.t("events")+" WHERE "+strings.Join(sub, " AND ")+")")
 	}
+	if q.Tool != "" {
+		where, args = append(where, "session_id IN (SELECT session_id FROM "+c.t("events")+
+			" WHERE method = 'tools/call' AND target = ?)"), append(args, q.Tool)
+	}
+	if q.MinScore > 0 {
+		where, args = append(where, "session_id IN (SELECT w_session FROM ("+c.latestAnomalies("", "")+") WHERE w_score >= ?)"),
+			append(args, q.MinScore)
+	}
 	having := []string{"1"}
 	if !q.Since.IsZero() {
 		having, args = append(having, "last_us >= ?"), append(args, micros(q.Since))
 	}
 	if !q.Until.IsZero() {
 		having, args = append(having, "first_us < ?"), append(args, micros(q.Until))
+	}
+	if q.After != nil {
+		last := micros(normTime(q.After.LastSeen))
+		having, args = append(having, "(last_us < ? OR (last_us = ? AND session_id > ?))"), append(args, last, last, q.After.ID)
 	}
 	args = append(args, limitOf(q.Limit))
 	query := c.chSessionSelect() + " WHERE " + strings.Join(where, " AND ") + " GROUP BY session_id HAVING " +
@@ -557,7 +573,64 @@ func (c *ClickHouse) querySessions(ctx context.Context, query string, args ...an
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot query sessions: %w", err)
 	}
+	if err := c.addSessionAnomalies(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// latestAnomalies is a subquery with one row per anomaly, its latest version (highest count,
+// then last_seen_us), so that not-yet-merged versions never count. Agent and kind are part of
+// an anomaly's identity: the rows keep them as agent_id and kind; what a version may change is
+// named w_*. where (with ? placeholders) narrows the rows read, and must only select whole
+// anomalies (by identity, or anomaly_id IN …).
+func (c *ClickHouse) latestAnomalies(where, extra string) string {
+	if where == "" {
+		where = "1"
+	}
+	return `SELECT anomaly_id, agent_id, kind, argMax(session_id, v) AS w_session, argMax(server_id, v) AS w_server,
+		argMax(score, v) AS w_score, argMax(severity, v) AS w_severity, argMax(severity_rank, v) AS w_rank,
+		argMax(learning, v) AS w_learning, argMax(first_seen_us, v) AS w_first, argMax(last_seen_us, v) AS w_last` + extra + `
+		FROM (SELECT *, (count, last_seen_us) AS v FROM ` + c.t("anomalies") + ` WHERE ` + where + `)
+		GROUP BY anomaly_id, agent_id, kind`
+}
+
+// addSessionAnomalies sets the sessions' Anomalies and MaxScore from the anomalies whose latest
+// version names them.
+func (c *ClickHouse) addSessionAnomalies(ctx context.Context, sessions []Session) error {
+	if len(sessions) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(sessions))
+	ids := make([]any, len(sessions))
+	for i, s := range sessions {
+		index[s.ID], ids[i] = i, s.ID
+	}
+	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	rows, err := c.conn.Query(ctx, "SELECT w_session, count(), max(w_score) FROM ("+
+		c.latestAnomalies("anomaly_id IN (SELECT anomaly_id FROM "+c.t("anomalies")+" WHERE session_id IN "+in+")", "")+
+		") WHERE w_session IN "+in+" GROUP BY w_session", append(ids, ids...)...)
+	if err != nil {
+		return fmt.Errorf("cannot query session anomalies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id    string
+			n     uint64
+			score float64
+		)
+		if err := rows.Scan(&id, &n, &score); err != nil {
+			return fmt.Errorf("cannot query session anomalies: %w", err)
+		}
+		if i, ok := index[id]; ok {
+			sessions[i].Anomalies, sessions[i].MaxScore = int(n), score
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot query session anomalies: %w", err)
+	}
+	return nil
 }
 
 // SessionEvents returns a session's events in observed order (then by event ID); LIMIT BY drops
@@ -624,17 +697,16 @@ func (c *ClickHouse) SessionEvents(ctx context.Context, id string, limit int) ([
 
 // Anomalies lists anomalies, most recent LastSeen first. Each anomaly is its version with the
 // highest (Count, LastSeen), chosen with argMax so that unmerged versions never show; filters on
-// what a version may change (severity, times) apply to that version only. Agent and kind are part
-// of an anomaly's identity, so they filter rows directly.
+// what a version may change (severity, score, server, session, times) apply to that version
+// only. Agent and kind are part of an anomaly's identity, so they filter rows directly.
 func (c *ClickHouse) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.Anomaly, error) {
 	minRank, err := minSeverityRank(q.MinSeverity)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query anomalies: %w", err)
 	}
 	var (
-		where  = []string{"1"}
-		having = []string{"1"}
-		args   []any
+		where, outer []string
+		args         []any
 	)
 	if q.AgentID != "" {
 		where, args = append(where, "agent_id = ?"), append(args, q.AgentID)
@@ -642,22 +714,57 @@ func (c *ClickHouse) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.A
 	if q.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, q.Kind)
 	}
+	// Narrow to anomalies that ever had the server or session; the outer filter checks the
+	// latest version.
+	if q.ServerID != "" {
+		where, args = append(where, "anomaly_id IN (SELECT anomaly_id FROM "+c.t("anomalies")+" WHERE server_id = ?)"), append(args, q.ServerID)
+	}
+	if q.SessionID != "" {
+		where, args = append(where, "anomaly_id IN (SELECT anomaly_id FROM "+c.t("anomalies")+" WHERE session_id = ?)"), append(args, q.SessionID)
+	}
+	var outerArgs []any
+	if q.ServerID != "" {
+		outer, outerArgs = append(outer, "w_server = ?"), append(outerArgs, q.ServerID)
+	}
+	if q.SessionID != "" {
+		outer, outerArgs = append(outer, "w_session = ?"), append(outerArgs, q.SessionID)
+	}
 	if minRank >= 0 {
-		having, args = append(having, "sr >= ?"), append(args, minRank)
+		outer, outerArgs = append(outer, "w_rank >= ?"), append(outerArgs, minRank)
+	}
+	if q.MinScore > 0 {
+		outer, outerArgs = append(outer, "w_score >= ?"), append(outerArgs, q.MinScore)
 	}
 	if !q.Since.IsZero() {
-		having, args = append(having, "ls >= ?"), append(args, micros(q.Since))
+		outer, outerArgs = append(outer, "w_last >= ?"), append(outerArgs, micros(q.Since))
 	}
 	if !q.Until.IsZero() {
-		having, args = append(having, "fs < ?"), append(args, micros(q.Until))
+		outer, outerArgs = append(outer, "w_first < ?"), append(outerArgs, micros(q.Until))
 	}
-	args = append(args, limitOf(q.Limit))
-	query := `SELECT argMax(data, v) AS d, argMax(severity_rank, v) AS sr, argMax(last_seen_us, v) AS ls,
-		argMax(first_seen_us, v) AS fs
-		FROM (SELECT anomaly_id, data, severity_rank, last_seen_us, first_seen_us, (count, last_seen_us) AS v
-			FROM ` + c.t("anomalies") + ` WHERE ` + strings.Join(where, " AND ") + `)
-		GROUP BY anomaly_id HAVING ` + strings.Join(having, " AND ") + `
-		ORDER BY ls DESC, anomaly_id LIMIT ?`
+	if q.After != nil {
+		last := micros(normTime(q.After.LastSeen))
+		outer, outerArgs = append(outer, "(w_last < ? OR (w_last = ? AND anomaly_id > ?))"), append(outerArgs, last, last, q.After.ID)
+	}
+	args = append(append(args, outerArgs...), limitOf(q.Limit))
+	return c.queryAnomalies(ctx, "SELECT w_data FROM ("+c.latestAnomalies(strings.Join(append(where, "1"), " AND "),
+		", argMax(data, v) AS w_data")+") WHERE "+strings.Join(append(outer, "1"), " AND ")+
+		" ORDER BY w_last DESC, anomaly_id LIMIT ?", args...)
+}
+
+// Anomaly returns one anomaly's latest version, or ErrNotFound.
+func (c *ClickHouse) Anomaly(ctx context.Context, id string) (schemas.Anomaly, error) {
+	out, err := c.queryAnomalies(ctx, "SELECT argMax(data, (count, last_seen_us)) FROM "+c.t("anomalies")+
+		" WHERE anomaly_id = ? GROUP BY anomaly_id", id)
+	if err != nil {
+		return schemas.Anomaly{}, err
+	}
+	if len(out) == 0 {
+		return schemas.Anomaly{}, ErrNotFound
+	}
+	return out[0], nil
+}
+
+func (c *ClickHouse) queryAnomalies(ctx context.Context, query string, args ...any) ([]schemas.Anomaly, error) {
 	rows, err := c.conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query anomalies: %w", err)
@@ -665,12 +772,8 @@ func (c *ClickHouse) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.A
 	defer rows.Close()
 	out := []schemas.Anomaly{}
 	for rows.Next() {
-		var (
-			data   string
-			rank   int8
-			ls, fs int64
-		)
-		if err := rows.Scan(&data, &rank, &ls, &fs); err != nil {
+		var data string
+		if err := rows.Scan(&data); err != nil {
 			return nil, fmt.Errorf("cannot query anomalies: %w", err)
 		}
 		var a schemas.Anomaly
@@ -685,13 +788,13 @@ func (c *ClickHouse) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.A
 	return out, nil
 }
 
-// DropExpired drops whole daily partitions of events and anomalies that lie entirely before the
+// DropExpired drops whole daily partitions of events, anomalies and deliveries that lie entirely before the
 // retention cutoff, so data is kept at least RetentionDays and at most one day longer. It works
 // on every server version (modern ones also expire rows by TTL during merges).
 func (c *ClickHouse) DropExpired(ctx context.Context, now time.Time) error {
 	cutoff := retentionCutoff(now, c.retentionDays)
 	rows, err := c.conn.Query(ctx, `SELECT table, partition_id, sum(rows) FROM system.parts
-		WHERE database = ? AND active AND table IN ('events', 'anomalies')
+		WHERE database = ? AND active AND table IN ('events', 'anomalies', 'deliveries')
 		GROUP BY table, partition_id ORDER BY table, partition_id`, c.db)
 	if err != nil {
 		return fmt.Errorf("cannot list clickhouse partitions: %w", err)

@@ -64,7 +64,7 @@ func (d chDialect) ttl(col string) string {
 }
 
 // ttlColumns names the tables whose rows expire, and the time column they expire by.
-var chTTLColumns = []struct{ table, column string }{{"events", "observed_at"}, {"anomalies", "last_seen"}}
+var chTTLColumns = []struct{ table, column string }{{"events", "observed_at"}, {"anomalies", "last_seen"}, {"deliveries", "time"}}
 
 func (d chDialect) migrationsTable() string {
 	return `CREATE TABLE IF NOT EXISTS ` + d.db + `.schema_migrations (
@@ -169,5 +169,44 @@ ORDER BY (model, key)`,
 		// Captured content as JSON (schemas.Content), empty when absent. Existing parts are not
 		// rewritten: they read the default until merged.
 		addColumns: []chColumn{{table: "events", name: "content", typ: d.blob()}},
+	}, {
+		version: 3,
+		name:    "anomalies.tags, definitions, deliveries",
+		stmts: []string{
+			// A definition version's key is (server_id, kind, name, first_seen_us); a later
+			// save of the same key has a greater last_seen_us, which merges keep.
+			`CREATE TABLE IF NOT EXISTS ` + d.db + `.definitions (
+	server_id     ` + lc + `,
+	kind          ` + lc + `,
+	name          String,
+	first_seen    ` + ts + `,
+	first_seen_us Int64,
+	last_seen     ` + ts + `,
+	last_seen_us  Int64,
+	fingerprint   String,
+	definition    ` + d.blob() + `,
+	version       UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (server_id, kind, name, first_seen_us)`,
+			// One outcome per (delivery_id, status); the latest time wins.
+			`CREATE TABLE IF NOT EXISTS ` + d.db + `.deliveries (
+	delivery_id String,
+	status      ` + lc + `,
+	anomaly_id  String,
+	agent_id    ` + lc + `,
+	kind        ` + lc + `,
+	severity    ` + lc + `,
+	sink        ` + lc + `,
+	attempts    UInt32,
+	error       String,
+	time        ` + ts + `,
+	time_us     Int64,
+	version     UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toDate(time)
+ORDER BY (delivery_id, status)` + d.ttl("time"),
+		},
+		// The anomaly's tags (also in data, which queries read), for filtering in SQL.
+		addColumns: []chColumn{{table: "anomalies", name: "tags", typ: "Array(String)"}},
 	}}
 }

@@ -59,7 +59,7 @@ func openClickHouse(t testing.TB) store.Store {
 	return s
 }
 
-var chTables = []string{"events", "anomalies", "baselines"}
+var chTables = []string{"events", "anomalies", "baselines", "definitions", "deliveries"}
 
 // unmerged keeps ClickHouse from merging parts, so every duplicate and stale version written by
 // the suite stays visible to the queries, which must still answer as if merged.
@@ -104,6 +104,20 @@ func (m merged) SaveBaselines(ctx context.Context, snapshots []store.Baseline) e
 		return err
 	}
 	return m.optimize(ctx, "baselines")
+}
+
+func (m merged) SaveDefinitions(ctx context.Context, defs []store.Definition) error {
+	if err := m.Store.SaveDefinitions(ctx, defs); err != nil {
+		return err
+	}
+	return m.optimize(ctx, "definitions")
+}
+
+func (m merged) RecordDeliveries(ctx context.Context, ds []store.Delivery) error {
+	if err := m.Store.RecordDeliveries(ctx, ds); err != nil {
+		return err
+	}
+	return m.optimize(ctx, "deliveries")
 }
 
 func TestClickHouseConformance(t *testing.T) {
@@ -222,9 +236,9 @@ func TestClickHouseModernTTL(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.Migrate(ctx))
-	require.Equal(t, 2, modifies(stmts()), "events and anomalies get the new TTL")
+	require.Equal(t, 3, modifies(stmts()), "events, anomalies and deliveries get the new TTL")
 	require.NoError(t, s.Migrate(ctx))
-	require.Equal(t, 2, modifies(stmts()), "and keep it")
+	require.Equal(t, 3, modifies(stmts()), "and keep it")
 }
 
 // BenchmarkClickHouseInsertEvents measures batches against the server named by
