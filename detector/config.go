@@ -56,7 +56,8 @@ type Suppression struct {
 	// Agent is an agent id.
 	Agent string `yaml:"agent"`
 	// Kind is an anomaly kind (new_tool, rate_spike, rate_drop, new_transition,
-	// unlikely_step, unusual_session, scan, large_response, large_request, campaign).
+	// unlikely_step, unusual_session, scan, session_shape, server_fanout, large_response,
+	// large_request, campaign).
 	Kind string `yaml:"kind"`
 }
 
@@ -74,6 +75,7 @@ var knownKinds = map[string]bool{
 	KindNewTool: true, KindRateSpike: true, KindRateDrop: true,
 	KindNewTransition: true, KindUnlikelyStep: true, KindUnusualSession: true, KindScan: true,
 	KindLargeResponse: true, KindLargeRequest: true, KindCampaign: true,
+	KindSessionShape: true, KindServerFanout: true,
 }
 
 func (c *RateConfig) setDefaults() {
@@ -115,6 +117,7 @@ func (c Config) validateModels(errs *config.Errors) {
 	errs.Merge("detector.sequence", c.Sequence.Model.Validate())
 	c.Size.validate(errs)
 	c.Campaign.validate(errs)
+	c.Shape.validate(errs)
 	validateScore(errs, "detector.scan.min_score", c.Scan.MinScore)
 	if c.Scan.MinCalls < 2 {
 		errs.Addf("detector.scan.min_calls", "must be at least 2, got %d", c.Scan.MinCalls)

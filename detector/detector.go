@@ -38,6 +38,9 @@ type Config struct {
 	Campaign CampaignConfig `yaml:"campaign"`
 	// Scan configures the scan model (session shape: enumeration bursts, probing).
 	Scan ScanConfig `yaml:"scan"`
+	// Shape configures the rest of the session shape: duration, distinct tools, error ratio
+	// (session_shape) and servers reached per window (server_fanout).
+	Shape ShapeConfig `yaml:"shape"`
 	// WarmUp is how long a new agent's statistical anomalies are marked learning.
 	WarmUp WarmUpConfig `yaml:"warm_up"`
 	// MergeWindow is how long, by event time, a repeat of an anomaly (same agent, kind and
@@ -69,6 +72,7 @@ func (c *Config) SetDefaults() {
 	c.Rate.setDefaults()
 	c.Sequence.setDefaults()
 	c.Scan.setDefaults()
+	c.Shape.setDefaults()
 	c.Size.setDefaults()
 	c.Campaign.setDefaults()
 	if c.WarmUp.Duration == 0 {
@@ -124,6 +128,7 @@ type Detector struct {
 	// The statistical models (models.go).
 	rateParams      *rate.Params
 	sizeParams      *size.Params
+	shapeParams     *size.Params // the session-shape model's
 	seqModel        *sequence.Model
 	population      *sequence.Baseline // every agent's sessions: the peer prior
 	populationDirty bool
@@ -161,18 +166,23 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 	if err != nil {
 		return nil, fmt.Errorf("cannot create detector: %w", err)
 	}
+	hp, err := shapeParams(cfg.Shape)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create detector: %w", err)
+	}
 	d := &Detector{
-		sizeParams: zp,
-		rateParams: rp,
-		seqModel:   sm,
-		population: sm.NewPeerBaseline(),
-		agents:     map[string]*agentState{},
-		open:       map[string]*openAnomaly{},
-		campaigns:  map[string]*campaign{},
-		cfg:        cfg,
-		st:         st,
-		producer:   bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
-		logger:     set.Logger,
+		sizeParams:  zp,
+		shapeParams: hp,
+		rateParams:  rp,
+		seqModel:    sm,
+		population:  sm.NewPeerBaseline(),
+		agents:      map[string]*agentState{},
+		open:        map[string]*openAnomaly{},
+		campaigns:   map[string]*campaign{},
+		cfg:         cfg,
+		st:          st,
+		producer:    bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
+		logger:      set.Logger,
 		raised: pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpwatch_detector_anomalies_total", Help: "Anomalies raised, by kind.",
 		}, []string{"kind"})),

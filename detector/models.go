@@ -59,6 +59,12 @@ type agentState struct {
 	// scanSessions sessions.
 	scanMean     float32
 	scanSessions uint32
+	// The session-shape model (shape.go): its feature baselines (nil until the agent's first
+	// request), fan-out window, error ratio (errors and calls, decayed) and sessions ended.
+	shape         *size.Sizes
+	fan           fanOut
+	errs, calls   float32
+	sessionsEnded uint32
 }
 
 // maxLiveSessions bounds the sessions in progress per agent.
@@ -76,6 +82,10 @@ type liveSession struct {
 	// probes of unknown tools (the scan model).
 	lastID       uuid.UUID
 	enum, probes uint32
+	// The session-shape model's counts: when it started, its failed calls and distinct tools.
+	start  int64
+	errors uint32
+	tools  []sequence.Symbol
 }
 
 // agentRecord is agentState's stored record: its warm-up and its scan average.
@@ -85,6 +95,10 @@ type agentRecord struct {
 	ScanMean     float32   `json:"scan_mean"`
 	ScanSessions uint32    `json:"scan_sessions"`
 	Group        string    `json:"group,omitempty"`
+	// The session-shape model's error ratio and sessions ended.
+	Errors   float32 `json:"errors,omitempty"`
+	Calls    float32 `json:"calls,omitempty"`
+	Sessions uint32  `json:"sessions,omitempty"`
 }
 
 // openAnomaly is an anomaly that repeats update while it is open.
@@ -187,6 +201,9 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 		if !d.cfg.Scan.Disabled {
 			out = d.observeScan(out, st, ls, ev, id, step.NewCall, t, now)
 		}
+		if !d.cfg.Shape.Disabled {
+			out = d.noteShape(out, st, ls, ev, id, sym, t, now)
+		}
 	}
 	if st.sizes != nil {
 		out = d.observeSizes(out, st, ev, id, t, now)
@@ -233,7 +250,7 @@ func (d *Detector) liveSession(out []schemas.Anomaly, st *agentState, id, server
 	}
 	// Decoded JSON strings are their own allocations: keeping id keeps nothing large alive.
 	ls := d.newSession()
-	ls.id, ls.server, ls.last = id, server, t
+	ls.id, ls.server, ls.last, ls.start = id, server, t, t
 	st.live = append(st.live, ls)
 	return out, ls
 }
@@ -251,7 +268,7 @@ func (d *Detector) newSession() *liveSession {
 		ls := d.sessionPool[n-1]
 		d.sessionPool = d.sessionPool[:n-1]
 		ls.sess.Reset()
-		*ls = liveSession{sess: ls.sess, prev: sequence.Boundary}
+		*ls = liveSession{sess: ls.sess, prev: sequence.Boundary, tools: ls.tools[:0]}
 		return ls
 	}
 	return &liveSession{sess: d.seqModel.NewSession(), prev: sequence.Boundary}
@@ -281,6 +298,9 @@ func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, ls *liveSes
 		}
 		if k := int(ls.enum + ls.probes); !d.cfg.Scan.Disabled && k >= d.cfg.Scan.MinCalls && !isDoubling(k, d.cfg.Scan.MinCalls) {
 			out = d.raiseScan(out, st, ls, "", ls.lastID, t, now, true)
+		}
+		if !d.cfg.Shape.Disabled {
+			out = d.endShape(out, st, ls, s.Steps(), t, now)
 		}
 		st.seq.Learn(s)
 		d.population.Learn(s)
@@ -540,7 +560,8 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 
 // encodeAgent stores an agent's record.
 func encodeAgent(st *agentState) []byte {
-	b, err := json.Marshal(agentRecord{First: time.Unix(0, st.first).UTC(), Events: st.events, ScanMean: st.scanMean, ScanSessions: st.scanSessions, Group: st.group})
+	b, err := json.Marshal(agentRecord{First: time.Unix(0, st.first).UTC(), Events: st.events, ScanMean: st.scanMean, ScanSessions: st.scanSessions, Group: st.group,
+		Errors: st.errs, Calls: st.calls, Sessions: st.sessionsEnded})
 	if err != nil {
 		panic("BUG: cannot marshal warm-up state: " + err.Error())
 	}
@@ -550,7 +571,7 @@ func encodeAgent(st *agentState) []byte {
 // statSnapshots returns the stored state of the agents whose statistical baselines changed,
 // and of the population when it did. Callers hold d.mu.
 func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
-	snaps := make([]store.Baseline, 0, len(d.dirty)+3*len(d.dirtyAgents)+1)
+	snaps := make([]store.Baseline, 0, len(d.dirty)+5*len(d.dirtyAgents)+1)
 	for _, st := range d.dirtyAgents {
 		if st.rate != nil {
 			b, err := st.rate.MarshalBinary()
@@ -572,6 +593,13 @@ func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
 				panic("BUG: cannot marshal size baseline: " + err.Error())
 			}
 			snaps = append(snaps, store.Baseline{Model: ModelContextSize, Key: st.name, UpdatedAt: now, State: b})
+		}
+		if st.shape != nil {
+			b, err := st.shape.MarshalBinary()
+			if err != nil {
+				panic("BUG: cannot marshal session-shape baseline: " + err.Error())
+			}
+			snaps = append(snaps, store.Baseline{Model: ModelSessionShapeBaseline, Key: st.name, UpdatedAt: now, State: b})
 		}
 		snaps = append(snaps, store.Baseline{Model: ModelAgent, Key: st.name, UpdatedAt: now, State: encodeAgent(st)})
 	}
@@ -626,6 +654,9 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 		st.live = st.live[:0]
 		st.first = w.First.UnixNano()
 		st.events = w.Events
+		if finite(w.Errors) && finite(w.Calls) && w.Errors >= 0 && w.Calls >= w.Errors {
+			st.errs, st.calls, st.sessionsEnded = w.Errors, w.Calls, w.Sessions
+		}
 		if finite(w.ScanMean) && w.ScanMean >= 0 && w.ScanSessions <= maxScanMemory {
 			st.scanMean, st.scanSessions = w.ScanMean, w.ScanSessions
 		}
@@ -656,6 +687,22 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 				if err := st.sizes.UnmarshalBinary(s.State); err != nil {
 					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
 				}
+			}
+		}
+	}
+	if !d.cfg.Shape.Disabled {
+		snaps, err := load(ModelSessionShapeBaseline)
+		if err != nil {
+			return 0, err
+		}
+		for _, s := range snaps {
+			if st := d.agents[s.Key]; st != nil {
+				sh := d.shapeParams.New()
+				if err := sh.UnmarshalBinary(s.State); err != nil {
+					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+					continue
+				}
+				st.shape = sh
 			}
 		}
 	}

@@ -165,6 +165,20 @@ func (s *Sizes) Observe(k Key, dir Direction, bytes int) Result {
 	return res
 }
 
+// Peek scores value for key k in direction dir like Observe, without learning it: for a
+// count that is still growing (servers an agent reached so far this hour).
+func (s *Sizes) Peek(k Key, dir Direction, value int) Result {
+	res := Result{Observed: float64(value), P: 1}
+	y := math.Log2(float64(max(value, 1)))
+	min := uint32(s.p.cfg.MinCount)
+	if i := s.find(k, dir); i >= 0 && s.keys[i].n >= min {
+		s.score(&res, &s.keys[i], y)
+	} else {
+		res.Learning = true
+	}
+	return res
+}
+
 // spread is the key's scale in log2 units: 1.25 mean absolute deviations (a normal's σ),
 // at least a quarter (a factor of 1.2), so a key of constant size does not flag every byte.
 func spread(st *stats) float64 { return max(1.25*float64(st.dev), 0.25) }
