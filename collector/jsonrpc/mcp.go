@@ -213,7 +213,7 @@ func DescribeResponse(m *Message) ResponseFacts {
 	if m.Error != nil {
 		f.HasError, f.ErrorCode = true, m.Error.Code
 	}
-	if len(m.Result) == 0 || !json.Valid(m.Result) {
+	if len(m.Result) == 0 || (!m.parsed && !json.Valid(m.Result)) {
 		return f
 	}
 	result := trimJSONSpace(m.Result)

@@ -20,6 +20,9 @@ type Message struct {
 	Params json.RawMessage
 	Result json.RawMessage
 	Error  *Error
+	// parsed marks a message read by Parse: its values are known to be well-formed JSON, so
+	// readers of them need not validate them again.
+	parsed bool
 }
 
 // Error is a JSON-RPC error object.
@@ -96,7 +99,7 @@ func parseValid(v []byte) (Message, error) {
 	if !isObject(v) {
 		return Message{}, errors.New("cannot parse JSON-RPC message: not a JSON object")
 	}
-	m := Message{Raw: v}
+	m := Message{Raw: v, parsed: true}
 	var method []byte
 	hasMethod := false
 	it := newMembers(v)
