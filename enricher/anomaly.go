@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/enricher/drift"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -218,4 +219,99 @@ func worstOfType(flags []schemas.Flag, typ string) (schemas.Severity, []string) 
 		paths = append(paths[:5], fmt.Sprintf("… %d more", len(paths)-5))
 	}
 	return sev, paths
+}
+
+// ModelDefinitionDrift is the Explanation.Model of tool_drift and tool_shadowing anomalies.
+const ModelDefinitionDrift = "definition_drift"
+
+// listChanged names the notification that announces changes of a definition kind.
+var listChanged = map[string]string{
+	drift.KindTool:             "notifications/tools/list_changed",
+	drift.KindPrompt:           "notifications/prompts/list_changed",
+	drift.KindResource:         "notifications/resources/list_changed",
+	drift.KindResourceTemplate: "notifications/resources/list_changed",
+}
+
+// driftAnomaly turns a drift finding into its anomaly. The id covers the definition version
+// (fingerprint and when it was first seen), so the same change redelivered is the same
+// anomaly, and a later change of the same tool is a new one.
+func driftAnomaly(f drift.Finding, now time.Time) schemas.Anomaly {
+	kindName := strings.ReplaceAll(f.DefKind, "_", " ")
+	a := schemas.Anomaly{
+		SchemaVersion:    schemas.AnomalySchemaVersion,
+		Time:             now.UTC(),
+		AgentID:          f.AgentID,
+		SessionID:        f.SessionID,
+		ServerID:         f.ServerID,
+		Subject:          f.Name,
+		Severity:         f.Severity,
+		Score:            ScoreForSeverity(f.Severity),
+		EvidenceEventIDs: []string{f.EventID},
+		FirstSeen:        f.At,
+		LastSeen:         f.At,
+		Count:            1,
+	}
+	if f.EventID == "" {
+		a.EvidenceEventIDs = nil
+	}
+	if f.Shadowing {
+		a.Kind = KindToolShadowing
+		a.ID = AnomalyID(f.AgentID, KindToolShadowing, f.Name, strings.Join(f.Servers, ","))
+		a.Title = fmt.Sprintf("Tool %q is offered to agent %s by %d servers: %s", f.Name, f.AgentID, len(f.Servers), strings.Join(f.Servers, ", "))
+		a.Explanation = schemas.Explanation{
+			Summary: fmt.Sprintf("Agent %s uses servers %s, which all offer a tool named %q: a call to it may reach a server the agent did not intend (tool shadowing). Server %s listed it last.",
+				f.AgentID, strings.Join(f.Servers, ", "), f.Name, f.ServerID),
+			Observed: fmt.Sprintf("%q on %s", f.Name, strings.Join(f.Servers, ", ")),
+			Typical:  "each tool name offered by one server",
+			Model:    ModelDefinitionDrift,
+		}
+		return a
+	}
+	a.Kind = KindToolDrift
+	version := f.NewFingerprint
+	if f.Change == drift.Removed {
+		version = f.OldFingerprint
+	}
+	a.ID = AnomalyID(f.AgentID, KindToolDrift, f.ServerID, f.DefKind, f.Name, string(f.Change), version, f.At.Format(time.RFC3339Nano))
+
+	announced := "without announcing it (no " + listChanged[f.DefKind] + " since its last complete list)"
+	if f.Announced {
+		announced = "after announcing it with " + listChanged[f.DefKind]
+	}
+	var observed []string
+	switch f.Change {
+	case drift.Changed:
+		a.Title = fmt.Sprintf("Server %s changed %s %q", f.ServerID, kindName, f.Name)
+		observed = f.Diff
+		a.Explanation.Typical = fmt.Sprintf("the version first seen %s (fingerprint %s)", f.OldFirstSeen.Format(time.RFC3339), short(f.OldFingerprint))
+	case drift.Added:
+		a.Title = fmt.Sprintf("Server %s added %s %q", f.ServerID, kindName, f.Name)
+		observed = []string{fmt.Sprintf("new %s %q (fingerprint %s)", kindName, f.Name, short(f.NewFingerprint))}
+		a.Explanation.Typical = fmt.Sprintf("no %s %q in the server's earlier complete list", kindName, f.Name)
+	case drift.Removed:
+		a.Title = fmt.Sprintf("Server %s removed %s %q", f.ServerID, kindName, f.Name)
+		observed = []string{fmt.Sprintf("%s %q missing from a complete list", kindName, f.Name)}
+		a.Explanation.Typical = fmt.Sprintf("the version first seen %s (fingerprint %s)", f.OldFirstSeen.Format(time.RFC3339), short(f.OldFingerprint))
+	}
+	if len(f.Flags) > 0 {
+		a.Title += " with suspicious text"
+		var fl []string
+		for _, fg := range f.Flags {
+			fl = append(fl, fmt.Sprintf("%s at %s (%s)", fg.Type, fg.Path, fg.Severity))
+		}
+		observed = append(observed, "content inspection: "+strings.Join(fl, ", "))
+	}
+	a.Explanation.Observed = strings.Join(observed, "; ")
+	a.Explanation.Summary = fmt.Sprintf("Server %s %s %s %q %s, seen in agent %s's list result: %s.",
+		f.ServerID, f.Change, kindName, f.Name, announced, f.AgentID, a.Explanation.Observed)
+	a.Explanation.Model = ModelDefinitionDrift
+	return a
+}
+
+// short is a fingerprint's first 12 hex digits.
+func short(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
 }

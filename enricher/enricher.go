@@ -3,15 +3,18 @@ package enricher
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/mcpwatch/mcpwatch/enricher/drift"
 	"github.com/mcpwatch/mcpwatch/internal/bus"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -62,6 +65,8 @@ type Enricher struct {
 	enriched   prometheus.Counter
 	raised     *prometheus.CounterVec
 	suspicious *suspiciousContent
+	drift      *drift.Tracker
+	store      drift.Store // definition history; nil keeps it in memory only
 
 	// pending is the output of a batch whose handling failed, kept so that the retry of the
 	// same batch (the consumer offers it again) resumes instead of running stateful checks a
@@ -69,8 +74,10 @@ type Enricher struct {
 	pending *output
 }
 
-// New returns an enricher for the bus at brokers.
-func New(cfg Config, brokers []string, busCfg bus.Config, set pipeline.Settings) (*Enricher, error) {
+// New returns an enricher for the bus at brokers. st keeps the history of servers' tool,
+// prompt and resource definitions (tool-definition drift); with a nil st it is kept in memory
+// only, and a restart baselines every server again.
+func New(cfg Config, st drift.Store, brokers []string, busCfg bus.Config, set pipeline.Settings) (*Enricher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -81,6 +88,8 @@ func New(cfg Config, brokers []string, busCfg bus.Config, set pipeline.Settings)
 		anomalies:  bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
 		logger:     set.Logger,
 		suspicious: newSuspiciousContent(time.Now),
+		drift:      drift.New(nil, set), // TODO(inspect): pass the content inspector's Text once enricher/inspect lands
+		store:      st,
 		skipped: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mcpwatch_enricher_undecodable_total", Help: "Messages on mcp.events the enricher could not decode and skipped.",
 		})),
@@ -95,8 +104,15 @@ func New(cfg Config, brokers []string, busCfg bus.Config, set pipeline.Settings)
 	return e, nil
 }
 
-// Start begins consuming.
-func (e *Enricher) Start(ctx context.Context) error { return e.consumer.Start(ctx) }
+// Start rebuilds the servers' current definitions from the store, then begins consuming.
+func (e *Enricher) Start(ctx context.Context) error {
+	if e.store != nil {
+		if err := e.drift.Load(ctx, e.store); err != nil {
+			return err
+		}
+	}
+	return e.consumer.Start(ctx)
+}
 
 // Shutdown finishes the batch in progress and stops.
 func (e *Enricher) Shutdown(ctx context.Context) error {
@@ -118,8 +134,10 @@ type output struct {
 	events        []kafka.Message
 	anomalies     []kafka.Message
 	kinds         []string // the kind of each anomaly message, for metrics
+	defs          []store.Definition
 	eventsDone    bool
 	anomaliesDone bool
+	defsDone      bool
 }
 
 // sameBatch reports whether msgs is the batch o was made from.
@@ -134,9 +152,12 @@ func (o *output) sameBatch(msgs []kafka.Message) bool {
 }
 
 // handle enriches a batch and produces its events to mcp.events.enriched and its anomalies to
-// mcp.anomalies (keyed by agent). It returns nil only when both were acknowledged, so the
-// batch is committed only then. The same batch offered again after a failure resumes from
-// what was already produced, without enriching it twice.
+// mcp.anomalies (keyed by agent), then saves the definition versions it saw. It returns nil
+// only when all of that was acknowledged, so the batch is committed only then. The same batch
+// offered again after a failure resumes from what was already done, without enriching it
+// twice. Definitions are saved last: after a crash before the save, the store still holds the
+// old versions, so the redelivered batch finds the same changes and raises the same
+// anomalies (same ids) rather than losing them.
 func (e *Enricher) handle(ctx context.Context, msgs []kafka.Message) error {
 	o := e.pending
 	if !o.sameBatch(msgs) {
@@ -158,6 +179,14 @@ func (e *Enricher) handle(ctx context.Context, msgs []kafka.Message) error {
 		for _, k := range o.kinds {
 			e.raised.WithLabelValues(k).Inc()
 		}
+	}
+	if !o.defsDone {
+		if e.store != nil && len(o.defs) > 0 {
+			if err := e.store.SaveDefinitions(ctx, o.defs); err != nil {
+				return fmt.Errorf("cannot save %d definition versions: %w", len(o.defs), err)
+			}
+		}
+		o.defsDone = true
 	}
 	e.pending = nil
 	return nil
@@ -182,6 +211,7 @@ func (e *Enricher) process(msgs []kafka.Message) *output {
 		}
 		o.events = append(o.events, kafka.Message{Key: []byte(ev.AgentID), Value: v})
 	}
+	o.defs = e.drift.TakeDefinitions()
 	if len(found) == 0 {
 		return o
 	}
@@ -220,6 +250,7 @@ func (e *Enricher) Enrich(ev *schemas.Event) []schemas.Anomaly {
 	}
 	// Checks that read ev.Content run before this point; flags of severity high or above
 	// become suspicious_content anomalies. What was not captured goes no further.
+	anomalies = e.definitions(ev, anomalies)
 	anomalies = e.suspicious.observe(ev, anomalies)
 	if ev.Content != nil && !ev.Content.Captured {
 		ev.Content = nil
@@ -233,6 +264,15 @@ func (e *Enricher) Enrich(ev *schemas.Event) []schemas.Anomaly {
 				ev.Labels[k] = v
 			}
 		}
+	}
+	return anomalies
+}
+
+// definitions compares list results with the servers' current definitions (tool-definition
+// drift, shadowing) and notes list_changed notifications.
+func (e *Enricher) definitions(ev *schemas.Event, anomalies []schemas.Anomaly) []schemas.Anomaly {
+	for _, f := range e.drift.Observe(ev) {
+		anomalies = append(anomalies, driftAnomaly(f, time.Now()))
 	}
 	return anomalies
 }

@@ -28,7 +28,7 @@ func newEnricher(t *testing.T, cfg enricher.Config) *enricher.Enricher {
 	cfg.SetDefaults()
 	var busCfg bus.Config
 	busCfg.SetDefaults()
-	e, err := enricher.New(cfg, []string{"127.0.0.1:1"}, busCfg, pipeline.Settings{})
+	e, err := enricher.New(cfg, nil, []string{"127.0.0.1:1"}, busCfg, pipeline.Settings{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, e.Shutdown(context.Background())) })
 	return e
@@ -179,7 +179,7 @@ func TestConfigValidate(t *testing.T) {
 			for _, w := range tc.want {
 				require.ErrorContains(t, err, w)
 			}
-			_, nerr := enricher.New(cfg, nil, bus.Config{}, pipeline.Settings{})
+			_, nerr := enricher.New(cfg, nil, nil, bus.Config{}, pipeline.Settings{})
 			require.Error(t, nerr, "New refuses an invalid config")
 		})
 	}
@@ -233,7 +233,7 @@ func TestEnricherStage(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := enricher.Config{Labels: map[string]string{"env": "prod"}}
 	cfg.SetDefaults()
-	e, err := enricher.New(cfg, brokers, busCfg, pipeline.Settings{Registry: reg})
+	e, err := enricher.New(cfg, nil, brokers, busCfg, pipeline.Settings{Registry: reg})
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, e.Start(ctx))
@@ -310,7 +310,7 @@ func TestLifecycle(t *testing.T) {
 	cfg.SetDefaults()
 	ctx := context.Background()
 
-	e, err := enricher.New(cfg, brokers, busCfg, pipeline.Settings{})
+	e, err := enricher.New(cfg, nil, brokers, busCfg, pipeline.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, e.Start(ctx))
 	produce(t, brokers, busCfg, bus.TopicEvents, eventMessage(t, schemas.Event{ID: "x", ClientName: "a"}))
@@ -319,7 +319,7 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, e.Shutdown(ctx), "a second Shutdown is a no-op")
 
 	// Shutdown without Start.
-	e2, err := enricher.New(cfg, brokers, busCfg, pipeline.Settings{})
+	e2, err := enricher.New(cfg, nil, brokers, busCfg, pipeline.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, e2.Shutdown(ctx))
 	require.NoError(t, e2.Shutdown(ctx))
@@ -463,7 +463,7 @@ func TestEnricherStageProducesAnomalies(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var cfg enricher.Config
 	cfg.SetDefaults()
-	e, err := enricher.New(cfg, brokers, busCfg, pipeline.Settings{Registry: reg})
+	e, err := enricher.New(cfg, nil, brokers, busCfg, pipeline.Settings{Registry: reg})
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -511,7 +511,7 @@ func TestEnricherCommitsAfterAnomaliesAcknowledged(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var cfg enricher.Config
 	cfg.SetDefaults()
-	e, err := enricher.New(cfg, brokers, busCfg, pipeline.Settings{Registry: reg})
+	e, err := enricher.New(cfg, nil, brokers, busCfg, pipeline.Settings{Registry: reg})
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, e.Start(ctx))
