@@ -34,6 +34,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Baselines", testBaselines},
 		{"DropExpired", testDropExpired},
 		{"Concurrent", testConcurrent},
+		{"EmptyV3", testEmptyV3},
+		{"AnomalyByID", testAnomalyByID},
+		{"AnomalyFiltersV3", testAnomalyFiltersV3},
+		{"AnomalyPagination", testAnomalyPagination},
+		{"SessionsV3", testSessionsV3},
+		{"SessionPagination", testSessionPagination},
+		{"Agents", testAgents},
+		{"Risk", testRisk},
+		{"TimeSeries", testTimeSeries},
+		{"Values", testValues},
+		{"Definitions", testDefinitions},
+		{"Deliveries", testDeliveries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -395,6 +407,7 @@ func fullAnomaly(id string, b time.Time) schemas.Anomaly {
 		LastSeen:         b.Add(10*time.Minute + 456*time.Microsecond),
 		Count:            3,
 		Learning:         true,
+		Tags:             []string{"pii", "prod", "team:payments"},
 	}
 }
 
@@ -570,6 +583,13 @@ func testDropExpired(t *testing.T, s store.Store) {
 		{ID: "an-new", AgentID: "a1", Kind: "k", Severity: schemas.SeverityLow, Time: recent, FirstSeen: old, LastSeen: recent, Count: 1},
 	}))
 	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{{Model: "m", Key: "k", UpdatedAt: old, State: []byte("s")}}))
+	require.NoError(t, s.RecordDeliveries(ctx, []store.Delivery{
+		{ID: "d-old", AnomalyID: "an-old", Sink: "webhook", Status: "delivered", Time: old},
+		{ID: "d-new", AnomalyID: "an-new", Sink: "webhook", Status: "delivered", Time: recent},
+	}))
+	require.NoError(t, s.SaveDefinitions(ctx, []store.Definition{
+		{ServerID: "srv", Kind: "tool", Name: "t", Fingerprint: "f", Definition: "{}", FirstSeen: old, LastSeen: old},
+	}))
 
 	require.NoError(t, s.DropExpired(ctx, now))
 	require.NoError(t, s.DropExpired(ctx, now), "nothing left to drop is fine")
@@ -588,6 +608,14 @@ func testDropExpired(t *testing.T, s store.Store) {
 	bl, err := s.LoadBaselines(ctx, "m")
 	require.NoError(t, err)
 	require.Len(t, bl, 1, "baselines never expire")
+
+	ds, err := s.Deliveries(ctx, store.DeliveryQuery{})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, "d-new", ds[0].ID, "old deliveries expire")
+	defs, err := s.Definitions(ctx, store.DefinitionQuery{})
+	require.NoError(t, err)
+	require.Len(t, defs, 1, "definitions never expire")
 }
 
 // testConcurrent has writers (overlapping, as redelivery does) race readers; every event is
