@@ -19,9 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mcpwatch/mcpwatch/detector"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/internal/store"
-	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
 // Server is the HTTP API component.
@@ -35,6 +35,8 @@ type Server struct {
 	tokens   [][sha256.Size]byte
 	now      func() time.Time
 	handler  http.Handler
+	profiler *detector.Profiler
+	openapi  []byte
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -48,15 +50,32 @@ type Server struct {
 
 var _ pipeline.Component = (*Server)(nil)
 
+// Option adjusts a Server built by New.
+type Option func(*options)
+
+type options struct {
+	detector detector.Config
+}
+
+// WithDetectorConfig names the detector configuration the baselines in the store were saved
+// under, so that agent profiles can decode them (default: the detector's defaults).
+func WithDetectorConfig(cfg detector.Config) Option {
+	return func(o *options) { o.detector = cfg }
+}
+
 // New builds the API server. gatherer backs /metrics; when nil, settings.Registry is used if it
 // is also a Gatherer (a *prometheus.Registry is). ready backs /readyz; nil means always ready.
 // Request metrics are registered on settings.Registry.
-func New(cfg Config, st store.Store, gatherer prometheus.Gatherer, ready func() error, settings pipeline.Settings) (*Server, error) {
+func New(cfg Config, st store.Store, gatherer prometheus.Gatherer, ready func() error, settings pipeline.Settings, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if st == nil {
 		return nil, errors.New("cannot create api server: store is nil")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	settings = settings.WithComponent("api")
 	if gatherer == nil {
@@ -65,6 +84,14 @@ func New(cfg Config, st store.Store, gatherer prometheus.Gatherer, ready func() 
 	if ready == nil {
 		ready = func() error { return nil }
 	}
+	profiler, err := detector.NewProfiler(o.detector, settings.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create api server: %w", err)
+	}
+	doc, err := openAPIDocument()
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
 	s := &Server{
 		cfg:      cfg,
 		st:       st,
@@ -72,6 +99,8 @@ func New(cfg Config, st store.Store, gatherer prometheus.Gatherer, ready func() 
 		ready:    ready,
 		log:      settings.Logger,
 		now:      time.Now,
+		profiler: profiler,
+		openapi:  doc,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpwatch_api_requests_total",
 			Help: "HTTP API requests by route and status code.",
@@ -101,12 +130,38 @@ func New(cfg Config, st store.Store, gatherer prometheus.Gatherer, ready func() 
 	return s, nil
 }
 
+// route is one API endpoint. Every /api/ route is registered from apiRoutes, which the
+// OpenAPI test checks against the document.
+type route struct {
+	pattern string // a ServeMux pattern: "GET /api/v1/sessions/{id}"
+	handler func(*Server, http.ResponseWriter, *http.Request)
+}
+
+var apiRoutes = []route{
+	{"GET /api/v1/openapi.json", (*Server).openAPI},
+	{"GET /api/v1/sessions", (*Server).listSessions},
+	{"GET /api/v1/sessions/{id}", (*Server).getSession},
+	{"GET /api/v1/sessions/{id}/events", (*Server).sessionEvents},
+	{"GET /api/v1/anomalies", (*Server).listAnomalies},
+	{"GET /api/v1/anomalies/{id}", (*Server).getAnomaly},
+	{"GET /api/v1/agents", (*Server).listAgents},
+	{"GET /api/v1/agents/{id}", (*Server).getAgent},
+	{"GET /api/v1/agents/{id}/profile", (*Server).agentProfile},
+	{"GET /api/v1/timeseries", (*Server).timeSeries},
+	{"GET /api/v1/values/{field}", (*Server).values},
+	{"GET /api/v1/definitions", (*Server).definitions},
+	{"GET /api/v1/deliveries", (*Server).deliveries},
+}
+
+// processRoutes are the open endpoints beside the API (documented in the OpenAPI document too).
+var processRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics"}
+
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(processRoutes[0], func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(processRoutes[1], func(w http.ResponseWriter, r *http.Request) {
 		if err := s.ready(); err != nil {
 			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 			return
@@ -114,15 +169,19 @@ func (s *Server) routes() http.Handler {
 		writeText(w, http.StatusOK, "ready")
 	})
 	if s.gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{
+		mux.Handle(processRoutes[2], promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 			ErrorHandling: promhttp.ContinueOnError,
 		}))
 	}
-	mux.Handle("GET /api/v1/sessions", s.auth(s.listSessions))
-	mux.Handle("GET /api/v1/sessions/{id}", s.auth(s.getSession))
-	mux.Handle("GET /api/v1/sessions/{id}/events", s.auth(s.sessionEvents))
-	mux.Handle("GET /api/v1/anomalies", s.auth(s.listAnomalies))
+	for _, rt := range apiRoutes {
+		mux.Handle(rt.pattern, s.auth(func(w http.ResponseWriter, r *http.Request) { rt.handler(s, w, r) }))
+	}
+	// Unknown /api/ paths answer JSON, like every other API error (behind auth: a client
+	// without a token learns nothing about the routes).
+	mux.Handle("GET /api/", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path))
+	}))
 	return s.instrument(mux)
 }
 
@@ -267,105 +326,6 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		s.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
 		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
-}
-
-// SessionsResponse is the body of GET /api/v1/sessions.
-type SessionsResponse struct {
-	Sessions []store.Session `json:"sessions"`
-}
-
-// EventsResponse is the body of GET /api/v1/sessions/{id}/events.
-type EventsResponse struct {
-	SessionID string          `json:"session_id"`
-	Events    []schemas.Event `json:"events"`
-}
-
-// AnomaliesResponse is the body of GET /api/v1/anomalies.
-type AnomaliesResponse struct {
-	Anomalies []schemas.Anomaly `json:"anomalies"`
-}
-
-// ErrorResponse is the body of every API error.
-type ErrorResponse struct {
-	Error string `json:"error"`
-}
-
-func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
-	q, err := sessionQuery(r.URL.Query(), s.now())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	sessions, err := s.st.Sessions(r.Context(), q)
-	if err != nil {
-		s.storeFailed(w, r, err)
-		return
-	}
-	for i := range sessions {
-		sessions[i].Tools = nonNil(sessions[i].Tools)
-	}
-	writeJSON(w, http.StatusOK, SessionsResponse{Sessions: nonNil(sessions)})
-}
-
-func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, err := newParams(r.URL.Query(), time.Time{}); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	sess, err := s.st.Session(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("session %q not found", id))
-		return
-	}
-	if err != nil {
-		s.storeFailed(w, r, err)
-		return
-	}
-	sess.Tools = nonNil(sess.Tools)
-	writeJSON(w, http.StatusOK, sess)
-}
-
-func (s *Server) sessionEvents(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	limit, err := eventsLimit(r.URL.Query())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if limit == 0 {
-		limit = store.DefaultLimit
-	}
-	events, err := s.st.SessionEvents(r.Context(), id, limit)
-	if err != nil {
-		s.storeFailed(w, r, err)
-		return
-	}
-	if len(events) == 0 {
-		// An empty list is ambiguous; tell a missing session apart from an empty one.
-		if _, err := s.st.Session(r.Context(), id); errors.Is(err, store.ErrNotFound) {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("session %q not found", id))
-			return
-		} else if err != nil {
-			s.storeFailed(w, r, err)
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, EventsResponse{SessionID: id, Events: nonNil(events)})
-}
-
-func (s *Server) listAnomalies(w http.ResponseWriter, r *http.Request) {
-	q, err := anomalyQuery(r.URL.Query(), s.now())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	anomalies, err := s.st.Anomalies(r.Context(), q)
-	if err != nil {
-		s.storeFailed(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, AnomaliesResponse{Anomalies: nonNil(anomalies)})
 }
 
 // storeFailed logs the detail and answers a generic 500: store errors may carry SQL or paths.

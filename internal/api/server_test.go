@@ -128,6 +128,13 @@ func TestListSessions(t *testing.T) {
 		{"since=50m", []string{"s/3", "s2"}},                                             // t0+10m onwards
 		{"since=50m&until=30m", []string{"s2"}},
 		{"since=2026-11-03&until=2026-11-04", []string{"s/3", "s2", "s1"}},
+		{"tool=read_file", []string{"s1"}},
+		{"tool=git_push&agent=a1", []string{"s/3"}},
+		{"tool=git_push&agent=a2", []string{}},
+		{"min_score=25", []string{"s/3", "s2", "s1"}},
+		{"min_score=25.5", []string{"s/3", "s1"}},
+		{"min_score=95", []string{"s/3"}},
+		{"min_score=100", []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -146,6 +153,7 @@ func TestListSessions(t *testing.T) {
 		require.Equal(t, store.Session{
 			ID: "s1", AgentID: "a1", ServerID: "fs", ClientName: "claude-code", ProtocolVersion: "2025-11-25",
 			FirstSeen: at(0), LastSeen: at(2), Events: 3, Errors: 1, Tools: []string{"read_file", "write_file"},
+			MaxScore: 75, Anomalies: 1,
 		}, got[0])
 	})
 	t.Run("empty lists are [] not null", func(t *testing.T) {
@@ -159,7 +167,7 @@ func TestListSessions(t *testing.T) {
 func TestSessionWithoutToolsHasEmptyList(t *testing.T) {
 	st := newTestStore(t)
 	require.NoError(t, st.InsertEvents(context.Background(), []schemas.Event{
-		ev("e9", "s9", "a9", "fs", 50, "initialize", "", schemas.StatusOK),
+		ev(eid(9), "s9", "a9", "fs", 50, "initialize", "", schemas.StatusOK),
 	}))
 	s := newTestServer(t, Config{}, st, nil)
 	_, _, body := s.do(t, "/api/v1/sessions?agent=a9")
@@ -189,7 +197,40 @@ func TestBadParameters(t *testing.T) {
 		{"/api/v1/anomalies?min_severity=severe", "min_severity"},
 		{"/api/v1/anomalies?since=2026-13-01", "since"},
 		{"/api/v1/anomalies?limit=1e3", "limit"},
-		{"/api/v1/anomalies?server=fs", "server"},
+		{"/api/v1/anomalies?tool=x", "tool"},
+		{"/api/v1/anomalies?min_score=101", "min_score"},
+		{"/api/v1/anomalies?min_score=-1", "min_score"},
+		{"/api/v1/anomalies?min_score=NaN", "min_score"},
+		{"/api/v1/sessions?min_score=high", "min_score"},
+		{"/api/v1/sessions?cursor=abc", "cursor"},
+		{"/api/v1/anomalies?cursor=%%%", "cursor"},
+		{"/api/v1/anomalies/an1?limit=1", "limit"},
+		{"/api/v1/agents?agent=a1", "agent"},
+		{"/api/v1/agents?since=never", "since"},
+		{"/api/v1/agents?limit=0", "limit"},
+		{"/api/v1/agents/a1?limit=5", "limit"},
+		{"/api/v1/agents/a1?until=yesterday", "until"},
+		{"/api/v1/agents/a1/profile?since=1h", "since"},
+		{"/api/v1/timeseries", "metric"},
+		{"/api/v1/timeseries?metric=bytes", "metric"},
+		{"/api/v1/timeseries?metric=calls&by=kind", "by"},
+		{"/api/v1/timeseries?metric=anomalies&by=tool", "by"},
+		{"/api/v1/timeseries?metric=deliveries&by=server", "by"},
+		{"/api/v1/timeseries?metric=anomalies&tool=x", "tool"},
+		{"/api/v1/timeseries?metric=deliveries&server=x", "server"},
+		{"/api/v1/timeseries?metric=calls&step=500ms", "step"},
+		{"/api/v1/timeseries?metric=calls&step=1.5us", "step"},
+		{"/api/v1/timeseries?metric=calls&step=minute", "step"},
+		{"/api/v1/timeseries?metric=calls&step=1s&since=3h", "step"}, // 10,800 buckets
+		{"/api/v1/timeseries?metric=calls&since=2h&until=3h", "until"},
+		{"/api/v1/timeseries?metric=calls&kind=x", "kind"},
+		{"/api/v1/values/agents?kind=x", "kind"},
+		{"/api/v1/values/tools?since=x", "since"},
+		{"/api/v1/definitions?kind=function", "kind"},
+		{"/api/v1/definitions?agent=a1", "agent"},
+		{"/api/v1/deliveries?status=lost", "status"},
+		{"/api/v1/deliveries?limit=99999", "limit"},
+		{"/api/v1/openapi.json?v=2", "v"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
@@ -225,7 +266,7 @@ func TestSessionEvents(t *testing.T) {
 	st := newTestStore(t)
 	// Inserted out of order: the API must return observed order.
 	require.NoError(t, st.InsertEvents(context.Background(), []schemas.Event{
-		ev("e0", "s1", "a1", "fs", -1, "ping", "", schemas.StatusOK),
+		ev(eid(0), "s1", "a1", "fs", -1, "ping", "", schemas.StatusOK),
 	}))
 	s := newTestServer(t, Config{}, st, nil)
 
@@ -240,14 +281,14 @@ func TestSessionEvents(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	got := decode[EventsResponse](t, body)
 	require.Equal(t, "s1", got.SessionID)
-	require.Equal(t, []string{"e0", "e1", "e2", "e3"}, eventIDs(got.Events))
+	require.Equal(t, []string{eid(0), eid(1), eid(2), eid(3)}, eventIDs(got.Events))
 	require.Equal(t, fixtureEvents[2], got.Events[3], "events round-trip through JSON unchanged")
 
 	_, _, body = s.do(t, "/api/v1/sessions/s1/events?limit=2")
-	require.Equal(t, []string{"e0", "e1"}, eventIDs(decode[EventsResponse](t, body).Events))
+	require.Equal(t, []string{eid(0), eid(1)}, eventIDs(decode[EventsResponse](t, body).Events))
 
 	_, _, body = s.do(t, "/api/v1/sessions/s%2F3/events")
-	require.Equal(t, []string{"e6", "e7"}, eventIDs(decode[EventsResponse](t, body).Events))
+	require.Equal(t, []string{eid(6), eid(7)}, eventIDs(decode[EventsResponse](t, body).Events))
 
 	code, _, body = s.do(t, "/api/v1/sessions/nope/events")
 	require.Equal(t, http.StatusNotFound, code)
@@ -264,6 +305,11 @@ func TestListAnomalies(t *testing.T) {
 		{"agent=a1", []string{"an3", "an1"}},
 		{"kind=rate_spike", []string{"an3", "an2"}},
 		{"agent=a2&kind=new_tool", []string{}},
+		{"server=fs", []string{"an1"}},
+		{"session=s%2F3", []string{"an3"}},
+		{"session=s2&agent=a2", []string{"an2"}},
+		{"min_score=75", []string{"an3", "an1"}},
+		{"min_score=75.5", []string{"an3"}},
 		{"min_severity=info", []string{"an3", "an2", "an1"}},
 		{"min_severity=medium", []string{"an3", "an1"}},
 		{"min_severity=critical", []string{"an3"}},
@@ -295,7 +341,11 @@ func TestStoreFailure(t *testing.T) {
 	s, err := New(Config{}, failingStore{newEmptyStore(t)}, nil, nil, settings)
 	require.NoError(t, err)
 	ts := testServer{Server: s}
-	for _, target := range []string{"/api/v1/sessions", "/api/v1/sessions/s1", "/api/v1/sessions/s1/events", "/api/v1/anomalies"} {
+	for _, target := range []string{
+		"/api/v1/sessions", "/api/v1/sessions/s1", "/api/v1/sessions/s1/events", "/api/v1/anomalies",
+		"/api/v1/anomalies/an1", "/api/v1/agents", "/api/v1/agents/a1", "/api/v1/agents/a1/profile",
+		"/api/v1/timeseries?metric=calls", "/api/v1/values/agents", "/api/v1/definitions", "/api/v1/deliveries",
+	} {
 		t.Run(target, func(t *testing.T) {
 			code, h, body := ts.do(t, target)
 			require.Equal(t, http.StatusInternalServerError, code)
@@ -327,6 +377,17 @@ func TestAuth(t *testing.T) {
 		{"scheme is case-insensitive", "/api/v1/sessions/s1", []string{"Authorization", "bearer first-token"}, http.StatusOK},
 		{"events need a token", "/api/v1/sessions/s1/events", nil, http.StatusUnauthorized},
 		{"missing session needs a token before 404", "/api/v1/sessions/nope", nil, http.StatusUnauthorized},
+		{"unknown API path needs a token before 404", "/api/v1/nothing", nil, http.StatusUnauthorized},
+		{"unknown API path with a token", "/api/v1/nothing", []string{"Authorization", "Bearer first-token"}, http.StatusNotFound},
+		{"openapi needs a token", "/api/v1/openapi.json", nil, http.StatusUnauthorized},
+		{"agents need a token", "/api/v1/agents", nil, http.StatusUnauthorized},
+		{"profile needs a token", "/api/v1/agents/a1/profile", nil, http.StatusUnauthorized},
+		{"timeseries need a token", "/api/v1/timeseries?metric=calls", nil, http.StatusUnauthorized},
+		{"values need a token", "/api/v1/values/agents", nil, http.StatusUnauthorized},
+		{"definitions need a token", "/api/v1/definitions", nil, http.StatusUnauthorized},
+		{"deliveries need a token", "/api/v1/deliveries", nil, http.StatusUnauthorized},
+		{"anomaly needs a token", "/api/v1/anomalies/an1", nil, http.StatusUnauthorized},
+		{"with a token", "/api/v1/deliveries", []string{"Authorization", "Bearer second-token"}, http.StatusOK},
 		{"healthz is open", "/healthz", nil, http.StatusOK},
 		{"readyz is open", "/readyz", nil, http.StatusOK},
 		{"metrics are open", "/metrics", nil, http.StatusOK},
