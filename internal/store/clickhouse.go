@@ -389,6 +389,27 @@ func anomalyVersion(count int, lastSeen time.Time) uint64 {
 
 var anomalyEpoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// chAnomalyRow is an anomaly's values in chAnomalyColumns order.
+func chAnomalyRow(a schemas.Anomaly) ([]any, error) {
+	a = normAnomaly(a)
+	data, err := json.Marshal(&a)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode anomaly: %w", err)
+	}
+	var learning uint8
+	if a.Learning {
+		learning = 1
+	}
+	tags := a.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return []any{a.ID, uint8(a.SchemaVersion), micros(a.Time), a.AgentID, a.SessionID, a.ServerID,
+		a.Kind, a.Subject, a.Score, string(a.Severity), int8(a.Severity.Rank()), a.Title, a.Explanation.Model,
+		chTime(a.FirstSeen), micros(a.FirstSeen), chTime(a.LastSeen), micros(a.LastSeen), uint64(max(a.Count, 0)),
+		learning, string(data), anomalyVersion(a.Count, a.LastSeen), tags}, nil
+}
+
 // UpsertAnomalies appends every version; queries pick the one with the highest (Count, LastSeen)
 // and merges keep the same one.
 func (c *ClickHouse) UpsertAnomalies(ctx context.Context, anomalies []schemas.Anomaly) error {
@@ -400,26 +421,13 @@ func (c *ClickHouse) UpsertAnomalies(ctx context.Context, anomalies []schemas.An
 		return fmt.Errorf("cannot prepare clickhouse anomalies batch: %w", err)
 	}
 	for i := range anomalies {
-		a := normAnomaly(anomalies[i])
-		data, err := json.Marshal(&a)
+		row, err := chAnomalyRow(anomalies[i])
+		if err == nil {
+			err = batch.Append(row...)
+		}
 		if err != nil {
 			_ = batch.Abort()
-			return fmt.Errorf("cannot encode anomaly %s: %w", a.ID, err)
-		}
-		var learning uint8
-		if a.Learning {
-			learning = 1
-		}
-		tags := a.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		if err := batch.Append(a.ID, uint8(a.SchemaVersion), micros(a.Time), a.AgentID, a.SessionID, a.ServerID,
-			a.Kind, a.Subject, a.Score, string(a.Severity), int8(a.Severity.Rank()), a.Title, a.Explanation.Model,
-			chTime(a.FirstSeen), micros(a.FirstSeen), chTime(a.LastSeen), micros(a.LastSeen), uint64(max(a.Count, 0)),
-			learning, string(data), anomalyVersion(a.Count, a.LastSeen), tags); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("cannot append anomaly %s: %w", a.ID, err)
+			return fmt.Errorf("cannot append anomaly %s: %w", anomalies[i].ID, err)
 		}
 	}
 	if err := batch.Send(); err != nil {

@@ -64,6 +64,21 @@ func TestDialectDDL(t *testing.T) {
 
 	require.Equal(t, []chColumn{{table: "events", name: "content", typ: "String"}}, old[1].addColumns)
 	require.Equal(t, []chColumn{{table: "events", name: "content", typ: "String CODEC(ZSTD(1))"}}, modern[1].addColumns)
+
+	for _, stmt := range old[2].stmts {
+		require.NotContains(t, stmt, "DateTime64")
+		require.NotContains(t, stmt, "LowCardinality")
+		require.NotContains(t, stmt, "TTL")
+		require.NotContains(t, stmt, "CODEC")
+		require.Contains(t, stmt, "IF NOT EXISTS mw.")
+	}
+	require.Contains(t, modern[2].stmts[0], "mw.definitions")
+	require.NotContains(t, modern[2].stmts[0], "TTL", "definitions never expire")
+	require.Contains(t, modern[2].stmts[1], "mw.deliveries")
+	require.Contains(t, modern[2].stmts[1], "TTL toDateTime(time) + toIntervalDay(30)")
+	for _, ms := range [][]migration{old, modern} {
+		require.Equal(t, []chColumn{{table: "anomalies", name: "tags", typ: "Array(String)"}}, ms[2].addColumns)
+	}
 }
 
 // Both backends' histories end at LatestSchemaVersion, numbered 1, 2, … without gaps.

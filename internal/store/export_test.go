@@ -55,7 +55,7 @@ func MigrateTo(ctx context.Context, s Store, version int) error {
 func withoutLast(columns, name string) string {
 	i := strings.LastIndex(columns, ",")
 	if strings.TrimSpace(columns[i+1:]) != name {
-		panic("BUG: the last events column is not " + name)
+		panic("BUG: the last column is not " + name)
 	}
 	return columns[:i]
 }
@@ -88,6 +88,52 @@ func InsertEventsV1(ctx context.Context, s Store, events []schemas.Event) error 
 		}
 		data := cols.columns()
 		return s.sendColumns(ctx, "events", withoutLast(chEventColumns, "content"), data[:len(data)-1])
+	}
+	return fmt.Errorf("unknown store %T", s)
+}
+
+// InsertAnomaliesV2 stores anomalies as a schema version 2 binary did (SQLite: without the
+// learning and severity columns; ClickHouse: without tags), into a database at version 2; tests
+// only.
+func InsertAnomaliesV2(ctx context.Context, s Store, anomalies []schemas.Anomaly) error {
+	switch s := s.(type) {
+	case *SQLite:
+		// Version 2's upsert.
+		query := `INSERT INTO anomalies (anomaly_id, agent_id, session_id, server_id, kind, severity_rank, score,
+			first_seen, last_seen, count, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (anomaly_id) DO UPDATE SET agent_id = excluded.agent_id, session_id = excluded.session_id,
+				server_id = excluded.server_id, kind = excluded.kind, severity_rank = excluded.severity_rank,
+				score = excluded.score, first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+				count = excluded.count, data = excluded.data
+			WHERE excluded.count > anomalies.count
+				OR (excluded.count = anomalies.count AND excluded.last_seen > anomalies.last_seen)`
+		return s.inTx(ctx, query, func(stmt *sql.Stmt) error {
+			for _, a := range anomalies {
+				args, err := sqliteAnomalyArgs(a)
+				if err != nil {
+					return err
+				}
+				if _, err := stmt.ExecContext(ctx, args[:11]...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	case *ClickHouse:
+		batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.t("anomalies")+" ("+withoutLast(chAnomalyColumns, "tags")+")")
+		if err != nil {
+			return err
+		}
+		for _, a := range anomalies {
+			row, err := chAnomalyRow(a)
+			if err != nil {
+				return err
+			}
+			if err := batch.Append(row[:len(row)-1]...); err != nil {
+				return err
+			}
+		}
+		return batch.Send()
 	}
 	return fmt.Errorf("unknown store %T", s)
 }

@@ -344,6 +344,17 @@ const sqliteUpsertAnomaly = `INSERT INTO anomalies (anomaly_id, agent_id, sessio
 	WHERE excluded.count > anomalies.count
 		OR (excluded.count = anomalies.count AND excluded.last_seen > anomalies.last_seen)`
 
+// sqliteAnomalyArgs is an anomaly's values in sqliteUpsertAnomaly's column order.
+func sqliteAnomalyArgs(a schemas.Anomaly) ([]any, error) {
+	a = normAnomaly(a)
+	data, err := json.Marshal(&a)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode anomaly %s: %w", a.ID, err)
+	}
+	return []any{a.ID, a.AgentID, a.SessionID, a.ServerID, a.Kind, a.Severity.Rank(), a.Score, micros(a.FirstSeen),
+		micros(a.LastSeen), a.Count, string(data), a.Learning, string(a.Severity)}, nil
+}
+
 // UpsertAnomalies stores a batch in one transaction, keeping the most advanced version of each.
 func (s *SQLite) UpsertAnomalies(ctx context.Context, anomalies []schemas.Anomaly) error {
 	if len(anomalies) == 0 {
@@ -351,15 +362,12 @@ func (s *SQLite) UpsertAnomalies(ctx context.Context, anomalies []schemas.Anomal
 	}
 	return s.inTx(ctx, sqliteUpsertAnomaly, func(stmt *sql.Stmt) error {
 		for i := range anomalies {
-			a := normAnomaly(anomalies[i])
-			data, err := json.Marshal(&a)
+			args, err := sqliteAnomalyArgs(anomalies[i])
 			if err != nil {
-				return fmt.Errorf("cannot encode anomaly %s: %w", a.ID, err)
+				return err
 			}
-			if _, err := stmt.ExecContext(ctx, a.ID, a.AgentID, a.SessionID, a.ServerID, a.Kind, a.Severity.Rank(),
-				a.Score, micros(a.FirstSeen), micros(a.LastSeen), a.Count, string(data), a.Learning,
-				string(a.Severity)); err != nil {
-				return fmt.Errorf("cannot upsert anomaly %s: %w", a.ID, err)
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("cannot upsert anomaly %s: %w", anomalies[i].ID, err)
 			}
 		}
 		return nil
