@@ -5,12 +5,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"io"
-	"log/slog"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,189 +24,11 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/alerting"
 	"github.com/mcpwatch/mcpwatch/internal/bus"
+	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-var discard = slog.New(slog.DiscardHandler)
-
-func testBusConfig() bus.Config {
-	var cfg bus.Config
-	cfg.SetDefaults()
-	cfg.Partitions = 1
-	return cfg
-}
-
-func startBroker(t *testing.T) []string {
-	t.Helper()
-	b, err := bus.StartEmbedded(0, t.TempDir(), discard)
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	require.NoError(t, bus.EnsureTopics(context.Background(), b.Brokers(), testBusConfig()))
-	return b.Brokers()
-}
-
-// anomaly returns a valid Anomaly v1; id is a UUID suffix so different anomalies differ.
-func anomaly(id string, sev schemas.Severity, count int) schemas.Anomaly {
-	ts := time.Date(2026, 11, 3, 2, 7, 11, 0, time.UTC)
-	return schemas.Anomaly{
-		ID:               "7d2f1c7e-0b1a-8c3e-9f00-" + id,
-		SchemaVersion:    schemas.AnomalySchemaVersion,
-		Time:             ts,
-		AgentID:          "billing-bot",
-		Kind:             "new_tool",
-		Subject:          "delete_all",
-		Score:            55,
-		Severity:         sev,
-		Title:            "Agent billing-bot called tool \"delete_all\" for the first time",
-		Explanation:      schemas.Explanation{Summary: "s", Observed: "o", Typical: "t", Model: "first_seen_tool"},
-		EvidenceEventIDs: []string{"01a19f29-127a-72b5-be27-78218b5a2e0c"},
-		FirstSeen:        ts,
-		LastSeen:         ts,
-		Count:            count,
-	}
-}
-
-func produceAnomalies(t *testing.T, brokers []string, as ...schemas.Anomaly) []kafka.Message {
-	t.Helper()
-	var msgs []kafka.Message
-	for _, a := range as {
-		v, err := json.Marshal(a)
-		require.NoError(t, err)
-		require.NoError(t, schemas.ValidateAnomalyJSON(v))
-		msgs = append(msgs, kafka.Message{Key: []byte(a.AgentID), Value: v})
-	}
-	produce(t, brokers, msgs...)
-	return msgs
-}
-
-func produce(t *testing.T, brokers []string, msgs ...kafka.Message) {
-	t.Helper()
-	p := bus.NewProducer(brokers, bus.TopicAnomalies, testBusConfig())
-	defer p.Close()
-	require.NoError(t, p.Produce(context.Background(), msgs...))
-}
-
-// readTopic reads partition 0 of topic from the start until it has n messages.
-func readTopic(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, MaxWait: 50 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		require.NoError(t, err, "read %d of %d messages from %s", len(out), n, topic)
-		out = append(out, m)
-	}
-	return out
-}
-
-// topicEnd is the end offset of partition 0 of topic: how many messages it holds.
-func topicEnd(t *testing.T, brokers []string, topic string) int64 {
-	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 5 * time.Second}
-	resp, err := c.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{
-		Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0)}},
-	})
-	require.NoError(t, err)
-	require.NoError(t, resp.Topics[topic][0].Error)
-	return resp.Topics[topic][0].LastOffset
-}
-
-// lag reports alerting's uncommitted messages on mcp.anomalies.
-func lag(t *testing.T, brokers []string) *bus.LagCollector {
-	l := bus.NewLagCollector(brokers, map[string][]string{alerting.Group: {bus.TopicAnomalies}}, discard)
-	t.Cleanup(l.Close)
-	return l
-}
-
-func counter(t *testing.T, g prometheus.Gatherer, name, sink string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "sink" && l.GetValue() == sink {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
-type request struct {
-	method string
-	path   string
-	header http.Header
-	body   []byte
-}
-
-// receiver is a webhook endpoint answering status(n) to its nth request (0-based).
-type receiver struct {
-	mu     sync.Mutex
-	reqs   []request
-	status func(n int) int
-	before func() // runs (under mu) before each answer, while the sender waits for it
-	srv    *httptest.Server
-}
-
-func newReceiver(t *testing.T, status func(n int) int) *receiver {
-	return newReceiverWith(t, status, nil)
-}
-
-func newReceiverWith(t *testing.T, status func(n int) int, before func()) *receiver {
-	r := &receiver{status: status, before: before}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		if r.before != nil {
-			r.before()
-		}
-		n := len(r.reqs)
-		r.reqs = append(r.reqs, request{method: req.Method, path: req.URL.Path, header: req.Header.Clone(), body: body})
-		r.mu.Unlock()
-		code := http.StatusOK
-		if r.status != nil {
-			code = r.status(n)
-		}
-		w.WriteHeader(code)
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
-}
-
-func (r *receiver) requests() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]request(nil), r.reqs...)
-}
-
-func (r *receiver) count() int { return len(r.requests()) }
-
-func always(code int) func(int) int { return func(int) int { return code } }
-
-func startAlerting(t *testing.T, cfg alerting.Config, brokers []string, reg prometheus.Registerer) *alerting.Alerting {
-	t.Helper()
-	cfg.SetDefaults()
-	a, err := alerting.New(cfg, brokers, testBusConfig(), pipeline.Settings{Logger: discard, Registry: reg})
-	require.NoError(t, err)
-	require.NoError(t, a.Start(context.Background()))
-	t.Cleanup(func() { require.NoError(t, a.Shutdown(context.Background())) })
-	return a
-}
-
-var fastRetry = alerting.RetryConfig{MaxAttempts: 4, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
 
 func TestWebhookDelivery(t *testing.T) {
 	brokers := startBroker(t)
@@ -214,13 +36,13 @@ func TestWebhookDelivery(t *testing.T) {
 	soc := newReceiver(t, nil)
 	pager := newReceiver(t, always(http.StatusAccepted))
 	reg := prometheus.NewRegistry()
-	startAlerting(t, alerting.Config{
-		Webhooks: []alerting.WebhookConfig{
-			{Name: "soc", URL: soc.srv.URL + "/hooks/mcpwatch", Secret: "s3cret", Headers: map[string]string{"Authorization": "Bearer token-1"}},
-			{Name: "pager", URL: pager.srv.URL, Route: alerting.Route{MinSeverity: schemas.SeverityHigh}},
-		},
-		Retry: fastRetry,
-	}, brokers, reg)
+	st := openStore(t)
+	pagerHook := hook("pager", pager.srv.URL)
+	pagerHook.MinSeverity = schemas.SeverityHigh
+	socHook := hook("soc", soc.srv.URL+"/hooks/mcpwatch")
+	socHook.Secret = "s3cret"
+	socHook.Headers = map[string]string{"Authorization": "Bearer token-1"}
+	startAlerting(t, noNoise(alerting.Config{Webhooks: []alerting.WebhookConfig{socHook, pagerHook}, Retry: fastRetry}), brokers, reg, st)
 
 	first := anomaly("000000000001", schemas.SeverityMedium, 1)
 	learning := anomaly("000000000002", schemas.SeverityCritical, 1)
@@ -230,23 +52,23 @@ func TestWebhookDelivery(t *testing.T) {
 	msgs := produceAnomalies(t, brokers,
 		first,
 		anomaly("000000000001", schemas.SeverityMedium, 2), // the same anomaly, seen again
-		first, // redelivered
+		first, // redelivered within the batch: the receiver would drop it, so it is not sent
 		learning,
 		crit,
 		last,
 	)
-	require.Eventually(t, func() bool { return soc.count() >= 5 && pager.count() >= 1 }, 10*time.Second, 10*time.Millisecond)
 	require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
 
 	got := soc.requests()
-	require.Len(t, got, 5, "learning anomalies are not alerted")
-	wantBodies := [][]byte{msgs[0].Value, msgs[1].Value, msgs[2].Value, msgs[4].Value, msgs[5].Value}
+	require.Len(t, got, 4, "learning anomalies are not alerted")
+	wantBodies := [][]byte{msgs[0].Value, msgs[1].Value, msgs[4].Value, msgs[5].Value}
 	for i, r := range got {
 		require.Equal(t, http.MethodPost, r.method)
 		require.Equal(t, "/hooks/mcpwatch", r.path)
 		require.Equal(t, wantBodies[i], r.body, "the Anomaly v1 JSON as it was on the bus")
 		require.Equal(t, "application/json", r.header.Get("Content-Type"))
 		require.Equal(t, "mcpwatch", r.header.Get("User-Agent"))
+		require.Equal(t, "anomaly", r.header.Get(alerting.HeaderEvent))
 		require.Equal(t, "Bearer token-1", r.header.Get("Authorization"), "configured headers are sent")
 
 		ts := r.header.Get(alerting.HeaderTimestamp)
@@ -265,9 +87,8 @@ func TestWebhookDelivery(t *testing.T) {
 		require.Regexp(t, "^[0-9a-f]{32}$", ids[i])
 	}
 	require.Equal(t, alerting.DeliveryID(first, "soc"), ids[0])
-	require.Equal(t, ids[0], ids[2], "a redelivery of the same anomaly version keeps its delivery id")
 	require.NotEqual(t, ids[0], ids[1], "a new count is a new delivery")
-	require.Len(t, map[string]bool{ids[1]: true, ids[2]: true, ids[3]: true, ids[4]: true}, 4)
+	require.Len(t, map[string]bool{ids[0]: true, ids[1]: true, ids[2]: true, ids[3]: true}, 4)
 
 	p := pager.requests()
 	require.Len(t, p, 1, "only high and above reach the pager")
@@ -277,13 +98,30 @@ func TestWebhookDelivery(t *testing.T) {
 	require.Equal(t, alerting.DeliveryID(crit, "pager"), p[0].header.Get(alerting.HeaderDelivery))
 	require.NotEqual(t, alerting.DeliveryID(crit, "soc"), alerting.DeliveryID(crit, "pager"), "delivery ids differ per sink")
 
-	require.Equal(t, 5.0, counter(t, reg, "mcpwatch_alerts_delivered_total", "soc"))
+	require.Equal(t, 4.0, counter(t, reg, "mcpwatch_alerts_delivered_total", "soc"))
 	require.Equal(t, 1.0, counter(t, reg, "mcpwatch_alerts_delivered_total", "pager"))
 	require.Zero(t, topicEnd(t, brokers, bus.TopicAlertsDLQ), "nothing dead-lettered")
+
+	// Recorded before the commit.
+	recs := deliveries(t, st, store.DeliveryQuery{Sink: "soc"})
+	require.Len(t, recs, 4)
+	for _, d := range recs {
+		require.Equal(t, alerting.StatusDelivered, d.Status)
+		require.Equal(t, 1, d.Attempts)
+		require.Equal(t, "billing-bot", d.AgentID)
+		require.Equal(t, "new_tool", d.Kind)
+		require.Empty(t, d.Error)
+	}
+	pr := deliveries(t, st, store.DeliveryQuery{Sink: "pager"})
+	require.Len(t, pr, 1)
+	require.Equal(t, store.Delivery{
+		ID: alerting.DeliveryID(crit, "pager"), AnomalyID: crit.ID, AgentID: crit.AgentID, Kind: crit.Kind,
+		Severity: "critical", Sink: "pager", Status: alerting.StatusDelivered, Attempts: 1, Time: pr[0].Time,
+	}, pr[0])
 }
 
 func TestRetryableFailuresAreRetried(t *testing.T) {
-	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusRequestTimeout, http.StatusTooManyRequests} {
+	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusRequestTimeout, http.StatusTooManyRequests} {
 		t.Run(strconv.Itoa(code), func(t *testing.T) {
 			brokers := startBroker(t)
 			pending := lag(t, brokers)
@@ -295,7 +133,8 @@ func TestRetryableFailuresAreRetried(t *testing.T) {
 				return http.StatusNoContent
 			})
 			reg := prometheus.NewRegistry()
-			startAlerting(t, alerting.Config{Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: rec.srv.URL}}, Retry: fastRetry}, brokers, reg)
+			st := openStore(t)
+			startAlerting(t, noNoise(alerting.Config{Webhooks: []alerting.WebhookConfig{hook("soc", rec.srv.URL)}, Retry: fastRetry}), brokers, reg, st)
 			produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
 
 			require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
@@ -307,19 +146,15 @@ func TestRetryableFailuresAreRetried(t *testing.T) {
 			}
 			require.Equal(t, 1.0, counter(t, reg, "mcpwatch_alerts_delivered_total", "soc"))
 			require.Equal(t, 2.0, counter(t, reg, "mcpwatch_alerts_failed_attempts_total", "soc"))
+			require.Equal(t, 2.0, counter(t, reg, "mcpwatch_alerts_retried_total", "soc"))
 			require.Zero(t, counter(t, reg, "mcpwatch_alerts_dead_lettered_total", "soc"))
+			require.Zero(t, counter(t, reg, "mcpwatch_alerts_sink_unavailable", "soc"))
 			require.Zero(t, topicEnd(t, brokers, bus.TopicAlertsDLQ))
+			recs := deliveries(t, st, store.DeliveryQuery{})
+			require.Len(t, recs, 1)
+			require.Equal(t, 3, recs[0].Attempts)
 		})
 	}
-}
-
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 func TestPermanentFailuresAreDeadLetteredAtOnce(t *testing.T) {
@@ -330,23 +165,32 @@ func TestPermanentFailuresAreDeadLetteredAtOnce(t *testing.T) {
 			rec := newReceiver(t, always(code))
 			ok := newReceiver(t, nil)
 			reg := prometheus.NewRegistry()
-			startAlerting(t, alerting.Config{
-				Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: rec.srv.URL}, {Name: "archive", URL: ok.srv.URL}},
+			st := openStore(t)
+			startAlerting(t, noNoise(alerting.Config{
+				Webhooks: []alerting.WebhookConfig{hook("soc", rec.srv.URL), hook("archive", ok.srv.URL)},
 				Retry:    alerting.RetryConfig{MaxAttempts: 5, InitialBackoff: time.Second, MaxBackoff: time.Second},
-			}, brokers, reg)
-			msgs := produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
+			}), brokers, reg, st)
+			an := anomaly("000000000001", schemas.SeverityHigh, 1)
+			msgs := produceAnomalies(t, brokers, an)
 
 			dead := readTopic(t, brokers, bus.TopicAlertsDLQ, 1)[0]
 			require.Equal(t, msgs[0].Key, dead.Key)
 			require.Equal(t, msgs[0].Value, dead.Value, "the original anomaly is kept")
-			require.Equal(t, "soc", header(dead, "mcpwatch-sink"))
-			require.Contains(t, header(dead, "mcpwatch-error"), strconv.Itoa(code))
-			require.Equal(t, "0", header(dead, "mcpwatch-source-offset"))
+			require.Equal(t, "soc", header(dead, alerting.DLQHeaderSink))
+			require.Contains(t, header(dead, alerting.DLQHeaderError), strconv.Itoa(code))
+			require.Equal(t, "0/0", header(dead, alerting.DLQHeaderSourceOffset))
+			require.Equal(t, "1", header(dead, alerting.DLQHeaderAttempts))
+			require.Equal(t, alerting.DeliveryID(an, "soc"), header(dead, alerting.DLQHeaderDeliveryID))
 			require.Equal(t, 1, rec.count(), "a permanent failure is not retried")
 			require.Equal(t, 1, ok.count(), "other sinks still get the alert")
 			require.Equal(t, 1.0, counter(t, reg, "mcpwatch_alerts_dead_lettered_total", "soc"))
 			require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
 			require.EqualValues(t, 1, topicEnd(t, brokers, bus.TopicAlertsDLQ))
+			recs := deliveries(t, st, store.DeliveryQuery{Sink: "soc"})
+			require.Len(t, recs, 1)
+			require.Equal(t, alerting.StatusDeadLettered, recs[0].Status)
+			require.Contains(t, recs[0].Error, strconv.Itoa(code))
+			require.Equal(t, alerting.StatusDelivered, deliveries(t, st, store.DeliveryQuery{Sink: "archive"})[0].Status)
 		})
 	}
 }
@@ -363,80 +207,215 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		http.Redirect(w, r, moved.srv.URL+"/new", http.StatusFound)
 	}))
 	defer rec.Close()
-	startAlerting(t, alerting.Config{Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: rec.URL, Secret: "s"}}, Retry: fastRetry}, brokers, nil)
+	h := hook("soc", rec.URL)
+	h.Secret = "s"
+	startAlerting(t, noNoise(alerting.Config{Webhooks: []alerting.WebhookConfig{h}, Retry: fastRetry}), brokers, nil)
 	produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
 
 	dead := readTopic(t, brokers, bus.TopicAlertsDLQ, 1)[0]
-	require.Equal(t, "soc", header(dead, "mcpwatch-sink"))
-	require.Contains(t, header(dead, "mcpwatch-error"), "302")
+	require.Equal(t, "soc", header(dead, alerting.DLQHeaderSink))
+	require.Contains(t, header(dead, alerting.DLQHeaderError), "302")
 	require.EqualValues(t, 1, redirected.Load(), "a redirect is a configuration problem: not retried")
 	require.Zero(t, moved.count(), "the redirect is not followed")
 }
 
-// TestReceiverDownForTheWholeBudget checks that an alert no attempt could deliver is
-// dead-lettered, and that its offset is committed only after that.
-func TestReceiverDownForTheWholeBudget(t *testing.T) {
+// TestBudgetExhaustedIsDeadLettered checks that an alert the receiver keeps failing (500) is
+// dead-lettered after the retry budget, that an unavailable receiver (503, connection
+// refused) is too when dead_letter_when_unavailable is set, and that the offset is committed
+// only after that.
+func TestBudgetExhaustedIsDeadLettered(t *testing.T) {
 	brokers := startBroker(t)
 	pending := lag(t, brokers)
 	var lagSeen []float64 // guarded by rec.mu
-	rec := newReceiverWith(t, always(http.StatusServiceUnavailable), func() { lagSeen = append(lagSeen, testutil.ToFloat64(pending)) })
+	rec := newReceiverWith(t, always(http.StatusInternalServerError), func() { lagSeen = append(lagSeen, testutil.ToFloat64(pending)) })
+	busy := newReceiver(t, always(http.StatusServiceUnavailable))
 	gone := httptest.NewServer(http.NotFoundHandler())
 	gone.Close() // connection refused
 	reg := prometheus.NewRegistry()
-	startAlerting(t, alerting.Config{
-		Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: rec.srv.URL}, {Name: "siem", URL: gone.URL}},
-		Retry:    fastRetry,
-	}, brokers, reg)
+	retry := fastRetry
+	retry.DeadLetterWhenUnavailable = true
+	startAlerting(t, noNoise(alerting.Config{
+		Webhooks: []alerting.WebhookConfig{hook("soc", rec.srv.URL), hook("busy", busy.srv.URL), hook("siem", gone.URL)},
+		Retry:    retry,
+	}), brokers, reg)
 	msgs := produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
 
 	require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
 	rec.mu.Lock()
 	require.Equal(t, []float64{1, 1, 1, 1}, lagSeen, "every attempt of the budget was made before the commit")
 	rec.mu.Unlock()
-	// Committed, so the dead letters are already on the DLQ.
-	require.EqualValues(t, 2, topicEnd(t, brokers, bus.TopicAlertsDLQ))
-	dead := readTopic(t, brokers, bus.TopicAlertsDLQ, 2)
-	for i, sink := range []string{"soc", "siem"} {
-		require.Equal(t, sink, header(dead[i], "mcpwatch-sink"))
+	// Committed, so the dead letters are already on the DLQ, in sink order.
+	require.EqualValues(t, 3, topicEnd(t, brokers, bus.TopicAlertsDLQ))
+	dead := readTopic(t, brokers, bus.TopicAlertsDLQ, 3)
+	for i, sink := range []string{"soc", "busy", "siem"} {
+		require.Equal(t, sink, header(dead[i], alerting.DLQHeaderSink))
 		require.Equal(t, msgs[0].Value, dead[i].Value)
+		require.Equal(t, "4", header(dead[i], alerting.DLQHeaderAttempts))
+		require.Equal(t, 4.0, counter(t, reg, "mcpwatch_alerts_failed_attempts_total", sink))
+		require.Equal(t, 3.0, counter(t, reg, "mcpwatch_alerts_retried_total", sink))
+		require.Equal(t, 1.0, counter(t, reg, "mcpwatch_alerts_dead_lettered_total", sink))
 	}
-	require.Contains(t, header(dead[0], "mcpwatch-error"), "503")
-	require.Contains(t, header(dead[1], "mcpwatch-error"), "connection refused")
-	require.Equal(t, 4.0, counter(t, reg, "mcpwatch_alerts_failed_attempts_total", "soc"))
-	require.Equal(t, 4.0, counter(t, reg, "mcpwatch_alerts_failed_attempts_total", "siem"))
-	require.Equal(t, 1.0, counter(t, reg, "mcpwatch_alerts_dead_lettered_total", "siem"))
+	require.Contains(t, header(dead[0], alerting.DLQHeaderError), "500")
+	require.Contains(t, header(dead[1], alerting.DLQHeaderError), "503")
+	require.Contains(t, header(dead[2], alerting.DLQHeaderError), "connection refused")
+	require.NotContains(t, header(dead[2], alerting.DLQHeaderError), gone.URL, "errors carry no URL (it may hold a token)")
 }
 
-func TestUndecodableAnomalyIsDeadLettered(t *testing.T) {
+// switchable is a webhook receiver on a fixed address that can be down (nothing listening:
+// connection refused), busy (503) or up (200), and remembers what it accepted.
+type switchable struct {
+	addr string
+	busy atomic.Bool
+
+	mu       sync.Mutex
+	srv      *http.Server
+	accepted map[string]int // delivery id → 2xx answers
+	bodies   map[string][]byte
+	refused  int
+}
+
+func newSwitchable(t *testing.T) *switchable {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &switchable{addr: l.Addr().String(), accepted: map[string]int{}, bodies: map[string][]byte{}}
+	require.NoError(t, l.Close()) // down until start
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *switchable) url() string { return "http://" + s.addr + "/hook" }
+
+func (s *switchable) start(t *testing.T) {
+	l, err := net.Listen("tcp", s.addr)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := make([]byte, r.ContentLength)
+		_, _ = r.Body.Read(body)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.busy.Load() {
+			s.refused++
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		id := r.Header.Get(alerting.HeaderDelivery)
+		s.accepted[id]++
+		s.bodies[id] = body
+		w.WriteHeader(http.StatusOK)
+	})}
+	s.mu.Lock()
+	s.srv = srv
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
+}
+
+func (s *switchable) stop() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+func (s *switchable) snapshot() (accepted map[string]int, refused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.accepted {
+		out[k] = v
+	}
+	return out, s.refused
+}
+
+// TestOutageBacksUpTheStream sends alerts while the webhook is down (connection refused, then
+// 503) and checks that the consumer does not commit and nothing is dead-lettered meanwhile,
+// and that after it returns every alert arrives exactly once per delivery id.
+func TestOutageBacksUpTheStream(t *testing.T) {
+	const n = 20
+	brokers := startBroker(t)
+	pending := lag(t, brokers)
+	hookSrv := newSwitchable(t)
+	reg := prometheus.NewRegistry()
+	st := openStore(t)
+	startAlerting(t, noNoise(alerting.Config{
+		Webhooks: []alerting.WebhookConfig{hook("soc", hookSrv.url())},
+		Retry:    alerting.RetryConfig{MaxAttempts: 2, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
+	}), brokers, reg, st)
+
+	var as []schemas.Anomaly
+	want := map[string]bool{}
+	for i := range n {
+		a := anomaly("0000000001"+strconv.Itoa(10+i), schemas.SeverityHigh, 1)
+		as = append(as, a)
+		want[alerting.DeliveryID(a, "soc")] = true
+	}
+	msgs := produceAnomalies(t, brokers, as...)
+
+	// Down: connection refused, far beyond the budget of 2 attempts.
+	require.Eventually(t, func() bool { return counter(t, reg, "mcpwatch_alerts_failed_attempts_total", "soc") >= 10 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, 1.0, counter(t, reg, "mcpwatch_alerts_sink_unavailable", "soc"))
+	require.EqualValues(t, n, testutil.ToFloat64(pending), "nothing committed while the sink is down")
+	require.Zero(t, topicEnd(t, brokers, bus.TopicAlertsDLQ), "an outage is not dead-lettered")
+
+	// Busy: 503.
+	hookSrv.busy.Store(true)
+	hookSrv.start(t)
+	require.Eventually(t, func() bool { _, r := hookSrv.snapshot(); return r >= 10 }, 10*time.Second, 5*time.Millisecond)
+	require.EqualValues(t, n, testutil.ToFloat64(pending), "nothing committed while the sink is busy")
+	require.Zero(t, topicEnd(t, brokers, bus.TopicAlertsDLQ))
+
+	// Back.
+	hookSrv.busy.Store(false)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 20*time.Second, 10*time.Millisecond)
+	accepted, _ := hookSrv.snapshot()
+	require.Len(t, accepted, n)
+	for id, times := range accepted {
+		require.True(t, want[id], "unexpected delivery id %s", id)
+		require.Equal(t, 1, times, "delivery %s accepted once", id)
+	}
+	hookSrv.mu.Lock()
+	require.Equal(t, msgs[3].Value, hookSrv.bodies[alerting.DeliveryID(as[3], "soc")])
+	hookSrv.mu.Unlock()
+	require.Zero(t, topicEnd(t, brokers, bus.TopicAlertsDLQ))
+	require.Equal(t, float64(n), counter(t, reg, "mcpwatch_alerts_delivered_total", "soc"))
+	require.Zero(t, counter(t, reg, "mcpwatch_alerts_sink_unavailable", "soc"))
+	recs := deliveries(t, st, store.DeliveryQuery{Status: alerting.StatusDelivered})
+	require.Len(t, recs, n)
+	require.Greater(t, recs[0].Attempts, 2, "the first alert waited through the outage")
+}
+
+func TestInvalidAnomalyIsDeadLettered(t *testing.T) {
 	brokers := startBroker(t)
 	rec := newReceiver(t, nil)
-	startAlerting(t, alerting.Config{Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: rec.srv.URL}}, Retry: fastRetry}, brokers, nil)
-	produce(t, brokers, kafka.Message{Key: []byte("a"), Value: []byte("{oops")})
+	reg := prometheus.NewRegistry()
+	startAlerting(t, noNoise(alerting.Config{Webhooks: []alerting.WebhookConfig{hook("soc", rec.srv.URL)}, Retry: fastRetry}), brokers, reg)
+	produce(t, brokers, kafka.Message{Key: []byte("a"), Value: []byte("{oops")}, kafka.Message{Key: []byte("a"), Value: []byte(`{"anomaly_id":"x"}`)})
 	produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
 
-	dead := readTopic(t, brokers, bus.TopicAlertsDLQ, 1)[0]
-	require.Equal(t, "{oops", string(dead.Value))
-	require.Empty(t, header(dead, "mcpwatch-sink"), "no sink was tried")
-	require.NotEmpty(t, header(dead, "mcpwatch-error"))
+	dead := readTopic(t, brokers, bus.TopicAlertsDLQ, 2)
+	require.Equal(t, "{oops", string(dead[0].Value))
+	require.Equal(t, `{"anomaly_id":"x"}`, string(dead[1].Value), "valid JSON that is not Anomaly v1 is not sent either")
+	for _, d := range dead {
+		require.Empty(t, header(d, alerting.DLQHeaderSink), "no sink was tried")
+		require.NotEmpty(t, header(d, alerting.DLQHeaderError))
+	}
 	require.Eventually(t, func() bool { return rec.count() == 1 }, 10*time.Second, 10*time.Millisecond, "the next anomaly is not held up")
+	require.Equal(t, 2.0, counter(t, reg, "mcpwatch_alerts_undecodable_total", ""))
 }
 
-// TestShutdownWhileRetryingLeavesTheAlertUncommitted: an alert still within its retry budget
-// at shutdown is neither dead-lettered nor committed, so the next run delivers it.
-func TestShutdownWhileRetryingLeavesTheAlertUncommitted(t *testing.T) {
+// TestShutdownWhileWaitingLeavesTheAlertUncommitted: an alert waiting for an unavailable sink
+// at shutdown is neither dead-lettered nor committed, so the next run delivers it, with the
+// same delivery id.
+func TestShutdownWhileWaitingLeavesTheAlertUncommitted(t *testing.T) {
 	brokers := startBroker(t)
 	pending := lag(t, brokers)
 	down := newReceiver(t, always(http.StatusServiceUnavailable))
-	cfg := alerting.Config{
-		Webhooks: []alerting.WebhookConfig{{Name: "soc", URL: down.srv.URL}},
-		Retry:    alerting.RetryConfig{MaxAttempts: 1000, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
-	}
-	cfg.SetDefaults()
-	a, err := alerting.New(cfg, brokers, testBusConfig(), pipeline.Settings{Logger: discard})
-	require.NoError(t, err)
+	cfg := noNoise(alerting.Config{Webhooks: []alerting.WebhookConfig{hook("soc", down.srv.URL)}, Retry: fastRetry})
+	a := newAlerting(t, cfg, openStore(t), brokers, nil)
 	require.NoError(t, a.Start(context.Background()))
 	msgs := produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
-	require.Eventually(t, func() bool { return down.count() >= 3 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return down.count() >= 6 }, 10*time.Second, 10*time.Millisecond, "beyond the budget of 4")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	require.NoError(t, a.Shutdown(ctx))
@@ -451,8 +430,43 @@ func TestShutdownWhileRetryingLeavesTheAlertUncommitted(t *testing.T) {
 	require.Equal(t, down.requests()[0].header.Get(alerting.HeaderDelivery), up.requests()[0].header.Get(alerting.HeaderDelivery))
 }
 
+// flakyStore fails its first fails RecordDeliveries calls, then records into the real store.
+type flakyStore struct {
+	store.Store
+	fails atomic.Int32
+	calls atomic.Int32
+}
+
+func (f *flakyStore) RecordDeliveries(ctx context.Context, ds []store.Delivery) error {
+	f.calls.Add(1)
+	if f.fails.Add(-1) >= 0 {
+		return errors.New("disk full")
+	}
+	return f.Store.RecordDeliveries(ctx, ds)
+}
+
+// TestStoreFailureHoldsTheCommit: deliveries are recorded before the commit; when the store
+// cannot record them, the batch is retried without sending the alerts (or dead letters) again.
+func TestStoreFailureHoldsTheCommit(t *testing.T) {
+	brokers := startBroker(t)
+	pending := lag(t, brokers)
+	rec := newReceiver(t, nil)
+	reject := newReceiver(t, always(http.StatusBadRequest))
+	st := &flakyStore{Store: openStore(t)}
+	st.fails.Store(3)
+	startAlerting(t, noNoise(alerting.Config{Webhooks: []alerting.WebhookConfig{hook("soc", rec.srv.URL), hook("strict", reject.srv.URL)}, Retry: fastRetry}), brokers, nil, st)
+	produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
+
+	require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 20*time.Second, 10*time.Millisecond)
+	require.GreaterOrEqual(t, st.calls.Load(), int32(4))
+	require.Equal(t, 1, rec.count(), "not sent again while the store was failing")
+	require.Equal(t, 1, reject.count())
+	require.EqualValues(t, 1, topicEnd(t, brokers, bus.TopicAlertsDLQ), "dead-lettered once")
+	require.Len(t, deliveries(t, st.Store, store.DeliveryQuery{}), 2)
+}
+
 func TestConfigValidate(t *testing.T) {
-	hook := func(name, url string) alerting.WebhookConfig { return alerting.WebhookConfig{Name: name, URL: url} }
+	neg := -time.Second
 	for _, tc := range []struct {
 		name string
 		cfg  alerting.Config
@@ -470,6 +484,11 @@ func TestConfigValidate(t *testing.T) {
 			want: []string{`alerting.webhooks[1].name: "soc" is used by another sink`},
 		},
 		{
+			name: "a name clashing across sink kinds",
+			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{hook("soc", "https://a.example")}, Files: []alerting.FileConfig{{Name: "soc", Path: "-"}}},
+			want: []string{`alerting.files[0].name: "soc" is used by another sink`},
+		},
+		{
 			name: "a name clashing with a default name",
 			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{hook("", "https://a.example"), hook("webhook-1", "https://b.example")}},
 			want: []string{`alerting.webhooks[1].name: "webhook-1" is used by another sink`},
@@ -479,7 +498,25 @@ func TestConfigValidate(t *testing.T) {
 			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Route: alerting.Route{MinSeverity: "urgent"}}}},
 			want: []string{`alerting.webhooks[0].min_severity: unknown severity "urgent"`},
 		},
+		{
+			name: "bad glob",
+			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Route: alerting.Route{Agents: alerting.Filter{Exclude: []string{"ok-*", "[bad"}}, Tags: alerting.Filter{Include: []string{""}}}}}},
+			want: []string{`alerting.webhooks[0].agents.exclude[1]: bad glob "[bad"`, "alerting.webhooks[0].tags.include[0]: must not be empty"},
+		},
+		{
+			name: "negative noise",
+			cfg: alerting.Config{
+				Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Route: alerting.Route{ReAlertWindow: &neg, DigestInterval: &neg}}},
+				Noise:    alerting.NoiseConfig{ReAlertWindow: &neg, DigestInterval: &neg},
+			},
+			want: []string{"alerting.webhooks[0].realert_window: must not be negative", "alerting.webhooks[0].digest_interval: must not be negative", "alerting.noise.realert_window: must not be negative", "alerting.noise.digest_interval: must not be negative"},
+		},
+		{name: "unknown format", cfg: alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Format: "cef"}}}, want: []string{`alerting.webhooks[0].format: unknown format "cef" (want json or ocsf)`}},
+		{name: "half mTLS", cfg: alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", TLS: alerting.ClientTLS{CertFile: "c.pem"}}}}, want: []string{"alerting.webhooks[0].tls: cert_file and key_file go together"}},
 		{name: "negative timeout", cfg: alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Timeout: -time.Second}}}, want: []string{"alerting.webhooks[0].timeout: must be positive"}},
+		{name: "hec without token", cfg: alerting.Config{HEC: []alerting.HECConfig{{URL: "https://splunk.example:8088"}}}, want: []string{"alerting.hec[0].token: must be set"}},
+		{name: "hec bad url", cfg: alerting.Config{HEC: []alerting.HECConfig{{URL: "splunk:8088", Token: "t"}}}, want: []string{"alerting.hec[0].url: must be an absolute http(s) URL"}},
+		{name: "file without path", cfg: alerting.Config{Files: []alerting.FileConfig{{Format: "xml"}}}, want: []string{`alerting.files[0].path: must be a file path, or "-" for stdout`, `alerting.files[0].format: unknown format "xml"`}},
 		{name: "no attempts", cfg: alerting.Config{Retry: alerting.RetryConfig{MaxAttempts: -1}}, want: []string{"alerting.retry.max_attempts: must be at least 1"}},
 		{name: "backoffs reversed", cfg: alerting.Config{Retry: alerting.RetryConfig{InitialBackoff: time.Minute, MaxBackoff: time.Second}}, want: []string{"alerting.retry: initial_backoff must be positive and not above max_backoff"}},
 		{
@@ -499,19 +536,83 @@ func TestConfigValidate(t *testing.T) {
 			for _, w := range tc.want {
 				require.ErrorContains(t, err, w)
 			}
-			_, err = alerting.New(cfg, nil, testBusConfig(), pipeline.Settings{})
+			_, err = alerting.New(cfg, openStore(t), nil, testBusConfig(), pipeline.Settings{})
 			require.Error(t, err, "New refuses an invalid config")
 		})
 	}
 
 	var d alerting.Config
 	d.Webhooks = []alerting.WebhookConfig{{URL: "https://a.example"}, {URL: "https://b.example"}}
+	d.HEC = []alerting.HECConfig{{URL: "https://s.example", Token: "t"}, {URL: "https://s.example", Token: "t", Format: alerting.FormatOCSF}}
+	d.Files = []alerting.FileConfig{{Path: "-"}}
 	d.SetDefaults()
 	require.Equal(t, "webhook-1", d.Webhooks[0].Name)
 	require.Equal(t, "webhook-2", d.Webhooks[1].Name)
 	require.Equal(t, 5*time.Second, d.Webhooks[0].Timeout)
+	require.Equal(t, alerting.FormatJSON, d.Webhooks[0].Format)
 	require.Equal(t, schemas.SeverityInfo, d.Webhooks[0].MinSeverity)
+	require.Equal(t, "hec-1", d.HEC[0].Name)
+	require.Equal(t, "mcpwatch", d.HEC[0].Source)
+	require.Equal(t, "mcpwatch:anomaly", d.HEC[0].SourceType)
+	require.Equal(t, "mcpwatch:ocsf", d.HEC[1].SourceType)
+	require.Equal(t, "file-1", d.Files[0].Name)
 	require.Equal(t, alerting.RetryConfig{MaxAttempts: 5, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 10 * time.Second}, d.Retry)
+	require.Equal(t, alerting.DefaultReAlertWindow, *d.Noise.ReAlertWindow)
+	require.Equal(t, alerting.DefaultDigestInterval, *d.Noise.DigestInterval)
+	_, err := alerting.New(d, nil, nil, testBusConfig(), pipeline.Settings{})
+	require.ErrorContains(t, err, "needs a store")
+}
+
+// TestConfigYAML decodes a config the way `mcpwatch run` does: the routing block sits inline
+// in each sink, and an explicit 0 turns noise control off rather than meaning "default".
+func TestConfigYAML(t *testing.T) {
+	const doc = `
+webhooks:
+  - name: soc
+    url: https://siem.example/hook
+    format: ocsf
+    min_severity: high
+    kinds: {include: [new_tool, "rate_*"]}
+    agents: {exclude: ["test-*"]}
+    tags: {include: [pii]}
+    realert_window: 0s
+    tls: {ca_file: /etc/ca.pem}
+hec:
+  - url: https://splunk.example:8088
+    token: abc
+    index: security
+    digest_interval: 15m
+files:
+  - path: "-"
+noise:
+  realert_window: 5m
+  digest_interval: 0s
+retry:
+  dead_letter_when_unavailable: true
+`
+	// As internal/app does: decode, then defaults (list elements exist only now), validate.
+	type plain alerting.Config
+	var c alerting.Config
+	require.NoError(t, config.Decode(strings.NewReader(doc), "test.yml", (*plain)(&c)))
+	c.SetDefaults()
+	require.NoError(t, c.Validate())
+	w := c.Webhooks[0]
+	require.Equal(t, alerting.FormatOCSF, w.Format)
+	require.Equal(t, schemas.SeverityHigh, w.MinSeverity)
+	require.Equal(t, []string{"new_tool", "rate_*"}, w.Kinds.Include)
+	require.Equal(t, []string{"test-*"}, w.Agents.Exclude)
+	require.Equal(t, []string{"pii"}, w.Tags.Include)
+	require.NotNil(t, w.ReAlertWindow)
+	require.Zero(t, *w.ReAlertWindow)
+	require.Equal(t, "/etc/ca.pem", w.TLS.CAFile)
+	require.Equal(t, 15*time.Minute, *c.HEC[0].DigestInterval)
+	require.Nil(t, c.HEC[0].ReAlertWindow, "unset: the global window")
+	require.Equal(t, 5*time.Minute, *c.Noise.ReAlertWindow)
+	require.Zero(t, *c.Noise.DigestInterval)
+	require.True(t, c.Retry.DeadLetterWhenUnavailable)
+
+	err := config.Decode(strings.NewReader("webhooks:\n  - url: https://a.example\n    min_severty: high\n"), "typo.yml", (*plain)(&alerting.Config{}))
+	require.ErrorContains(t, err, "min_severty")
 }
 
 func TestDeliveryID(t *testing.T) {
@@ -534,23 +635,26 @@ func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	brokers := startBroker(t)
 	rec := newReceiver(t, nil)
+	st := openStore(t)
 	var cfg alerting.Config
 	cfg.Webhooks = []alerting.WebhookConfig{{URL: rec.srv.URL}}
+	cfg.HEC = []alerting.HECConfig{{URL: rec.srv.URL, Token: "t"}}
 	cfg.SetDefaults()
 
-	before := goleak.IgnoreCurrent() // the broker and the receiver
+	before := goleak.IgnoreCurrent() // the broker, the store and the receiver
 
-	a, err := alerting.New(cfg, brokers, testBusConfig(), pipeline.Settings{})
+	a, err := alerting.New(cfg, st, brokers, testBusConfig(), pipeline.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, a.Start(ctx))
 	produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
-	require.Eventually(t, func() bool { return rec.count() == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return rec.count() == 2 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, a.Shutdown(ctx))
 	require.NoError(t, a.Shutdown(ctx), "a second Shutdown is a no-op")
 	goleak.VerifyNone(t, before)
 
-	never, err := alerting.New(cfg, brokers, testBusConfig(), pipeline.Settings{})
+	never, err := alerting.New(cfg, st, brokers, testBusConfig(), pipeline.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, never.Shutdown(ctx), "Shutdown without Start")
 	require.NoError(t, never.Shutdown(ctx))
+	require.Error(t, never.Start(ctx), "no Start after Shutdown")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"path"
 	"slices"
 	"time"
@@ -30,8 +32,10 @@ type Sink interface {
 	Name() string
 	// Send delivers one alert, once. An error wrapped with Permanent means retrying cannot
 	// help (the receiver rejected the alert): it is dead-lettered without further attempts.
-	// Any other error is retried within the retry budget. Errors must not contain secrets
-	// (tokens, URLs with credentials) or payloads: they reach logs, the store and dead letters.
+	// An error wrapped with Unavailable, or a network error (net.Error, io.EOF), means the
+	// receiver is down or overloaded: alerting waits for it (see RetryConfig). Any other
+	// error is retried within the retry budget. Errors must not contain secrets (tokens, URLs
+	// with credentials) or payloads: they reach logs, the store and dead letters.
 	Send(ctx context.Context, a Alert) error
 	// Close releases the sink's connections. Alerting calls it once, after the last Send.
 	Close() error
@@ -76,6 +80,30 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
+}
+
+// unavailableError marks a receiver that is down or overloaded.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable wraps err to say the receiver is down or overloaded (e.g. HTTP 503 or 429)
+// rather than rejecting this alert. Unavailable(nil) is nil.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err}
+}
+
+// IsUnavailable reports whether err says the receiver is unavailable: marked with
+// Unavailable, a network error (connection refused or reset, timeout, DNS), or a connection
+// closed mid-exchange (io.EOF, io.ErrUnexpectedEOF).
+func IsUnavailable(err error) bool {
+	var u unavailableError
+	var n net.Error
+	return errors.As(err, &u) || errors.As(err, &n) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Route is the routing and noise-control block every sink's config embeds inline: which
@@ -191,9 +219,11 @@ const KindDigest = "alert_digest"
 // window.
 type Digest struct {
 	Sink string `json:"sink"`
-	// Start and End bound the period the digest covers.
+	// Start and End bound the period the digest covers (clock time).
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
+	// ReAlertWindow is the sink's window, e.g. "10m0s".
+	ReAlertWindow string `json:"realert_window"`
 	// Suppressed is the total of Entries' Suppressed.
 	Suppressed int `json:"suppressed"`
 	// Entries are the suppressed anomalies, most suppressed first.

@@ -130,7 +130,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.lag = bus.NewLagCollector(a.brokers, a.consumerGroups(), log.With("component", "lag"))
 	a.registry.MustRegister(a.lag)
 
-	if a.runs(TargetWriter) || a.runs(TargetDetector) || a.runs(TargetAPI) || a.runs(TargetEnricher) {
+	if a.runs(TargetWriter) || a.runs(TargetDetector) || a.runs(TargetAPI) || a.runs(TargetEnricher) || a.runs(TargetAlerting) {
 		if a.st, err = store.Open(ctx, a.cfg.Store, a.set); err != nil {
 			return fmt.Errorf("cannot open store: %w", err)
 		}
@@ -165,7 +165,7 @@ func (a *App) component(target string) (pipeline.Component, error) {
 	case TargetDetector:
 		return detector.New(a.cfg.Detector, a.st, a.brokers, a.cfg.Bus, a.set)
 	case TargetAlerting:
-		return alerting.New(a.cfg.Alerting, a.brokers, a.cfg.Bus, a.set)
+		return alerting.New(a.cfg.Alerting, a.st, a.brokers, a.cfg.Bus, a.set)
 	case TargetEnricher:
 		return enricher.New(a.cfg.Enricher, a.st, a.brokers, a.cfg.Bus, a.set)
 	case TargetAPI:
