@@ -169,7 +169,8 @@ func (a *App) component(target string) (pipeline.Component, error) {
 	case TargetEnricher:
 		return enricher.New(a.cfg.Enricher, a.st, a.brokers, a.cfg.Bus, a.set)
 	case TargetAPI:
-		srv, err := api.New(a.cfg.API, a.st, a.registry, a.readiness, a.set)
+		// The detector's config decodes its baselines into agent profiles.
+		srv, err := api.New(a.cfg.API, a.st, a.registry, a.readiness, a.set, api.WithDetectorConfig(a.cfg.Detector))
 		a.apiSrv = srv
 		return srv, err
 	case TargetCollector:
