@@ -54,13 +54,20 @@ func (e *APIError) Is(target error) bool {
 	return target == store.ErrNotFound && e.StatusCode == http.StatusNotFound
 }
 
-// Sessions lists sessions matching q, most recently active first.
+// Sessions lists sessions matching q, most recently active first (one page of q.Limit).
 func (c *Client) Sessions(ctx context.Context, q store.SessionQuery) ([]store.Session, error) {
+	resp, err := c.SessionsPage(ctx, q, "")
+	return resp.Sessions, err
+}
+
+// SessionsPage returns one page of sessions: the first when cursor is empty, else the one
+// after the page whose NextCursor it is. q.After is ignored (cursors are opaque).
+func (c *Client) SessionsPage(ctx context.Context, q store.SessionQuery, cursor string) (SessionsResponse, error) {
+	v := encodeSessionQuery(q)
+	setIf(v, "cursor", cursor)
 	var resp SessionsResponse
-	if err := c.get(ctx, "/api/v1/sessions", encodeSessionQuery(q), &resp); err != nil {
-		return nil, err
-	}
-	return resp.Sessions, nil
+	err := c.get(ctx, "/api/v1/sessions", v, &resp)
+	return resp, err
 }
 
 // Session returns one session's summary; the error matches store.ErrNotFound when there is none.
@@ -84,13 +91,110 @@ func (c *Client) SessionEvents(ctx context.Context, id string, limit int) ([]sch
 	return resp.Events, nil
 }
 
-// Anomalies lists anomalies matching q, most recent first.
+// Anomalies lists anomalies matching q, most recent first (one page of q.Limit).
 func (c *Client) Anomalies(ctx context.Context, q store.AnomalyQuery) ([]schemas.Anomaly, error) {
+	resp, err := c.AnomaliesPage(ctx, q, "")
+	return resp.Anomalies, err
+}
+
+// AnomaliesPage returns one page of anomalies, as SessionsPage does for sessions.
+func (c *Client) AnomaliesPage(ctx context.Context, q store.AnomalyQuery, cursor string) (AnomaliesResponse, error) {
+	v := encodeAnomalyQuery(q)
+	setIf(v, "cursor", cursor)
 	var resp AnomaliesResponse
-	if err := c.get(ctx, "/api/v1/anomalies", encodeAnomalyQuery(q), &resp); err != nil {
-		return nil, err
+	err := c.get(ctx, "/api/v1/anomalies", v, &resp)
+	return resp, err
+}
+
+// Anomaly returns one anomaly; the error matches store.ErrNotFound when there is none.
+func (c *Client) Anomaly(ctx context.Context, id string) (schemas.Anomaly, error) {
+	var a schemas.Anomaly
+	err := c.get(ctx, "/api/v1/anomalies/"+url.PathEscape(id), nil, &a)
+	return a, err
+}
+
+// Agents lists the agents with events in q's range, riskiest first (a zero Since: the
+// server's default, the last 24 hours).
+func (c *Client) Agents(ctx context.Context, q store.AgentQuery) ([]store.Agent, error) {
+	var resp AgentsResponse
+	err := c.get(ctx, "/api/v1/agents", encodeAgentQuery(q), &resp)
+	return resp.Agents, err
+}
+
+// Agent summarises one agent over q's range (q.Limit is ignored); the error matches
+// store.ErrNotFound when it has no events there.
+func (c *Client) Agent(ctx context.Context, id string, q store.AgentQuery) (store.Agent, error) {
+	q.Limit = 0
+	var a store.Agent
+	err := c.get(ctx, "/api/v1/agents/"+url.PathEscape(id), encodeAgentQuery(q), &a)
+	return a, err
+}
+
+// AgentProfile returns an agent's learnt baseline; the error matches store.ErrNotFound before
+// the detector has saved one.
+func (c *Client) AgentProfile(ctx context.Context, id string) (Profile, error) {
+	var p Profile
+	err := c.get(ctx, "/api/v1/agents/"+url.PathEscape(id)+"/profile", nil, &p)
+	return p, err
+}
+
+// TimeSeries returns dense series (zero Since, Until or Step: the server's defaults).
+func (c *Client) TimeSeries(ctx context.Context, q store.SeriesQuery) (SeriesResponse, error) {
+	v := url.Values{}
+	setIf(v, "metric", q.Metric)
+	setIf(v, "by", q.By)
+	if q.Step != 0 {
+		v.Set("step", q.Step.String())
 	}
-	return resp.Anomalies, nil
+	setTime(v, "since", q.Since)
+	setTime(v, "until", q.Until)
+	setIf(v, "agent", q.AgentID)
+	setIf(v, "server", q.ServerID)
+	setIf(v, "tool", q.Tool)
+	setLimit(v, q.Limit)
+	var resp SeriesResponse
+	err := c.get(ctx, "/api/v1/timeseries", v, &resp)
+	return resp, err
+}
+
+// Values lists the distinct agents, servers or tools (field: "agents", "servers", "tools").
+func (c *Client) Values(ctx context.Context, field string, q store.ValuesQuery) ([]string, error) {
+	v := url.Values{}
+	setTime(v, "since", q.Since)
+	setTime(v, "until", q.Until)
+	setIf(v, "agent", q.AgentID)
+	setLimit(v, q.Limit)
+	var resp ValuesResponse
+	err := c.get(ctx, "/api/v1/values/"+url.PathEscape(field), v, &resp)
+	return resp.Values, err
+}
+
+// Definitions lists definition versions, newest first.
+func (c *Client) Definitions(ctx context.Context, q store.DefinitionQuery) ([]store.Definition, error) {
+	v := url.Values{}
+	setIf(v, "server", q.ServerID)
+	setIf(v, "kind", q.Kind)
+	setIf(v, "name", q.Name)
+	setTime(v, "since", q.Since)
+	setTime(v, "until", q.Until)
+	setLimit(v, q.Limit)
+	var resp DefinitionsResponse
+	err := c.get(ctx, "/api/v1/definitions", v, &resp)
+	return resp.Definitions, err
+}
+
+// Deliveries lists alert delivery outcomes, newest first.
+func (c *Client) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.Delivery, error) {
+	v := url.Values{}
+	setIf(v, "anomaly", q.AnomalyID)
+	setIf(v, "sink", q.Sink)
+	setIf(v, "status", q.Status)
+	setTime(v, "since", q.Since)
+	setTime(v, "until", q.Until)
+	setLimit(v, q.Limit)
+	var resp DeliveriesResponse
+	err := c.get(ctx, "/api/v1/deliveries", v, &resp)
+	return resp.Deliveries, err
 }
 
 func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -104,4 +105,78 @@ func TestNewClientRejectsBadURL(t *testing.T) {
 		_, err := NewClient(u, "", nil)
 		require.ErrorContains(t, err, "must be an absolute http(s) URL", u)
 	}
+}
+
+// TestClientV1 checks that every client method sends its query and decodes the answer to what
+// the store itself returns.
+func TestClientV1(t *testing.T) {
+	ctx := context.Background()
+	st := newTestStore(t)
+	s := newTestServer(t, Config{}, st, nil)
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	c, err := NewClient(hs.URL, "", hs.Client())
+	require.NoError(t, err)
+
+	// Paging: two pages of sessions and anomalies through the cursor.
+	sq := store.SessionQuery{AgentID: "a1", Limit: 1}
+	p1, err := c.SessionsPage(ctx, sq, "")
+	require.NoError(t, err)
+	require.Equal(t, []string{"s/3"}, sessionIDs(p1.Sessions))
+	p2, err := c.SessionsPage(ctx, sq, p1.NextCursor)
+	require.NoError(t, err)
+	require.Equal(t, []string{"s1"}, sessionIDs(p2.Sessions))
+	require.Empty(t, p2.NextCursor)
+	a1, err := c.AnomaliesPage(ctx, store.AnomalyQuery{MinScore: 50, Limit: 1}, "")
+	require.NoError(t, err)
+	a2, err := c.AnomaliesPage(ctx, store.AnomalyQuery{MinScore: 50, Limit: 1}, a1.NextCursor)
+	require.NoError(t, err)
+	require.Equal(t, []string{"an3", "an1"}, append(anomalyIDs(a1.Anomalies), anomalyIDs(a2.Anomalies)...))
+	_, err = c.SessionsPage(ctx, sq, "garbage")
+	require.ErrorContains(t, err, "400 Bad Request: cursor: ")
+
+	an, err := c.Anomaly(ctx, "an2")
+	require.NoError(t, err)
+	require.Equal(t, fixtureAnomalies[1], an)
+	_, err = c.Anomaly(ctx, "nope")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	aq := store.AgentQuery{Since: at(0), Until: at(40)}
+	want, err := st.Agents(ctx, aq)
+	require.NoError(t, err)
+	agents, err := c.Agents(ctx, aq)
+	require.NoError(t, err)
+	require.Equal(t, want, agents)
+	one, err := c.Agent(ctx, "a2", store.AgentQuery{Since: at(0), Limit: 7})
+	require.NoError(t, err)
+	require.Equal(t, 2, one.Events)
+	_, err = c.Agent(ctx, "a2", store.AgentQuery{Since: at(30)})
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	prof, err := c.AgentProfile(ctx, "a1")
+	require.NoError(t, err)
+	require.Len(t, prof.Rate.Band, 168)
+	_, err = c.AgentProfile(ctx, "a2")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	series, err := c.TimeSeries(ctx, store.SeriesQuery{Metric: "calls", By: "agent", Step: 10 * time.Minute, Since: at(0), Until: at(40), Limit: 1})
+	require.NoError(t, err)
+	require.Equal(t, "10m0s", series.Step)
+	require.Len(t, series.Series, 1)
+	require.Equal(t, "a1", series.Series[0].Key)
+	require.Len(t, series.Series[0].Points, 4)
+
+	tools, err := c.Values(ctx, "tools", store.ValuesQuery{AgentID: "a1", Since: at(30)})
+	require.NoError(t, err)
+	require.Equal(t, []string{"git_push"}, tools)
+	_, err = c.Values(ctx, "nothing", store.ValuesQuery{})
+	require.ErrorContains(t, err, "404 Not Found")
+
+	defs, err := c.Definitions(ctx, store.DefinitionQuery{ServerID: "fs", Kind: "tool", Name: "read_file", Since: at(10), Until: at(30), Limit: 5})
+	require.NoError(t, err)
+	require.Equal(t, fixtureDefinitions[1:2], defs)
+
+	ds, err := c.Deliveries(ctx, store.DeliveryQuery{AnomalyID: "an3", Sink: "syslog", Status: "dead_lettered", Since: at(0), Until: at(60), Limit: 5})
+	require.NoError(t, err)
+	require.Equal(t, fixtureDeliveries[2:], ds)
 }
