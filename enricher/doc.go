@@ -3,8 +3,9 @@
 // completing it only for events that arrive without one, adds operator labels, and drops event
 // content that was not captured, so only content an operator opted in to capture is stored.
 // What its checks find becomes anomalies on mcp.anomalies (suspicious_content for content
-// flagged high or critical, tool_drift and tool_shadowing from servers' list results),
-// produced beside the events; a batch is committed only after both were acknowledged.
-// Later it will inspect that content (flags), and add tool-definition drift, policy and
-// inventory context.
+// flagged high or critical, tool_drift and tool_shadowing from servers' list results,
+// policy_violation and unknown_agent from the policy and the inventory, whose labels it joins
+// into every event: packages policy and inventory), produced beside the events; a batch is
+// committed only after both were acknowledged.
+// Later it will inspect that content (flags), and add tool-definition drift context.
 package enricher

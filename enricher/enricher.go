@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/mcpwatch/mcpwatch/enricher/drift"
+	"github.com/mcpwatch/mcpwatch/enricher/policy"
 	"github.com/mcpwatch/mcpwatch/internal/bus"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
@@ -34,10 +35,13 @@ const UnknownAgent = "unknown"
 type Config struct {
 	// Labels are added to every event (e.g. environment: prod); an event's own labels win.
 	Labels map[string]string `yaml:"labels"`
+	// Files are the policy and the inventory (policy_file, inventory_file, reload_interval;
+	// docs/policy.md).
+	policy.Files `yaml:",inline"`
 }
 
-// SetDefaults fills zero values (there are none to fill today).
-func (c *Config) SetDefaults() {}
+// SetDefaults fills zero values.
+func (c *Config) SetDefaults() { c.Files.SetDefaults() }
 
 // Validate names every invalid field.
 func (c Config) Validate() error {
@@ -47,6 +51,7 @@ func (c Config) Validate() error {
 			errs.Add("enricher.labels", "label names must not be empty")
 		}
 	}
+	errs.Merge("enricher", c.Files.Validate())
 	return errs.Err()
 }
 
@@ -66,6 +71,7 @@ type Enricher struct {
 	raised     *prometheus.CounterVec
 	suspicious *suspiciousContent
 	drift      *drift.Tracker
+	policy     *policy.Engine
 	store      drift.Store // definition history; nil keeps it in memory only
 
 	// pending is the output of a batch whose handling failed, kept so that the retry of the
@@ -100,6 +106,10 @@ func New(cfg Config, st drift.Store, brokers []string, busCfg bus.Config, set pi
 			Name: "mcpwatch_enricher_anomalies_total", Help: "Anomaly versions the enricher produced to mcp.anomalies, by kind.",
 		}, []string{"kind"})),
 	}
+	var err error
+	if e.policy, err = policy.NewEngine(cfg.Files, set); err != nil {
+		return nil, err
+	}
 	e.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicEvents}}, e.handle, set)
 	return e, nil
 }
@@ -111,12 +121,22 @@ func (e *Enricher) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	return e.consumer.Start(ctx)
+	e.policy.Start()
+	if err := e.consumer.Start(ctx); err != nil {
+		e.policy.Stop()
+		return err
+	}
+	return nil
 }
+
+// Reload reads the policy and inventory files again now (SIGHUP); they are also reloaded
+// when they change. An invalid file is logged and its last good version kept.
+func (e *Enricher) Reload() error { return e.policy.Reload() }
 
 // Shutdown finishes the batch in progress and stops.
 func (e *Enricher) Shutdown(ctx context.Context) error {
 	err := e.consumer.Shutdown(ctx)
+	e.policy.Stop()
 	if perr := e.producer.Close(); err == nil {
 		err = perr
 	}
@@ -233,8 +253,9 @@ func (e *Enricher) process(msgs []kafka.Message) *output {
 	return o
 }
 
-// Enrich completes the event's attribution when the collector left it out, adds the configured
-// labels, and drops content that was not captured, so that only content an operator opted in
+// Enrich completes the event's attribution when the collector left it out, joins the inventory
+// into its labels and checks it against the policy, adds the configured labels, and drops
+// content that was not captured, so that only content an operator opted in
 // to capture reaches mcp.events.enriched and the store.
 //
 // It returns the anomalies the event raises (nil when none); handle produces them to
@@ -252,6 +273,7 @@ func (e *Enricher) Enrich(ev *schemas.Event) []schemas.Anomaly {
 	// become suspicious_content anomalies. What was not captured goes no further.
 	anomalies = e.definitions(ev, anomalies)
 	anomalies = e.suspicious.observe(ev, anomalies)
+	anomalies = e.policy.Apply(ev, time.Now(), anomalies) // inventory labels, unknown_agent, policy_violation
 	if ev.Content != nil && !ev.Content.Captured {
 		ev.Content = nil
 	}
