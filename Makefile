@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMask$$' -fuzztime $(FUZZTIME) ./collector/capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolDamage$$' -fuzztime $(FUZZTIME) ./collector/spool/
 	$(GO) test -run '^$$' -fuzz '^FuzzOTLPDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./collector/otlp/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseList$$' -fuzztime $(FUZZTIME) ./enricher/drift/
 
 clean:
 	rm -rf bin

@@ -86,7 +86,7 @@ func (d *differ) required(path string, o, n any) {
 	os, ok1 := strings1(o)
 	ns, ok2 := strings1(n)
 	if !ok1 || !ok2 {
-		d.value(path+"[]", o, n)
+		d.value(path, o, n)
 		return
 	}
 	var plus, minus []string
@@ -169,6 +169,9 @@ func strings1(v any) ([]string, bool) {
 func describe(key string, v any) string {
 	switch x := v.(type) {
 	case map[string]any:
+		if t, ok := x["type"].(string); ok {
+			return " (" + t + ")"
+		}
 		if t, ok := x["type"]; ok {
 			return " (" + compact(t) + ")"
 		}
