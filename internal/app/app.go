@@ -79,6 +79,10 @@ type App struct {
 	apiSrv  *api.Server
 	ready   atomic.Bool
 
+	// enricher reloads its policy and inventory on SIGHUP while stopSIGHUP is set.
+	enricher   *enricher.Enricher
+	stopSIGHUP func()
+
 	// ingestAddr is the address of the listener serving event ingest, once it runs.
 	ingestAddr func() string
 }
@@ -153,6 +157,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.started = append(a.started, namedComponent{t, c})
 		log.Debug("started", "target", t)
 	}
+	if a.enricher != nil && (a.cfg.Enricher.PolicyFile != "" || a.cfg.Enricher.InventoryFile != "") {
+		a.stopSIGHUP = reloadOnSIGHUP(a.enricher.Reload, log)
+	}
 	a.ready.Store(true)
 	log.Info("mcpwatch running", "targets", strings.Join(a.targets, ","), "brokers", a.brokers, "store", a.cfg.Store.Backend)
 	return nil
@@ -167,7 +174,9 @@ func (a *App) component(target string) (pipeline.Component, error) {
 	case TargetAlerting:
 		return alerting.New(a.cfg.Alerting, a.st, a.brokers, a.cfg.Bus, a.set)
 	case TargetEnricher:
-		return enricher.New(a.cfg.Enricher, a.st, a.brokers, a.cfg.Bus, a.set)
+		e, err := enricher.New(a.cfg.Enricher, a.st, a.brokers, a.cfg.Bus, a.set)
+		a.enricher = e
+		return e, err
 	case TargetAPI:
 		// The detector's config decodes its baselines into agent profiles.
 		srv, err := api.New(a.cfg.API, a.st, a.registry, a.readiness, a.set, api.WithDetectorConfig(a.cfg.Detector))
@@ -297,6 +306,10 @@ func (a *App) readiness() error {
 // Safe to call twice.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.ready.Store(false)
+	if a.stopSIGHUP != nil {
+		a.stopSIGHUP()
+		a.stopSIGHUP = nil
+	}
 	var errs []error
 	for i := len(a.started) - 1; i >= 0; i-- {
 		n := a.started[i]
