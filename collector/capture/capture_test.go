@@ -155,8 +155,9 @@ func TestToolsYAML(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	neg, big := -1, MaxBytesLimit+1
 	err := Config{
-		Rules:              []Rule{{Server: "ok"}, {Tools: Tools{Names: []string{"a", ""}}, MaxBytes: -1}},
-		InspectionMaxBytes: &neg,
+		Rules:               []Rule{{Server: "ok"}, {Tools: Tools{Names: []string{"a", ""}}, MaxBytes: -1}},
+		InspectionMaxBytes:  &neg,
+		DefinitionsMaxBytes: &big,
 	}.Validate()
 	require.Error(t, err)
 	require.Equal(t, []string{
@@ -164,7 +165,9 @@ func TestConfigValidate(t *testing.T) {
 		"collector.capture[1].tools: tool names must not be empty",
 		"collector.capture[1].max_bytes: must be between 0 and 262144",
 		"collector.inspection_max_bytes: must be between 0 (off) and 262144",
+		"collector.definitions_max_bytes: must be between 0 (off) and 262144",
 	}, strings.Split(err.Error(), "\n"))
+	require.Error(t, Config{DefinitionsMaxBytes: &neg}.Validate())
 	require.Error(t, Config{InspectionMaxBytes: &big}.Validate())
 	require.NoError(t, Config{}.Validate())
 	_, err = New(Config{Rules: []Rule{{}}})
@@ -194,6 +197,13 @@ func TestDecide(t *testing.T) {
 		{"inspection off", must(New(Config{InspectionMaxBytes: &zero})), "git", "tools/call", "x", Decision{}},
 		{"inspection cap", must(New(Config{InspectionMaxBytes: &small})), "git", "tools/call", "x", Decision{MaxBytes: 10}},
 		{"no policy", nil, "git", "tools/call", "x", Decision{}},
+		{"list results: the definitions cap", p, "git", "tools/list", "", Decision{MaxBytes: DefaultDefinitionsMaxBytes}},
+		{"every list method", p, "git", "resources/templates/list", "", Decision{MaxBytes: DefaultDefinitionsMaxBytes}},
+		{"a captured list keeps captured", p, "fs", "prompts/list", "", Decision{MaxBytes: DefaultDefinitionsMaxBytes, Captured: true}},
+		{"other methods keep the inspection cap", p, "git", "resources/read", "", Decision{MaxBytes: DefaultInspectionMaxBytes}},
+		{"definitions off", must(New(Config{DefinitionsMaxBytes: &zero})), "git", "tools/list", "", Decision{MaxBytes: DefaultInspectionMaxBytes}},
+		{"a definitions cap below the inspection cap", must(New(Config{DefinitionsMaxBytes: &small})), "git", "tools/list", "", Decision{MaxBytes: DefaultInspectionMaxBytes}},
+		{"inspection off, definitions on", must(New(Config{InspectionMaxBytes: &zero})), "git", "tools/list", "", Decision{MaxBytes: DefaultDefinitionsMaxBytes}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

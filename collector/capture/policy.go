@@ -18,9 +18,16 @@ const (
 	DefaultInspectionMaxBytes = 4 << 10
 	// DefaultCaptureMaxBytes caps captured content when a rule sets no max_bytes.
 	DefaultCaptureMaxBytes = 4 << 10
+	// DefaultDefinitionsMaxBytes caps the list results carried for tool-definition drift when
+	// collector.definitions_max_bytes is not set.
+	DefaultDefinitionsMaxBytes = 256 << 10
 	// MaxBytesLimit is the largest cap allowed: events must stay well inside a Kafka message.
 	MaxBytesLimit = 256 << 10
 )
+
+// definitionLists are the methods whose results carry server definitions; the enricher
+// compares them for tool-definition drift, so they are carried whole up to their own cap.
+var definitionLists = []string{"tools/list", "prompts/list", "resources/list", "resources/templates/list"}
 
 // Rule opts one server, or some of its tools, in to capture (an element of collector.capture).
 type Rule struct {
@@ -69,8 +76,9 @@ func (t Tools) MarshalYAML() (any, error) {
 	return t.Names, nil
 }
 
-// Config is what the collector carries: the capture rules (collector.capture) and the
-// inspection cap (collector.inspection_max_bytes).
+// Config is what the collector carries: the capture rules (collector.capture), the
+// inspection cap (collector.inspection_max_bytes) and the definitions cap
+// (collector.definitions_max_bytes).
 type Config struct {
 	// Rules opt servers and tools in to capture; the first rule for a server that covers the
 	// operation applies.
@@ -78,6 +86,11 @@ type Config struct {
 	// InspectionMaxBytes caps the content carried for inspection only (arguments and result
 	// each); 0 disables it, nil means DefaultInspectionMaxBytes.
 	InspectionMaxBytes *int
+	// DefinitionsMaxBytes caps the content of list results (tools/list, prompts/list,
+	// resources/list, resources/templates/list) carried for tool-definition drift, when it is
+	// above the cap that would apply otherwise; 0 disables it, nil means
+	// DefaultDefinitionsMaxBytes. A list cut at the cap is not compared.
+	DefinitionsMaxBytes *int
 }
 
 // Validate reports every invalid field by its path under collector.
@@ -98,14 +111,18 @@ func (c Config) Validate() error {
 	if m := c.InspectionMaxBytes; m != nil && (*m < 0 || *m > MaxBytesLimit) {
 		errs.Addf("collector.inspection_max_bytes", "must be between 0 (off) and %d", MaxBytesLimit)
 	}
+	if m := c.DefinitionsMaxBytes; m != nil && (*m < 0 || *m > MaxBytesLimit) {
+		errs.Addf("collector.definitions_max_bytes", "must be between 0 (off) and %d", MaxBytesLimit)
+	}
 	return errs.Err()
 }
 
 // Policy decides per operation what content to carry. It is immutable and safe for
 // concurrent use.
 type Policy struct {
-	rules      []Rule
-	inspection int
+	rules       []Rule
+	inspection  int
+	definitions int
 }
 
 // New returns the policy of cfg.
@@ -113,9 +130,12 @@ func New(cfg Config) (*Policy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid capture config: %w", err)
 	}
-	p := &Policy{inspection: DefaultInspectionMaxBytes}
+	p := &Policy{inspection: DefaultInspectionMaxBytes, definitions: DefaultDefinitionsMaxBytes}
 	if cfg.InspectionMaxBytes != nil {
 		p.inspection = *cfg.InspectionMaxBytes
+	}
+	if cfg.DefinitionsMaxBytes != nil {
+		p.definitions = *cfg.DefinitionsMaxBytes
 	}
 	for _, r := range cfg.Rules {
 		if len(r.Tools.Names) == 0 {
@@ -138,11 +158,21 @@ type Decision struct {
 }
 
 // Decide returns the decision for an operation of server with the given method and target
-// (the tool name for tools/call).
+// (the tool name for tools/call). List results (tools/list, …) are carried up to the
+// definitions cap when it is larger: the enricher needs them whole. Captured ones are then
+// stored at that size too.
 func (p *Policy) Decide(server, method, target string) Decision {
 	if p == nil {
 		return Decision{}
 	}
+	d := p.decide(server, method, target)
+	if p.definitions > d.MaxBytes && slices.Contains(definitionLists, method) {
+		d.MaxBytes = p.definitions
+	}
+	return d
+}
+
+func (p *Policy) decide(server, method, target string) Decision {
 	for _, r := range p.rules {
 		if r.Server != server {
 			continue

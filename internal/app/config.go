@@ -70,14 +70,22 @@ type CollectorConfig struct {
 	// InspectionMaxBytes caps the content (arguments and result, each) carried on mcp.events
 	// for inspection, which the enricher drops unless captured; 0 turns it off. Default 4096.
 	InspectionMaxBytes *int `yaml:"inspection_max_bytes"`
+	// DefinitionsMaxBytes caps the list results (tools/list, prompts/list, resources/list,
+	// resources/templates/list) carried on mcp.events for tool-definition drift; a list cut
+	// at the cap is not compared. 0 turns it off. Default 262144 (256 KiB, the most allowed).
+	DefinitionsMaxBytes *int `yaml:"definitions_max_bytes"`
 }
 
 // TapConfig is the HTTP tap's configuration with the collector-wide sections it uses.
 func (c CollectorConfig) TapConfig() httptap.Config {
 	h := c.HTTP
 	h.Identity, h.Sessions = c.Identity, c.Sessions
-	h.Capture = capture.Config{Rules: c.Capture, InspectionMaxBytes: c.InspectionMaxBytes}
+	h.Capture = c.captureConfig()
 	return h
+}
+
+func (c CollectorConfig) captureConfig() capture.Config {
+	return capture.Config{Rules: c.Capture, InspectionMaxBytes: c.InspectionMaxBytes, DefinitionsMaxBytes: c.DefinitionsMaxBytes}
 }
 
 // LogConfig configures logging.
@@ -113,6 +121,10 @@ func (c *Config) SetDefaults() {
 		n := capture.DefaultInspectionMaxBytes
 		c.Collector.InspectionMaxBytes = &n
 	}
+	if c.Collector.DefinitionsMaxBytes == nil {
+		n := capture.DefaultDefinitionsMaxBytes
+		c.Collector.DefinitionsMaxBytes = &n
+	}
 	c.Store.ApplyDefaults(c.DataDir)
 	c.Writer.SetDefaults()
 	c.Enricher.SetDefaults()
@@ -134,7 +146,7 @@ func (c *Config) Validate() error {
 		c.Detector.Validate(), c.Alerting.Validate(), c.API.Validate(),
 		c.Collector.Ingest.Validate(), c.Collector.Spool.Validate(), c.Collector.OTLP.Validate(),
 		c.Collector.Identity.Validate(), c.Collector.Sessions.Validate(),
-		capture.Config{Rules: c.Collector.Capture, InspectionMaxBytes: c.Collector.InspectionMaxBytes}.Validate())
+		c.Collector.captureConfig().Validate())
 	// An empty upstream list is allowed: run then starts without the tap and says so.
 	if len(c.Collector.HTTP.Upstreams) > 0 {
 		errs = append(errs, c.Collector.HTTP.Validate())
