@@ -184,16 +184,30 @@ func (c *ClickHouse) appliedVersions(ctx context.Context) (map[int]bool, error) 
 	return applied, nil
 }
 
-// syncTTL changes a table's TTL when RetentionDays changed since the table was created.
+// syncTTL changes a table's TTL when RetentionDays changed since the table was created. Tables
+// a partial migration has not created yet are skipped.
 func (c *ClickHouse) syncTTL(ctx context.Context, d chDialect) error {
-	for _, tc := range chTTLColumns {
-		var engine string
-		if err := c.conn.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?",
-			c.db, tc.table).Scan(&engine); err != nil {
-			return fmt.Errorf("cannot read %s TTL: %w", tc.table, err)
+	rows, err := c.conn.Query(ctx, "SELECT name, engine_full FROM system.tables WHERE database = ?", c.db)
+	if err != nil {
+		return fmt.Errorf("cannot read table TTLs: %w", err)
+	}
+	engines := map[string]string{}
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			rows.Close()
+			return fmt.Errorf("cannot read table TTLs: %w", err)
 		}
+		engines[name] = engine
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read table TTLs: %w", err)
+	}
+	for _, tc := range chTTLColumns {
+		engine, ok := engines[tc.table]
 		want := d.ttlExpr(tc.column)
-		if strings.Contains(engine, "TTL "+want) {
+		if !ok || strings.Contains(engine, "TTL "+want) {
 			continue
 		}
 		if err := c.conn.Exec(ctx, "ALTER TABLE "+c.t(tc.table)+" MODIFY TTL "+want); err != nil {
