@@ -195,12 +195,12 @@ type request struct {
 	body   []byte
 }
 
-// receiver is a webhook endpoint answering status(n) to its nth request (0-based).
+// receiver is a webhook endpoint answering answer(n, req) to its nth request (0-based).
 type receiver struct {
 	mu     sync.Mutex
 	reqs   []request
-	status func(n int) int
-	before func() // runs (under mu) before each answer, while the sender waits for it
+	answer func(n int, r request) int // called under mu
+	before func()                     // runs (under mu) before each answer, while the sender waits for it
 	srv    *httptest.Server
 }
 
@@ -209,7 +209,18 @@ func newReceiver(t testing.TB, status func(n int) int) *receiver {
 }
 
 func newReceiverWith(t testing.TB, status func(n int) int, before func()) *receiver {
-	r := &receiver{status: status, before: before}
+	var answer func(int, request) int
+	if status != nil {
+		answer = func(n int, _ request) int { return status(n) }
+	}
+	r := &receiver{answer: answer, before: before}
+	r.srv = httptest.NewServer(r)
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func newReceiverAnswer(t testing.TB, answer func(n int, r request) int) *receiver {
+	r := &receiver{answer: answer}
 	r.srv = httptest.NewServer(r)
 	t.Cleanup(r.srv.Close)
 	return r
@@ -222,12 +233,13 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.before()
 	}
 	n := len(r.reqs)
-	r.reqs = append(r.reqs, request{method: req.Method, path: req.URL.Path, header: req.Header.Clone(), body: body})
-	r.mu.Unlock()
+	got := request{method: req.Method, path: req.URL.Path, header: req.Header.Clone(), body: body}
+	r.reqs = append(r.reqs, got)
 	code := http.StatusOK
-	if r.status != nil {
-		code = r.status(n)
+	if r.answer != nil {
+		code = r.answer(n, got)
 	}
+	r.mu.Unlock()
 	w.WriteHeader(code)
 }
 
@@ -276,3 +288,5 @@ func startAlerting(t testing.TB, cfg alerting.Config, brokers []string, reg prom
 }
 
 var fastRetry = alerting.RetryConfig{MaxAttempts: 4, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
+
+func pipelineSettings() pipeline.Settings { return pipeline.Settings{Logger: discard} }

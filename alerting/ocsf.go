@@ -238,13 +238,13 @@ func detectionFinding(a Alert) ocsfFinding {
 		actor.Session = &ocsfSession{UID: an.SessionID}
 	}
 	ev := ocsfEvidence{Actor: actor}
-	observables := []ocsfObservable{{Name: "actor.app_uid", Type: "MCP Agent", TypeID: ocsfObservableOther, Value: an.AgentID}}
+	observables := []ocsfObservable{{Name: "evidences[0].actor.app_uid", Type: "MCP Agent", TypeID: ocsfObservableOther, Value: an.AgentID}}
 	if an.ServerID != "" {
 		ev.DstEndpoint = &ocsfEndpoint{Name: an.ServerID, SvcName: "mcp"}
 		observables = append(observables, ocsfObservable{Name: "evidences[0].dst_endpoint.name", Type: "MCP Server", TypeID: ocsfObservableOther, Value: an.ServerID})
 	}
 	if an.SessionID != "" {
-		observables = append(observables, ocsfObservable{Name: "actor.session.uid", Type: "MCP Session", TypeID: ocsfObservableOther, Value: an.SessionID})
+		observables = append(observables, ocsfObservable{Name: "evidences[0].actor.session.uid", Type: "MCP Session", TypeID: ocsfObservableOther, Value: an.SessionID})
 	}
 
 	observed := an.Explanation.Observed

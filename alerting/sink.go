@@ -99,11 +99,19 @@ func Unavailable(err error) error {
 
 // IsUnavailable reports whether err says the receiver is unavailable: marked with
 // Unavailable, a network error (connection refused or reset, timeout, DNS), or a connection
-// closed mid-exchange (io.EOF, io.ErrUnexpectedEOF).
+// closed mid-exchange (io.EOF, io.ErrUnexpectedEOF). A TLS alert from the receiver (e.g. it
+// refused our client certificate) is a configuration problem, not an outage.
 func IsUnavailable(err error) bool {
 	var u unavailableError
+	if errors.As(err, &u) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return false
+	}
 	var n net.Error
-	return errors.As(err, &u) || errors.As(err, &n) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return errors.As(err, &n) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // Route is the routing and noise-control block every sink's config embeds inline: which
