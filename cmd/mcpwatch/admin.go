@@ -69,8 +69,10 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 const configUsage = `Usage:
   mcpwatch config check FILE
 
-Validates a configuration file: YAML syntax, unknown keys, and every field's value. Prints
-"FILE: ok" and exits 0, or prints each problem with its line or field path and exits 1.
+Validates a configuration file: YAML syntax, unknown keys, and every field's value; then the
+policy and inventory files it names (enricher.policy_file, enricher.inventory_file). Prints
+"FILE: ok" for each file and exits 0, or prints each problem with its line or field path and
+exits 1.
 `
 
 func runConfig(args []string, stdout, stderr io.Writer) int {
@@ -82,11 +84,20 @@ func runConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, configUsage)
 		return exitUsage
 	}
-	if _, err := app.LoadConfig(args[1], nil); err != nil {
+	cfg, err := app.LoadConfig(args[1], nil)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFailure
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[1])
+	if err := cfg.Enricher.Files.Check(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailure
+	}
+	for _, f := range []string{args[1], cfg.Enricher.PolicyFile, cfg.Enricher.InventoryFile} {
+		if f != "" {
+			fmt.Fprintf(stdout, "%s: ok\n", f)
+		}
+	}
 	return exitOK
 }
 

@@ -19,7 +19,8 @@ Runs mcpwatch. With no brokers configured it starts an embedded Kafka-protocol b
 (127.0.0.1:7492) and with no ClickHouse configured it stores into an embedded SQLite file,
 both under the data dir. MCP clients connect to the tap at http://127.0.0.1:7400/mcp (or
 /mcp/NAME for a named upstream); the API listens on http://127.0.0.1:7410.
-Stop with Ctrl-C (SIGINT) or SIGTERM: work in flight is finished first.
+Stop with Ctrl-C (SIGINT) or SIGTERM: work in flight is finished first. SIGHUP reloads the
+enricher's policy and inventory files (they are also reloaded when they change).
 
 Flags:
 `
