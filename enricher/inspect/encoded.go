@@ -3,6 +3,7 @@ package inspect
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,7 @@ func (j *job) encoded(s string, f *features, skip []span, decoded []decodedText)
 			if end-start < minBase64Run || inSpans(skip, start) || isDataImage(s, start) {
 				continue
 			}
-			if text := decodeBase64(s[start:end]); text != "" {
+			if text := j.sc.decodeBase64(s[start:end]); text != "" {
 				found("base64", start, end, text)
 			}
 		}
@@ -114,7 +115,7 @@ func isDataImage(s string, start int) bool {
 
 // decodeBase64 decodes a run in any of the four base64 alphabets and paddings, and returns
 // it when it is text.
-func decodeBase64(run string) string {
+func (sc *scratch) decodeBase64(run string) string {
 	if len(run) > maxDecodeInput {
 		run = run[:maxDecodeInput]
 	}
@@ -134,11 +135,14 @@ func decodeBase64(run string) string {
 	if len(trimmed)%4 == 1 {
 		trimmed = trimmed[:len(trimmed)-1] // a cut run: the last character holds no whole byte
 	}
-	b, err := enc.DecodeString(trimmed)
+	b := slices.Grow(sc.b64[:0], enc.DecodedLen(len(trimmed)))
+	b = b[:enc.DecodedLen(len(trimmed))]
+	sc.b64 = b
+	n, err := enc.Decode(b, []byte(trimmed))
 	if err != nil {
 		return ""
 	}
-	return printableText(b)
+	return printableText(b[:n])
 }
 
 // escapeRun finds the next stretch of %XX or \xHH escapes (with plain characters between

@@ -36,13 +36,35 @@ type matcher struct {
 	score      int
 	rules      []string
 	start, end int
+	sc         *scratch
+	// destSent and dest remember the last sentence looked at for an address or URL.
+	destSent int32
+	dest     bool
+}
+
+// sentenceHas reports whether token t's sentence has a word of a class in cls.
+func (m *matcher) sentenceHas(t *token, cls uint64) bool { return m.sc.sentCl[t.sent]&cls != 0 }
+
+// opensWith reports whether t's sentence opens with a word of a class in cls.
+func (m *matcher) opensWith(t *token, cls uint64) bool {
+	first := &m.sc.toks[m.sc.sentTk[t.sent]]
+	return first.sent == t.sent && first.w == first.sw && first.cls&cls != 0
+}
+
+// has reports whether rule matched already (each rule counts once, so it need not be
+// looked for again).
+func (m *matcher) has(rule string) bool {
+	for _, r := range m.rules {
+		if r == rule {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *matcher) hit(rule string, weight int, start, end int32) {
-	for _, r := range m.rules {
-		if r == rule {
-			return // each rule counts once
-		}
+	if m.has(rule) {
+		return
 	}
 	m.rules = append(m.rules, rule)
 	m.score += weight
@@ -56,7 +78,7 @@ func (m *matcher) hit(rule string, weight int, start, end int32) {
 
 func (j *job) injection(s string, f *features) {
 	sc := j.sc
-	m := matcher{rules: sc.rules[:0]}
+	m := matcher{rules: sc.rules[:0], sc: sc, destSent: -1}
 	toks := sc.toks
 	for i := range toks {
 		t := &toks[i]
@@ -74,13 +96,13 @@ func (j *job) injection(s string, f *features) {
 		if t.cls&cStealth != 0 {
 			m.hit(ruleStealth, 1, t.start, t.end)
 		}
-		if t.cls&cSend != 0 {
-			j.exfilRule(&m, toks, i)
+		if t.cls&cSend != 0 && !m.has(ruleExfil) {
+			exfilRule(&m, toks, i)
 		}
-		if t.h == hYour {
+		if t.h == hYour && !m.has(ruleOutputDirect) {
 			outputRule(&m, toks, i)
 		}
-		if t.cls&cFollowing != 0 {
+		if t.cls&cFollowing != 0 && !m.has(ruleCodeInsertion) {
 			codeInsertionRule(&m, toks, i)
 		}
 		if t.cls&cInstr != 0 {
@@ -137,7 +159,7 @@ func (j *job) injection(s string, f *features) {
 		}
 	}
 	if f.tagish || f.newline {
-		markupRule(&m, sc.ls)
+		markupRule(&m, sc.ls, f)
 	}
 	if f.nonASCII {
 		cjkOverride(&m, s)
@@ -198,21 +220,6 @@ func findBack(toks []token, i int, cls uint64, dist int32) int {
 	return -1
 }
 
-// inSentence reports whether token i's sentence has a token of class cls.
-func inSentence(toks []token, i int, cls uint64) bool {
-	for k := i; k >= 0 && toks[k].sent == toks[i].sent; k-- {
-		if toks[k].cls&cls != 0 {
-			return true
-		}
-	}
-	for k := i + 1; k < len(toks) && toks[k].sent == toks[i].sent; k++ {
-		if toks[k].cls&cls != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // overrideRule: ignore/disregard/forget … (previous|all|your|…) … instructions/rules/prompt,
 // or forget everything above/you were told; not when negated ("do not ignore the rules").
 func overrideRule(m *matcher, toks []token, i int) {
@@ -255,7 +262,7 @@ func concealRule(m *matcher, toks []token, i int) {
 
 // exfilRule: send/forward/upload … credentials/history/file … to an address or URL in the
 // same sentence.
-func (j *job) exfilRule(m *matcher, toks []token, i int) {
+func exfilRule(m *matcher, toks []token, i int) {
 	t := &toks[i]
 	obj := 0
 	end := t.end
@@ -273,15 +280,18 @@ func (j *job) exfilRule(m *matcher, toks []token, i int) {
 	if obj == 0 {
 		return
 	}
-	sc := j.sc
+	sc := m.sc
 	from, to := int(sc.sents[t.sent]), len(sc.ls)
 	if int(t.sent)+1 < len(sc.sents) {
 		to = int(sc.sents[t.sent+1])
 	}
-	sentence := sc.ls[from:to]
-	dest := strings.IndexByte(sentence, '@') >= 0 || strings.Contains(sentence, "://") || strings.Contains(sentence, "www.")
+	if m.destSent != t.sent {
+		sentence := sc.ls[from:to]
+		m.destSent = t.sent
+		m.dest = strings.IndexByte(sentence, '@') >= 0 || strings.Contains(sentence, "://") || strings.Contains(sentence, "www.")
+	}
 	switch {
-	case dest:
+	case m.dest:
 		m.hit(ruleExfil, obj, t.start, int32(to))
 	case obj == 2:
 		m.hit(ruleExfil, 1, t.start, end)
@@ -299,12 +309,8 @@ func outputRule(m *matcher, toks []token, i int) {
 		m.hit(ruleOutputDirect, 2, toks[i].start, toks[k].end)
 		return
 	}
-	// The sentence's first word is an imperative verb.
-	for l := i; l >= 0 && toks[l].sent == toks[i].sent; l-- {
-		if toks[l].w == toks[l].sw && toks[l].cls&cImperative != 0 {
-			m.hit(ruleOutputDirect, 2, toks[l].start, toks[k].end)
-			return
-		}
+	if m.opensWith(&toks[i], cImperative) {
+		m.hit(ruleOutputDirect, 2, toks[i].start, toks[k].end)
 	}
 }
 
@@ -317,11 +323,7 @@ func codeInsertionRule(m *matcher, toks []token, i int) {
 	if k < 0 || findBack(toks, i, cAnalysis, 4) >= 0 {
 		return
 	}
-	addressed := inSentence(toks, i, cPressure)
-	for l := firstInSentence(toks, i); !addressed && l < len(toks) && toks[l].sent == toks[i].sent; l++ {
-		addressed = toks[l].h == hYou || toks[l].h == hYour
-	}
-	if addressed {
+	if m.sentenceHas(&toks[i], cPressure|cYou) {
 		m.hit(ruleCodeInsertion, 2, toks[i].start, toks[k].end)
 	}
 }
@@ -337,13 +339,6 @@ func obfuscationRule(m *matcher, toks []token, i int) {
 	if k := find(toks, i, cLetters, 4); k >= 0 {
 		m.hit(ruleObfuscation, 2, t.start, toks[k].end)
 	}
-}
-
-func firstInSentence(toks []token, i int) int {
-	for i > 0 && toks[i-1].sent == toks[i].sent {
-		i--
-	}
-	return i
 }
 
 // leakRule: print/repeat/reveal … your|the system|initial|hidden prompt/instructions.
@@ -406,25 +401,34 @@ var sensitivePaths = []string{
 
 // markupRule: chat-template and tool-poisoning markup (<IMPORTANT>, <|im_start|>, [INST]), and
 // lines that fake a turn of the conversation (system:, assistant:).
-func markupRule(m *matcher, ls string) {
-	for _, mk := range promptMarkup {
-		if i := strings.Index(ls, mk); i >= 0 {
-			m.hit(ruleMarker, 2, int32(i), int32(i+len(mk)))
-			break
+func markupRule(m *matcher, ls string, f *features) {
+	if f.tagish {
+	markup:
+		for i := 0; i < len(ls); i++ {
+			switch ls[i] {
+			case '<', '[', '#':
+				for _, mk := range promptMarkup {
+					if strings.HasPrefix(ls[i:], mk) {
+						m.hit(ruleMarker, 2, int32(i), int32(i+len(mk)))
+						break markup
+					}
+				}
+			}
 		}
 	}
-	for _, turn := range fakeTurns {
-		for from := 0; from < len(ls); {
-			i := strings.Index(ls[from:], turn)
-			if i < 0 {
+	if f.newline {
+		for i := -1; i < len(ls); {
+			for _, turn := range fakeTurns {
+				if strings.HasPrefix(ls[i+1:], turn) {
+					m.hit(ruleFakeTurn, 1, int32(i+1), int32(i+1+len(turn)))
+					return
+				}
+			}
+			k := strings.IndexByte(ls[i+1:], '\n')
+			if k < 0 {
 				break
 			}
-			i += from
-			if i == 0 || ls[i-1] == '\n' {
-				m.hit(ruleFakeTurn, 1, int32(i), int32(i+len(turn)))
-				return
-			}
-			from = i + len(turn)
+			i += k + 1
 		}
 	}
 }

@@ -105,7 +105,7 @@ func (in *Inspector) Text(path, s string, dst []schemas.Flag) []schemas.Flag {
 		return dst
 	}
 	j := in.job(dst)
-	j.value(s, func() string { return path })
+	j.value(s, path, nil)
 	return j.done()
 }
 
@@ -144,12 +144,15 @@ func (j *job) add(typ string, sev schemas.Severity, evidence string) {
 	j.dst = append(j.dst, schemas.Flag{Type: typ, Severity: sev, Evidence: j.via + evidence})
 }
 
-// value inspects one string and gives the flags it adds the path path() returns.
-func (j *job) value(s string, path func() string) {
+// value inspects one string found at root and segs, and gives the flags it adds that path.
+func (j *job) value(s, root string, segs []seg) {
 	n := len(j.dst)
 	j.inspect(s)
 	if len(j.dst) > n {
-		p := path()
+		p := root
+		if len(segs) > 0 {
+			p = appendPath([]byte(root), segs)
+		}
 		for i := n; i < len(j.dst); i++ {
 			j.dst[i].Path = p
 		}
@@ -184,7 +187,7 @@ func (j *job) inspect(s string) {
 	if on&detScript != 0 && f.classes&(cShell|cShellWeak) != 0 {
 		j.script(s, &f)
 	}
-	if on&detPII != 0 && (f.at > 0 || f.digits >= 7) {
+	if on&detPII != 0 && (f.at || f.digits >= 7) {
 		j.pii(s, &f, secretSpans)
 	}
 	if on&detURLs != 0 && (f.scheme || f.www || f.imgMD || f.lt) {

@@ -13,7 +13,7 @@ func (j *job) pii(s string, f *features, skip []span) {
 	flag := func(rule string, sev schemas.Severity, start, end int) {
 		j.add(TypePII, sev, "rule="+rule+" "+loc(start, end)+" hash="+j.hash(s[start:end]))
 	}
-	if f.at > 0 {
+	if f.at {
 		for from := 0; from < len(s); {
 			k := strings.IndexByte(s[from:], '@')
 			if k < 0 {

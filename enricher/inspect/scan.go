@@ -8,11 +8,15 @@ import (
 // scratch is the reusable memory of one inspection; a pool keeps them.
 type scratch struct {
 	job    job
-	lower  []byte  // ASCII-lowercased copy of the string being inspected
-	ls     string  // lower as a string (sharing its memory)
-	dec    []byte  // a JSON string's decoded value
-	toks   []token // the words of the vocabulary found in the string
-	sents  []int32 // byte offset where each sentence starts
+	walker walker
+	b64    []byte   // base64 decoding
+	lower  []byte   // ASCII-lowercased copy of the string being inspected
+	ls     string   // lower as a string (sharing its memory)
+	dec    []byte   // a JSON string's decoded value
+	toks   []token  // the words of the vocabulary found in the string
+	sents  []int32  // byte offset where each sentence starts
+	sentCl []uint64 // union of the classes of each sentence's words
+	sentTk []int32  // index in toks of each sentence's first token
 	spans  []span
 	rules  []string
 	counts [8]int
@@ -33,7 +37,7 @@ type features struct {
 	nonASCII bool
 	ctrl     bool // C0 controls other than \t \n \r, DEL, C1 controls (UTF-8 encoded)
 	esc      bool
-	at       int  // '@'
+	at       bool // '@'
 	scheme   bool // "://"
 	www      bool // "www."
 	imgMD    bool // "!["
@@ -53,14 +57,18 @@ type features struct {
 
 // byte classes for the scan.
 const (
-	bWord  = 1 << iota // part of a word: letters, digits, _ and '
-	bRun               // token character: [A-Za-z0-9_+/=.~-]
-	bB64               // base64 character: [A-Za-z0-9+/=_-]
-	bHex               // hex digit
-	bDigit             // decimal digit
+	bWord    = 1 << iota // part of a word: letters, digits, _ and '
+	bRun                 // token character: [A-Za-z0-9_+/=.~-]
+	bB64                 // base64 character: [A-Za-z0-9+/=_-]
+	bHex                 // hex digit
+	bDigit               // decimal digit
+	bSpecial             // a byte the scan looks at: sentence ends, %, \, controls
 )
 
-var byteClass [256]uint8
+var (
+	byteClass [256]uint8
+	lowerByte [256]byte
+)
 
 func init() {
 	for c := 0; c < 256; c++ {
@@ -79,12 +87,25 @@ func init() {
 		case c == '+', c == '/', c == '=', c == '-':
 			k = bRun | bB64
 		case c == '.', c == '~':
-			k = bRun
+			k = bRun | bSpecial*boolByte(c == '.')
 		case c >= 0x80:
 			k = bWord // UTF-8: letters of other scripts belong to words
+		case c == '!', c == '?', c == '%', c == '\\', c < 0x20, c == 0x7f:
+			k = bSpecial
 		}
 		byteClass[c] = k
+		lowerByte[c] = byte(c)
+		if c >= 'A' && c <= 'Z' {
+			lowerByte[c] = byte(c) + 'a' - 'A'
+		}
 	}
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 const (
@@ -92,6 +113,37 @@ const (
 	fnvPrime  = 1099511628211
 	maxWord   = 24 // longer words are not in the vocabulary
 )
+
+// scanState is the word and sentence being read.
+type scanState struct {
+	wstart   int
+	h        uint64
+	word     int32
+	sent, sw int32 // the current sentence and its first word
+}
+
+// endWord records the word ending at end if it is in the vocabulary, and returns its classes.
+func (sc *scratch) endWord(st *scanState, end int) uint64 {
+	var cls uint64
+	if n := end - st.wstart; n >= 2 && n <= maxWord && vocabMaybe(st.h) {
+		if c, ok := vocab[st.h]; ok {
+			cls = c
+			sc.sentCl[st.sent] |= c
+			sc.toks = append(sc.toks, token{h: st.h, cls: c, w: st.word, sent: st.sent, sw: st.sw, start: int32(st.wstart), end: int32(end)})
+		}
+	}
+	st.word++
+	st.wstart = -1
+	return cls
+}
+
+func (sc *scratch) endSentence(st *scanState, next int) {
+	st.sent++
+	st.sw = st.word
+	sc.sents = append(sc.sents, int32(next))
+	sc.sentCl = append(sc.sentCl, 0)
+	sc.sentTk = append(sc.sentTk, int32(len(sc.toks)))
+}
 
 // scan makes one pass over s: the lowercased copy, the vocabulary words with their sentences,
 // and the features.
@@ -104,74 +156,26 @@ func (sc *scratch) scan(s string) features {
 	sc.lower = lower
 	sc.toks = sc.toks[:0]
 	sc.sents = append(sc.sents[:0], 0)
+	sc.sentCl = append(sc.sentCl[:0], 0)
+	sc.sentTk = append(sc.sentTk[:0], 0)
 
-	var (
-		wstart                        = -1
-		h                      uint64 = fnvOffset
-		word                   int32
-		sent                   int32
-		sw                     int32 // first word of the current sentence
-		run, b64, hexRun, dash int
-		endWord                = func(end int) {
-			if n := end - wstart; n >= 2 && n <= maxWord && vocabMaybe(h) {
-				if cls, ok := vocab[h]; ok {
-					sc.toks = append(sc.toks, token{h: h, cls: cls, w: word, sent: sent, sw: sw, start: int32(wstart), end: int32(end)})
-					f.classes |= cls
-				}
-			}
-			word++
-			wstart = -1
-		}
-		endSentence = func(next int) {
-			sent++
-			sw = word
-			sc.sents = append(sc.sents, int32(next))
-		}
-	)
+	st := scanState{wstart: -1}
+	// Locals, not f's fields, for what changes on every byte: f's address is taken below.
+	var run, b64, hexRun, maxRun, maxB64, maxHex, digits int
+	var classes uint64
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		k := byteClass[c]
-		lc := c
-		if c >= 'A' && c <= 'Z' {
-			lc = c + 'a' - 'A'
-		}
+		lc := lowerByte[c]
 		lower[i] = lc
-
-		if k&bRun != 0 {
-			run++
-			if run > f.maxRun {
-				f.maxRun = run
-			}
-		} else {
-			run = 0
-		}
-		if k&bB64 != 0 {
-			b64++
-			if b64 > f.maxB64 {
-				f.maxB64 = b64
-			}
-		} else {
-			b64 = 0
-		}
-		if k&bHex != 0 {
-			hexRun++
-			if hexRun > f.maxHex {
-				f.maxHex = hexRun
-			}
-		} else {
-			hexRun = 0
-		}
-		if c == '-' {
-			dash++
-			if dash >= 5 {
-				f.dashes = true
-			}
-		} else {
-			dash = 0
-		}
-		if k&bDigit != 0 {
-			f.digits++
-		}
+		// Run lengths without branches: reset to 0 when the byte is not of the class.
+		run = (run + 1) & -int(k>>1&1)
+		b64 = (b64 + 1) & -int(k>>2&1)
+		hexRun = (hexRun + 1) & -int(k>>3&1)
+		maxRun = max(maxRun, run)
+		maxB64 = max(maxB64, b64)
+		maxHex = max(maxHex, hexRun)
+		digits += int(k >> 4 & 1)
 
 		if k&bWord != 0 {
 			if c >= 0x80 {
@@ -180,18 +184,18 @@ func (sc *scratch) scan(s string) features {
 				if c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 {
 					switch s[i+2] {
 					case 0x99:
-						if wstart < 0 {
-							wstart = i
-							h = fnvOffset
+						if st.wstart < 0 {
+							st.wstart = i
+							st.h = fnvOffset
 						}
-						h = (h ^ '\'') * fnvPrime
+						st.h = (st.h ^ '\'') * fnvPrime
 						lower[i+1], lower[i+2] = s[i+1], s[i+2]
 						i += 2
 						continue
 					case 0x8B, 0x8C, 0x8D, 0x9C, 0x9D, 0x98, 0x94, 0x93, 0xA6:
 						// zero-width characters, quotes, dashes, ellipsis
-						if wstart >= 0 {
-							endWord(i)
+						if st.wstart >= 0 {
+							classes |= sc.endWord(&st, i)
 						}
 						lower[i+1], lower[i+2] = s[i+1], s[i+2]
 						i += 2
@@ -202,37 +206,27 @@ func (sc *scratch) scan(s string) features {
 					f.ctrl = true // a C1 control
 				}
 			}
-			if wstart < 0 {
-				wstart = i
-				h = fnvOffset
+			if st.wstart < 0 {
+				st.wstart = i
+				st.h = fnvOffset
 			}
-			h = (h ^ uint64(lc)) * fnvPrime
+			st.h = (st.h ^ uint64(lc)) * fnvPrime
 			continue
 		}
-		if wstart >= 0 {
-			endWord(i)
+		if st.wstart >= 0 {
+			classes |= sc.endWord(&st, i)
+		}
+		if k&bSpecial == 0 {
+			continue
 		}
 		switch c {
 		case '.', '!', '?':
 			if i+1 == len(s) || s[i+1] == ' ' || s[i+1] == '\n' || s[i+1] == '"' || s[i+1] == '\t' {
-				endSentence(i + 1)
-			}
-			if c == '!' && i+1 < len(s) && s[i+1] == '[' {
-				f.imgMD = true
+				sc.endSentence(&st, i+1)
 			}
 		case '\n':
 			f.newline = true
-			endSentence(i + 1)
-		case '@':
-			f.at++
-		case ':':
-			if i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/' {
-				f.scheme = true
-			}
-		case '<':
-			f.lt, f.tagish = true, true
-		case '[', '#':
-			f.tagish = true
+			sc.endSentence(&st, i+1)
 		case '%':
 			if i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
 				f.pct++
@@ -243,27 +237,36 @@ func (sc *scratch) scan(s string) features {
 			}
 		case 0x1b:
 			f.esc = true
-		case '\t', '\r', ' ':
-			if c == '\r' && (i+1 == len(s) || s[i+1] != '\n') {
+		case '\t':
+		case '\r':
+			if i+1 == len(s) || s[i+1] != '\n' {
 				f.ctrl = true // a bare carriage return can overwrite a terminal line
 			}
 		default:
-			if c < 0x20 || c == 0x7f {
-				f.ctrl = true
-			}
+			f.ctrl = true // other C0 controls and DEL
 		}
 	}
-	if wstart >= 0 {
-		endWord(len(s))
+	if st.wstart >= 0 {
+		classes |= sc.endWord(&st, len(s))
 	}
-	f.words = int(word)
+	f.classes |= classes
+	f.maxRun, f.maxB64, f.maxHex, f.digits = maxRun, maxB64, maxHex, digits
+	f.words = int(st.word)
 	if len(lower) > 0 {
 		// Valid until the next scan; detectors copy what they keep.
 		sc.ls = unsafe.String(&lower[0], len(lower))
 	} else {
 		sc.ls = ""
 	}
-	f.www = strings.Contains(sc.ls, "www.")
+	ls := sc.ls
+	// Rarer features: one vectorised search each beats a test per byte.
+	f.at = strings.IndexByte(ls, '@') >= 0
+	f.lt = strings.IndexByte(ls, '<') >= 0
+	f.tagish = f.lt || strings.IndexByte(ls, '[') >= 0 || strings.IndexByte(ls, '#') >= 0
+	f.scheme = strings.Contains(ls, "://")
+	f.www = strings.Contains(ls, "www.")
+	f.imgMD = strings.Contains(ls, "![")
+	f.dashes = strings.Contains(ls, "-----")
 	return f
 }
 

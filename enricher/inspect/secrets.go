@@ -176,7 +176,7 @@ func (j *job) secretRun(s string, start, end int, flag func(rule string, sev sch
 		if n := q - p; n >= 20 && n <= 200 && !inSpans(j.sc.spans, start+p) && highEntropy(run[p:q]) {
 			if encodedText < 0 {
 				encodedText = 0
-				if decodeBase64(run) != "" {
+				if j.sc.decodeBase64(run) != "" {
 					encodedText = 1
 				}
 			}

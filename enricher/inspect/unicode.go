@@ -41,6 +41,11 @@ func (j *job) hiddenUnicode(s string, decoded []decodedText) []decodedText {
 		vsRun = vsRun[:0]
 	}
 	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf && len(vsRun) == 0 {
+			prev = rune(s[i])
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r >= 0xFE00 && r <= 0xFE0F || r >= 0xE0100 && r <= 0xE01EF {
 			if len(vsRun) == 0 {

@@ -52,12 +52,12 @@ func (j *job) urls(s string, f *features) {
 	ls := j.sc.ls
 	var images []span // the URLs of image links, not flagged again as plain links
 	if f.imgMD || f.lt {
-		for from := 0; from < len(ls); {
-			start, end, ok := nextImageURL(ls, from)
+		imgs := imageScanner{ls: ls, md: -2, tag: -2}
+		for {
+			start, end, ok := imgs.next()
 			if !ok {
 				break
 			}
-			from = end
 			images = append(images, span{start, end})
 			u := s[start:end]
 			host := urlHost(strings.ToLower(u))
@@ -74,12 +74,12 @@ func (j *job) urls(s string, f *features) {
 	}
 	var seen [maxURLFlags]string
 	n := 0
-	for from := 0; from < len(ls) && n < maxURLFlags; {
-		start, end, ok := nextURL(ls, from)
+	urls := urlScanner{ls: ls, scheme: -2, www: -2}
+	for n < maxURLFlags {
+		start, end, ok := urls.next()
 		if !ok {
 			break
 		}
-		from = end
 		if inSpans(images, start) {
 			continue
 		}
@@ -100,29 +100,68 @@ func (j *job) urls(s string, f *features) {
 	}
 }
 
-// evidenceHost is a host as evidence shows it: copied (the text it came from is reused), and
-// at most 100 bytes.
+// evidenceHost is a host as evidence shows it: a copy (the text it came from is reused), and
+// only when it is a DNS name or an IP address; anything else could be data (a token in the
+// host part of a link), so it shows as "?".
 func evidenceHost(h string) string {
-	if len(h) > 100 {
-		h = h[:100]
+	if len(h) == 0 || len(h) > 253 {
+		return "?"
+	}
+	label := 0
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case c == '.':
+			if label == 0 {
+				return "?"
+			}
+			label = 0
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '[', c == ']', c == ':':
+			label++
+			if label > 63 {
+				return "?"
+			}
+		default:
+			return "?"
+		}
 	}
 	return strings.Clone(h)
 }
 
-// nextImageURL finds the URL of the next image link from from: ![alt](URL "title") or
+// nextIndex returns the index of sub in ls at or after from, remembering it in *at so that
+// scanning a text takes one search per occurrence (-1: none left).
+func nextIndex(ls, sub string, from int, at *int) int {
+	if *at >= from || *at == -1 {
+		return *at
+	}
+	if i := strings.Index(ls[from:], sub); i >= 0 {
+		*at = from + i
+	} else {
+		*at = -1
+	}
+	return *at
+}
+
+// imageScanner finds the URLs of image links in order: ![alt](URL "title") and
 // <img … src="URL">.
-func nextImageURL(ls string, from int) (int, int, bool) {
-	for from < len(ls) {
-		md := strings.Index(ls[from:], "![")
-		tag := strings.Index(ls[from:], "<img")
+type imageScanner struct {
+	ls      string
+	from    int
+	md, tag int // the next "![" and "<img", -2 before the first search
+}
+
+func (sc *imageScanner) next() (int, int, bool) {
+	ls := sc.ls
+	for sc.from < len(ls) {
+		md := nextIndex(ls, "![", sc.from, &sc.md)
+		tag := nextIndex(ls, "<img", sc.from, &sc.tag)
 		if md < 0 && tag < 0 {
 			return 0, 0, false
 		}
 		if md >= 0 && (tag < 0 || md < tag) {
-			i := from + md + 2
+			i := md + 2
+			sc.from = i
 			close := strings.IndexByte(ls[i:min(len(ls), i+500)], ']')
 			if close < 0 || i+close+1 >= len(ls) || ls[i+close+1] != '(' {
-				from = i
 				continue
 			}
 			start := i + close + 2
@@ -133,17 +172,17 @@ func nextImageURL(ls string, from int) (int, int, bool) {
 			for end < len(ls) && ls[end] != ')' && ls[end] != ' ' && ls[end] != '>' && ls[end] != '\n' {
 				end++
 			}
+			sc.from = max(sc.from, end)
 			return start, end, end > start
 		}
-		i := from + tag + 4
-		gt := strings.IndexByte(ls[i:], '>')
+		i := tag + 4
+		sc.from = i
+		gt := strings.IndexByte(ls[i:min(len(ls), i+2000)], '>')
 		if gt < 0 {
-			gt = len(ls) - i
+			gt = min(len(ls), i+2000) - i
 		}
-		attrs := ls[i : i+gt]
-		k := strings.Index(attrs, "src=")
+		k := strings.Index(ls[i:i+gt], "src=")
 		if k < 0 {
-			from = i
 			continue
 		}
 		start := i + k + 4
@@ -156,36 +195,43 @@ func nextImageURL(ls string, from int) (int, int, bool) {
 		for end < len(ls) && ls[end] != quote && ls[end] != '>' && (quote != 0 || ls[end] != ' ') {
 			end++
 		}
+		sc.from = max(sc.from, end)
 		return start, end, end > start
 	}
 	return 0, 0, false
 }
 
-// nextURL finds the next http(s)/ftp/ws(s) URL or bare www. host from from.
-func nextURL(ls string, from int) (int, int, bool) {
-	for from < len(ls) {
-		i := strings.Index(ls[from:], "://")
-		w := strings.Index(ls[from:], "www.")
+// urlScanner finds http(s)/ftp/ws(s) URLs and bare www. hosts in order.
+type urlScanner struct {
+	ls          string
+	from        int
+	scheme, www int // the next "://" and "www.", -2 before the first search
+}
+
+func (sc *urlScanner) next() (int, int, bool) {
+	ls := sc.ls
+	for sc.from < len(ls) {
+		i := nextIndex(ls, "://", sc.from, &sc.scheme)
+		w := nextIndex(ls, "www.", sc.from, &sc.www)
 		if i < 0 && w < 0 {
 			return 0, 0, false
 		}
 		var start int
 		if i >= 0 && (w < 0 || i <= w) {
-			i += from
 			start = i
-			for start > 0 && ls[start-1] >= 'a' && ls[start-1] <= 'z' {
+			for start > 0 && i-start < 5 && ls[start-1] >= 'a' && ls[start-1] <= 'z' {
 				start--
 			}
 			switch ls[start:i] {
 			case "http", "https", "ftp", "ws", "wss":
 			default:
-				from = i + 3
+				sc.from = i + 3
 				continue
 			}
 		} else {
-			start = from + w
+			start = w
 			if start > 0 && (byteClass[ls[start-1]]&bWord != 0 || ls[start-1] == '.' || ls[start-1] == '/') {
-				from = start + 4
+				sc.from = start + 4
 				continue
 			}
 		}
@@ -193,6 +239,7 @@ func nextURL(ls string, from int) (int, int, bool) {
 		for end < len(ls) && ls[end] > ' ' && strings.IndexByte("\"'<>`)]}", ls[end]) < 0 {
 			end++
 		}
+		sc.from = max(end, start+1)
 		return start, end, true
 	}
 	return 0, 0, false

@@ -31,6 +31,7 @@ const (
 	cShellWeak                     // words that are shell only in context: system, script, …
 	cObfuscate                     // replace, scramble, misspell, … (letters)
 	cLetters                       // letters, vowels, consonants
+	cYou                           // you, your
 	cMisc                          // words a rule names itself (you, are, now, from, tool, …)
 )
 
@@ -87,6 +88,7 @@ var vocabWords = map[uint64][]string{
 		"state", "output", "print", "spell", "shuffle", "reverse", "sign"},
 	cNovel:    {"new", "updated", "real", "actual", "revised", "additional", "secret", "hidden", "true", "latest"},
 	cPressure: {"hesitate", "forget"},
+	cYou:      {"you", "your"},
 	cObfuscate: {"replace", "substitute", "swap", "scramble", "jumble", "shuffle", "rearrange", "misspell",
 		"reverse", "encode", "interleave"},
 	cLetters: {"letter", "letters", "vowel", "vowels", "consonant", "consonants"},

@@ -23,14 +23,17 @@ func (j *job) json(root, text string) {
 		return
 	}
 	n := len(j.dst)
-	w := walker{s: text, j: j, root: root}
+	w := &j.sc.walker
+	*w = walker{s: text, j: j, root: root, segs: w.segs[:0]}
 	w.ws()
-	if w.pos < len(w.s) && w.value(0) && w.trailing() {
+	ok := w.pos < len(w.s) && w.value(0) && w.trailing()
+	w.s, w.j = "", nil
+	if ok {
 		return
 	}
 	// Not JSON: forget what the walk found and inspect the text whole.
 	j.dst = j.dst[:n]
-	j.value(text, func() string { return root })
+	j.value(text, root, nil)
 }
 
 // walker walks JSON text, tolerating a cut at the end. Its methods return false at a syntax
@@ -131,7 +134,7 @@ func (w *walker) value(depth int) bool {
 	case c == '"':
 		v, ok := w.str(false)
 		if ok && v != "" && !w.j.full() {
-			w.j.value(v, w.path)
+			w.j.value(v, w.root, w.segs)
 		}
 		return ok
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -141,7 +144,7 @@ func (w *walker) value(depth int) bool {
 		}
 		// Long numbers may be card or phone numbers.
 		if w.pos-start >= 7 && !w.j.full() {
-			w.j.value(w.s[start:w.pos], w.path)
+			w.j.value(w.s[start:w.pos], w.root, w.segs)
 		}
 		return true
 	default:
@@ -287,12 +290,8 @@ func (w *walker) hex4() (rune, bool) {
 func utf16IsHighSurrogate(r rune) bool { return r >= 0xD800 && r < 0xDC00 }
 func utf16IsLowSurrogate(r rune) bool  { return r >= 0xDC00 && r < 0xE000 }
 
-// path formats the current path: $.arguments.query, $.result.content[0].text,
+// appendPath formats a path: $.arguments.query, $.result.content[0].text,
 // $.arguments["odd key"].
-func (w *walker) path() string {
-	return appendPath([]byte(w.root), w.segs)
-}
-
 func appendPath(b []byte, segs []seg) string {
 	for _, s := range segs {
 		switch {
