@@ -42,6 +42,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolDamage$$' -fuzztime $(FUZZTIME) ./collector/spool/
 	$(GO) test -run '^$$' -fuzz '^FuzzOTLPDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./collector/otlp/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseList$$' -fuzztime $(FUZZTIME) ./enricher/drift/
+	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) ./enricher/inventory/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./enricher/inventory/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./enricher/policy/
 
 clean:
 	rm -rf bin

@@ -12,3 +12,5 @@ echo "== JSON-RPC: parse and describe a tools/call"
 "$GO" test -run '^$' -bench 'BenchmarkParseAndDescribe' ./collector/jsonrpc/
 echo "== store: SQLite batch inserts"
 "$GO" test -run '^$' -bench 'BenchmarkSQLite' -benchtime 2s ./internal/store/
+echo "== enricher: inventory join and policy per event (deploy/ examples): allowed, violation, 1 KiB of constrained arguments"
+"$GO" test -run '^$' -bench 'BenchmarkEngineApply' -benchtime 1s ./enricher/policy/

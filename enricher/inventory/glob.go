@@ -17,6 +17,7 @@ import (
 type Glob struct {
 	pattern string
 	literal bool           // no metacharacters: compare with ==
+	stars   []string       // only * as metacharacter: the literal parts around the stars
 	re      *regexp.Regexp // otherwise
 }
 
@@ -29,6 +30,9 @@ func CompileGlob(pattern string) (Glob, error) {
 		return Glob{}, errors.New("not valid UTF-8")
 	case !strings.ContainsAny(pattern, `*?[\`):
 		return Glob{pattern: pattern, literal: true}, nil
+	case !strings.ContainsAny(pattern, `?[\`):
+		// The usual patterns (ci-*, *_delete, *prod*) are matched without a regexp.
+		return Glob{pattern: pattern, stars: strings.Split(pattern, "*")}, nil
 	}
 	p := []rune(pattern)
 	var b strings.Builder
@@ -113,10 +117,32 @@ func MustCompileGlob(pattern string) Glob {
 
 // Match reports whether s matches the whole pattern.
 func (g Glob) Match(s string) bool {
-	if g.literal {
+	switch {
+	case g.literal:
 		return s == g.pattern
+	case g.stars != nil:
+		return matchStars(g.stars, s)
 	}
 	return g.re != nil && g.re.MatchString(s)
+}
+
+// matchStars matches s against parts joined by *: the first part is a prefix, the last a
+// suffix, and the ones between occur in order. Taking the leftmost occurrence of each middle
+// part is enough: a later one leaves less room for the rest.
+func matchStars(parts []string, s string) bool {
+	first, last := parts[0], parts[len(parts)-1]
+	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+		return false
+	}
+	s = s[len(first) : len(s)-len(last)]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return true
 }
 
 // Literal reports whether the pattern is an exact name.

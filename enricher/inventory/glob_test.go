@@ -1,6 +1,8 @@
 package inventory_test
 
 import (
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -28,6 +30,10 @@ func TestGlob(t *testing.T) {
 		{`a.b`, []string{"a.b"}, []string{"axb"}},
 		{"a(b)+", []string{"a(b)+"}, []string{"abb"}},
 		{"*", []string{"", "anything at all\n"}, nil},
+		{"*prod*", []string{"prod", "db-prod-1", "prodprod"}, []string{"pro", "PROD"}},
+		{"a*b*a", []string{"aba", "abba", "a-b-b-a", "abaXba"}, []string{"ab", "aab", "abab"}},
+		{"**x", []string{"x", "yyx"}, []string{"xy"}},
+		{"ab*ba", []string{"abba", "ab-ba"}, []string{"aba"}},
 	} {
 		t.Run(tc.pattern, func(t *testing.T) {
 			g, err := inventory.CompileGlob(tc.pattern)
@@ -69,9 +75,14 @@ func FuzzGlob(f *testing.F) {
 		if err != nil {
 			return
 		}
-		g.Match(name) // must not panic
+		got := g.Match(name)
 		if g.Literal() {
-			require.Equal(t, pattern == name, g.Match(name))
+			require.Equal(t, pattern == name, got)
+		}
+		// The star-only fast path agrees with the regexp translation.
+		if !strings.ContainsAny(pattern, `?[\`) && strings.Contains(pattern, "*") {
+			re := regexp.MustCompile("^(?s:" + strings.ReplaceAll(regexp.QuoteMeta(pattern), `\*`, ".*") + ")$")
+			require.Equal(t, re.MatchString(name), got, "%q ~ %q", pattern, name)
 		}
 	})
 }

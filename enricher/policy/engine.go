@@ -58,7 +58,7 @@ type Engine struct {
 
 	mu         sync.Mutex // guards what follows
 	unknown    map[string]struct{}
-	open       map[string]*openViolation
+	open       map[violationKey]*openViolation
 	latestHour int64 // the latest hour of event time a violation was counted in (Unix seconds)
 
 	violations   *prometheus.CounterVec
@@ -77,9 +77,15 @@ type watchedFile struct {
 	readErr    string            // the last read error reported, so a missing file is logged once
 }
 
+// violationKey is what a policy_violation anomaly is per; its id is derived from it.
+type violationKey struct {
+	agent, rule, server, tool string
+	hour                      int64 // Unix seconds of the hour's start (event time)
+}
+
 type openViolation struct {
-	a    schemas.Anomaly
-	hour int64
+	a       schemas.Anomaly
+	reasons []string // of the latest explanation
 }
 
 // NewEngine loads the configured files; an invalid file is an error. With neither file
@@ -95,7 +101,7 @@ func NewEngine(files Files, set pipeline.Settings) (*Engine, error) {
 		log:      set.Logger,
 		interval: files.ReloadInterval,
 		unknown:  map[string]struct{}{},
-		open:     map[string]*openViolation{},
+		open:     map[violationKey]*openViolation{},
 		violations: pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcpwatch_enricher_policy_violations_total", Help: "Events that violated a policy rule, by rule.",
 		}, []string{"rule"})),
@@ -415,20 +421,19 @@ func (g *Engine) violation(ev *schemas.Event, v Violation, tags []string, now ti
 	g.violations.WithLabelValues(v.Rule.Name).Inc()
 	at := eventTime(ev, now)
 	hour := at.UTC().Truncate(time.Hour)
-	id := AnomalyID(ev.AgentID, KindPolicyViolation, v.Rule.Name, ev.ServerID, v.Tool, hour.Format(time.RFC3339))
-	expl := explain(ev, v)
+	key := violationKey{agent: ev.AgentID, rule: v.Rule.Name, server: ev.ServerID, tool: v.Tool, hour: hour.Unix()}
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if h := hour.Unix(); h > g.latestHour {
-		g.latestHour = h
-		for k, o := range g.open { // keep the current and the previous hour, for late events
-			if o.hour < h-3600 {
+	if key.hour > g.latestHour {
+		g.latestHour = key.hour
+		for k := range g.open { // keep the current and the previous hour, for late events
+			if k.hour < key.hour-3600 {
 				delete(g.open, k)
 			}
 		}
 	}
-	if o := g.open[id]; o != nil {
+	if o := g.open[key]; o != nil {
 		o.a.Count++
 		o.a.Time = now
 		if at.After(o.a.LastSeen) {
@@ -438,7 +443,9 @@ func (g *Engine) violation(ev *schemas.Event, v Violation, tags []string, now ti
 			o.a.FirstSeen = at
 		}
 		o.a.EvidenceEventIDs = evidence(o.a.EvidenceEventIDs, ev.ID)
-		o.a.Explanation = expl // the latest reasons
+		if !slices.Equal(o.reasons, v.Reasons) { // explain the latest reasons
+			o.a.Explanation, o.reasons = explain(ev, v), v.Reasons
+		}
 		o.a.SessionID = ev.SessionID
 		c := o.a
 		c.EvidenceEventIDs = slices.Clone(o.a.EvidenceEventIDs)
@@ -451,7 +458,7 @@ func (g *Engine) violation(ev *schemas.Event, v Violation, tags []string, now ti
 		title = fmt.Sprintf("Policy %s: agent %s called %s on %s", v.Rule.Name, ev.AgentID, v.Tool, ev.ServerID)
 	}
 	a := schemas.Anomaly{
-		ID:               id,
+		ID:               AnomalyID(ev.AgentID, KindPolicyViolation, v.Rule.Name, ev.ServerID, v.Tool, hour.Format(time.RFC3339)),
 		SchemaVersion:    schemas.AnomalySchemaVersion,
 		Time:             now,
 		AgentID:          ev.AgentID,
@@ -462,7 +469,7 @@ func (g *Engine) violation(ev *schemas.Event, v Violation, tags []string, now ti
 		Score:            severityScore(v.Rule.Severity),
 		Severity:         v.Rule.Severity,
 		Title:            title,
-		Explanation:      expl,
+		Explanation:      explain(ev, v),
 		EvidenceEventIDs: evidence(nil, ev.ID),
 		FirstSeen:        at,
 		LastSeen:         at,
@@ -472,7 +479,7 @@ func (g *Engine) violation(ev *schemas.Event, v Violation, tags []string, now ti
 	if len(g.open) >= maxOpen {
 		clear(g.open)
 	}
-	g.open[id] = &openViolation{a: a, hour: hour.Unix()}
+	g.open[key] = &openViolation{a: a, reasons: v.Reasons}
 	a.EvidenceEventIDs = slices.Clone(a.EvidenceEventIDs)
 	return append(out, a)
 }
