@@ -140,8 +140,8 @@ func (c *ClickHouse) seriesSource(metric string) chSeriesSource {
 	panic("BUG: unknown metric " + metric)
 }
 
-// TimeSeries counts a metric per Step, split by a dimension. It first totals every key to pick
-// the largest Limit, then counts those keys' buckets.
+// TimeSeries counts a metric per Step, split by a dimension, in one pass; the Limit largest
+// series are picked in Go (seriesBuilder).
 func (c *ClickHouse) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
 	p, err := planSeries(q)
 	if err != nil {
@@ -164,45 +164,13 @@ func (c *ClickHouse) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, e
 		where, args = append(where, "method = 'tools/call' AND target = ?"), append(args, q.Tool)
 	}
 	from := " FROM " + src.from + " WHERE " + strings.Join(where, " AND ")
-
-	rows, err := c.conn.Query(ctx, "SELECT "+key+" AS k, "+src.count+from+" GROUP BY k", args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
-	}
-	var totals []seriesTotal
-	for rows.Next() {
-		var (
-			k string
-			n uint64
-		)
-		if err := rows.Scan(&k, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("cannot query time series: %w", err)
-		}
-		totals = append(totals, seriesTotal{key: k, total: int64(n)})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
-	}
-	keys, cut := topKeys(totals, p.limit)
-	if len(keys) == 0 {
-		return []Series{}, nil
-	}
-	if cut {
-		from += " AND " + key + " IN (?" + strings.Repeat(", ?", len(keys)-1) + ")"
-		for _, k := range keys {
-			args = append(args, k)
-		}
-	}
-	// origin ≤ every time in range, so intDiv never sees a negative number.
 	bucket := fmt.Sprintf("toInt64(%d + intDiv(%s - %d, %d) * %d)", p.origin, src.time, p.origin, p.step, p.step)
-	rows, err = c.conn.Query(ctx, "SELECT "+key+" AS k, "+bucket+" AS b, "+src.count+from+" GROUP BY k, b", args...)
+	rows, err := c.conn.Query(ctx, "SELECT "+key+" AS k, "+bucket+" AS b, "+src.count+from+" GROUP BY k, b", args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query time series: %w", err)
 	}
 	defer rows.Close()
-	b := newSeriesBuilder(keys)
+	b := newSeriesBuilder()
 	for rows.Next() {
 		var (
 			k      string
@@ -217,7 +185,7 @@ func (c *ClickHouse) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, e
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot query time series: %w", err)
 	}
-	return b.result(), nil
+	return b.result(p.limit), nil
 }
 
 // Values lists the distinct non-empty agents, servers or tools seen in [Since, Until), sorted.

@@ -192,61 +192,43 @@ func planSeries(q SeriesQuery) (seriesPlan, error) {
 	return p, nil
 }
 
-// seriesTotal is one key's total over the range.
-type seriesTotal struct {
-	key   string
-	total int64
-}
-
-// topKeys sorts totals (largest first, then key) and keeps the first limit. cut says whether
-// some were dropped.
-func topKeys(totals []seriesTotal, limit int) (keys []string, cut bool) {
-	slices.SortFunc(totals, func(x, y seriesTotal) int {
-		if c := cmp.Compare(y.total, x.total); c != 0 {
-			return c
-		}
-		return strings.Compare(x.key, y.key)
-	})
-	if len(totals) > limit {
-		totals, cut = totals[:limit], true
-	}
-	keys = make([]string, len(totals))
-	for i, t := range totals {
-		keys[i] = t.key
-	}
-	return keys, cut
-}
-
-// seriesBuilder collects (key, bucket, count) rows into Series in the order of keys.
+// seriesBuilder collects (key, bucket, count) rows into Series, then keeps the limit largest.
 type seriesBuilder struct {
 	index  map[string]int
 	series []Series
+	totals []float64
 }
 
-func newSeriesBuilder(keys []string) *seriesBuilder {
-	b := &seriesBuilder{index: make(map[string]int, len(keys)), series: make([]Series, len(keys))}
-	for i, k := range keys {
-		b.index[k] = i
-		b.series[i] = Series{Key: k, Points: []Point{}}
-	}
-	return b
-}
+func newSeriesBuilder() *seriesBuilder { return &seriesBuilder{index: map[string]int{}} }
 
 func (b *seriesBuilder) add(key string, bucketUS int64, n int64) {
 	i, ok := b.index[key]
 	if !ok {
-		return // a key that appeared between the two queries
+		i = len(b.series)
+		b.index[key] = i
+		b.series = append(b.series, Series{Key: key, Points: []Point{}})
+		b.totals = append(b.totals, 0)
 	}
 	b.series[i].Points = append(b.series[i].Points, Point{Time: fromMicros(bucketUS), Value: float64(n)})
+	b.totals[i] += float64(n)
 }
 
-// result drops series that lost all points between the two queries and sorts each series' points.
-func (b *seriesBuilder) result() []Series {
-	out := make([]Series, 0, len(b.series))
-	for _, s := range b.series {
-		if len(s.Points) == 0 {
-			continue
+// result sorts the series by total desc, then key asc, keeps the first limit, and sorts each
+// one's points by time.
+func (b *seriesBuilder) result(limit int) []Series {
+	order := make([]int, len(b.series))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int {
+		if c := cmp.Compare(b.totals[y], b.totals[x]); c != 0 {
+			return c
 		}
+		return strings.Compare(b.series[x].Key, b.series[y].Key)
+	})
+	out := make([]Series, 0, min(len(order), limit))
+	for _, i := range order[:min(len(order), limit)] {
+		s := b.series[i]
 		slices.SortFunc(s.Points, func(x, y Point) int { return x.Time.Compare(y.Time) })
 		out = append(out, s)
 	}

@@ -132,8 +132,8 @@ var sqliteSeriesSources = map[string]sqliteSeriesSource{
 var sqliteEventKeys = map[string]string{
 	"agent": "agent_id", "server": "server_id", "tool": "CASE WHEN method = 'tools/call' THEN target ELSE '' END"}
 
-// TimeSeries counts a metric per Step, split by a dimension. It first totals every key to pick
-// the largest Limit, then counts those keys' buckets.
+// TimeSeries counts a metric per Step, split by a dimension, in one pass; the Limit largest
+// series are picked in Go (seriesBuilder).
 func (s *SQLite) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, error) {
 	p, err := planSeries(q)
 	if err != nil {
@@ -156,41 +156,13 @@ func (s *SQLite) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, error
 		where, args = append(where, "method = 'tools/call' AND target = ?"), append(args, q.Tool)
 	}
 	from := " FROM " + src.table + " WHERE " + strings.Join(where, " AND ")
-
-	rows, err := s.r.QueryContext(ctx, "SELECT "+key+" AS k, count(*)"+from+" GROUP BY k", args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
-	}
-	var totals []seriesTotal
-	for rows.Next() {
-		var t seriesTotal
-		if err := rows.Scan(&t.key, &t.total); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("cannot query time series: %w", err)
-		}
-		totals = append(totals, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
-	}
-	keys, cut := topKeys(totals, p.limit)
-	if len(keys) == 0 {
-		return []Series{}, nil
-	}
-	if cut {
-		from += " AND " + key + " IN (?" + strings.Repeat(", ?", len(keys)-1) + ")"
-		for _, k := range keys {
-			args = append(args, k)
-		}
-	}
 	bucket := fmt.Sprintf("%d + (%s - %d) / %d * %d", p.origin, src.time, p.origin, p.step, p.step)
-	rows, err = s.r.QueryContext(ctx, "SELECT "+key+" AS k, "+bucket+" AS b, count(*)"+from+" GROUP BY k, b", args...)
+	rows, err := s.r.QueryContext(ctx, "SELECT "+key+" AS k, "+bucket+" AS b, count(*)"+from+" GROUP BY k, b", args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot query time series: %w", err)
 	}
 	defer rows.Close()
-	b := newSeriesBuilder(keys)
+	b := newSeriesBuilder()
 	for rows.Next() {
 		var (
 			k         string
@@ -204,7 +176,7 @@ func (s *SQLite) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, error
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot query time series: %w", err)
 	}
-	return b.result(), nil
+	return b.result(p.limit), nil
 }
 
 // Values lists the distinct non-empty agents, servers or tools seen in [Since, Until), sorted.

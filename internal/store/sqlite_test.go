@@ -114,3 +114,62 @@ func BenchmarkSQLiteInsertEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkSQLiteQueries measures the API's queries on 100,000 events (50 agents, 10,000
+// sessions) and 1,000 anomalies.
+func BenchmarkSQLiteQueries(b *testing.B) {
+	ctx := b.Context()
+	s := openSQLite(b)
+	require.NoError(b, s.Migrate(ctx))
+	const n = 100_000
+	for i := 0; i < n; i += 5000 {
+		events := benchEvents(5000, i)
+		for j := range events {
+			if j%7 == 0 {
+				events[j].Target = "read_file"
+			}
+		}
+		require.NoError(b, s.InsertEvents(ctx, events))
+	}
+	now := time.Now().UTC()
+	var anomalies []schemas.Anomaly
+	for i := range 1000 {
+		anomalies = append(anomalies, schemas.Anomaly{ID: fmt.Sprintf("an-%d", i), AgentID: fmt.Sprintf("agent-%d", i%50),
+			SessionID: fmt.Sprintf("bench-%d", i*7), Kind: "rate", Score: float64(i % 100), Severity: schemas.SeverityForScore(float64(i % 100)),
+			FirstSeen: now.Add(-time.Duration(i) * time.Second), LastSeen: now.Add(-time.Duration(i) * time.Second), Count: 1})
+	}
+	require.NoError(b, s.UpsertAnomalies(ctx, anomalies))
+	since, until := now.Add(-24*time.Hour), now
+	benches := []struct {
+		name string
+		fn   func() error
+	}{
+		{"Agents", func() error { _, err := s.Agents(ctx, store.AgentQuery{Since: since, Until: until}); return err }},
+		{"Agent", func() error {
+			_, err := s.Agent(ctx, "agent-7", store.AgentQuery{Since: since, Until: until})
+			return err
+		}},
+		{"TimeSeries/calls_by_agent_1m", func() error {
+			_, err := s.TimeSeries(ctx, store.SeriesQuery{Metric: "calls", By: "agent", Step: time.Minute, Since: now.Add(-2 * time.Hour), Until: until})
+			return err
+		}},
+		{"TimeSeries/anomalies_by_severity_1h", func() error {
+			_, err := s.TimeSeries(ctx, store.SeriesQuery{Metric: "anomalies", By: "severity", Step: time.Hour, Since: since, Until: until})
+			return err
+		}},
+		{"Sessions/page", func() error { _, err := s.Sessions(ctx, store.SessionQuery{Since: since}); return err }},
+		{"Sessions/tool", func() error { _, err := s.Sessions(ctx, store.SessionQuery{Tool: "read_file"}); return err }},
+		{"Sessions/min_score", func() error { _, err := s.Sessions(ctx, store.SessionQuery{MinScore: 90}); return err }},
+		{"Values/tool", func() error { _, err := s.Values(ctx, "tool", store.ValuesQuery{Since: since}); return err }},
+	}
+	for _, bb := range benches {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bb.fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
