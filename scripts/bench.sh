@@ -10,7 +10,12 @@ echo "== HTTP tap: tools/call direct vs through the tap vs a plain ReverseProxy 
 "$GO" test -run '^$' -bench 'BenchmarkTap(Throughput|Overhead)' -benchtime 5000x ./collector/httptap/
 echo "== JSON-RPC: parse and describe a tools/call"
 "$GO" test -run '^$' -bench 'BenchmarkParseAndDescribe' ./collector/jsonrpc/
+echo "== enricher/drift: a tools/call, an unchanged tools/list of 50 tools, parsing a new one"
+"$GO" test -run '^$' -bench 'BenchmarkObserve' -benchtime 2000x ./enricher/drift/
 echo "== store: SQLite batch inserts"
 "$GO" test -run '^$' -bench 'BenchmarkSQLite' -benchtime 2s ./internal/store/
+echo "== alerting: render an anomaly as a syslog message (JSON, CEF, LEEF); one syslog send over TCP"
+"$GO" test -run '^$' -bench 'BenchmarkFormats' -benchtime 1s ./alerting/format/
+"$GO" test -run '^$' -bench 'BenchmarkSyslogSend' -benchtime 2000x ./alerting/
 echo "== enricher: inventory join and policy per event (deploy/ examples): allowed, violation, 1 KiB of constrained arguments"
 "$GO" test -run '^$' -bench 'BenchmarkEngineApply' -benchtime 1s ./enricher/policy/

@@ -2,6 +2,7 @@ package drift
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -84,7 +85,13 @@ type Tracker struct {
 	servers map[string]*server
 	agents  map[string]*agentState
 	chains  map[chainKey]*chain
+	parsed  map[[2]string]parsedList // the last list result per server and method
 	pending []store.Definition
+}
+
+type parsedList struct {
+	sum  [sha256.Size]byte
+	list List // read only: shared by every result with the same text
 }
 
 type server struct {
@@ -140,6 +147,7 @@ func New(inspect Inspector, set pipeline.Settings) *Tracker {
 		servers: make(map[string]*server),
 		agents:  make(map[string]*agentState),
 		chains:  make(map[chainKey]*chain),
+		parsed:  make(map[[2]string]parsedList),
 	}
 }
 
@@ -165,14 +173,14 @@ func (t *Tracker) Observe(ev *schemas.Event) []Finding {
 		t.lists.WithLabelValues("truncated").Inc()
 		return nil
 	}
-	l, err := ParseList(ev.Method, []byte(ev.Content.Result))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, err := t.parse(ev.ServerID, ev.Method, ev.Content.Result)
 	if err != nil {
 		t.lists.WithLabelValues("invalid").Inc()
 		t.logger.Debug("skipping list result", "server", ev.ServerID, "method", ev.Method, "err", err)
 		return nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	findings, ok := t.apply(ev, l, cursorOf(ev.Content.Arguments))
 	if !ok {
 		t.lists.WithLabelValues("stale").Inc()
@@ -180,6 +188,23 @@ func (t *Tracker) Observe(ev *schemas.Event) []Finding {
 	}
 	t.lists.WithLabelValues("applied").Inc()
 	return findings
+}
+
+// parse parses a list result, or returns the server's previous result of the same method
+// when the text is the same (agents list the same tools again and again; parsing and
+// canonicalising them each time would be the tracker's main cost). Call with mu held.
+func (t *Tracker) parse(serverID, method, result string) (List, error) {
+	sum := sha256.Sum256([]byte(result))
+	key := [2]string{serverID, method}
+	if c, ok := t.parsed[key]; ok && c.sum == sum {
+		return c.list, nil
+	}
+	l, err := ParseList(method, []byte(result))
+	if err != nil {
+		return List{}, err
+	}
+	t.parsed[key] = parsedList{sum: sum, list: l}
+	return l, nil
 }
 
 func (t *Tracker) announce(serverID string, kinds []string) {
