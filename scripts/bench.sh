@@ -13,7 +13,9 @@ echo "== JSON-RPC: parse and describe a tools/call"
 echo "== enricher/drift: a tools/call, an unchanged tools/list of 50 tools, parsing a new one"
 "$GO" test -run '^$' -bench 'BenchmarkObserve' -benchtime 2000x ./enricher/drift/
 echo "== store: SQLite batch inserts"
-"$GO" test -run '^$' -bench 'BenchmarkSQLite' -benchtime 2s ./internal/store/
+"$GO" test -run '^$' -bench 'BenchmarkSQLiteInsert' -benchtime 2s ./internal/store/
+echo "== store: SQLite API queries on 100,000 events (agents, time series, session filters, values)"
+"$GO" test -run '^$' -bench 'BenchmarkSQLiteQueries' -benchtime 20x ./internal/store/
 echo "== alerting: render an anomaly as a syslog message (JSON, CEF, LEEF); one syslog send over TCP"
 "$GO" test -run '^$' -bench 'BenchmarkFormats' -benchtime 1s ./alerting/format/
 "$GO" test -run '^$' -bench 'BenchmarkSyslogSend' -benchtime 2000x ./alerting/
