@@ -23,13 +23,18 @@ Commands:
   run          run the pipeline (all roles by default; -target for a subset)
   wrap         run a stdio MCP server and record its traffic (mcpwatch wrap -- CMD ARGS...)
   sessions     list recorded MCP sessions, or show one as a timeline
-  anomalies    list detected anomalies
-  eval         run the detection models on benchmarks (nab, sequences)
+  anomalies    list detected anomalies, or show one with its evidence
+  agents       list agents by risk, or show one with its learnt baseline
+  alerts       re-send dead-lettered alerts (alerts replay-dlq)
+  eval         run the detection models on benchmarks (nab, sequences, injection)
   migrate      create or upgrade the store's schema
   config check validate a configuration file
   version      print the version
 
 Run "mcpwatch <command> --help" for a command's flags.
+
+Exit status: 0 done, 1 the command failed, 2 bad command line; the query commands
+(sessions, anomalies, agents) exit 4 when the session, anomaly or agent does not exist.
 `
 
 // Exit codes shared by the commands.
@@ -62,6 +67,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runSessions(ctx, rest, stdout, stderr)
 	case "anomalies":
 		return runAnomalies(ctx, rest, stdout, stderr)
+	case "agents":
+		return runAgents(ctx, rest, stdout, stderr)
+	case "alerts":
+		return runAlerts(ctx, rest, stdout, stderr)
 	case "eval":
 		return runEval(ctx, rest, stdout, stderr)
 	case "migrate":

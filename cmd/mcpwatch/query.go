@@ -17,37 +17,52 @@ import (
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
-// The query commands talk to a running mcpwatch over its HTTP API.
+// The query commands (sessions, anomalies, agents) talk to a running mcpwatch over its HTTP API.
 
 const defaultAPIURL = "http://127.0.0.1:7410"
 
 // Exit codes of the query commands.
 const (
-	queryExitOK     = 0
-	queryExitFailed = 1 // the API could not be reached or answered an error
-	queryExitUsage  = 2
+	queryExitOK       = 0
+	queryExitFailed   = 1 // the API could not be reached or answered an error
+	queryExitUsage    = 2 // the command line was wrong
+	queryExitNotFound = 4 // the session, anomaly or agent asked for does not exist
 )
 
+// queryCommon is the help text every query command ends with.
+const queryCommon = `T is an RFC 3339 time (2026-11-03T02:00:00Z), a date (2026-11-03) or a duration
+back from now (15m, 2h, 7d). Output is a table, or -o json (the API's answer) or
+-o csv (for spreadsheets and tickets). The API is --api, else $MCPWATCH_API, else
+` + defaultAPIURL + `; a bearer token is --token, else $MCPWATCH_TOKEN.
+
+Exit status: 0 done (an empty list too), 1 the API could not be reached or failed,
+2 bad command line, 4 the session, anomaly or agent does not exist.
+`
+
 const sessionsUsage = `Usage:
-  mcpwatch sessions list [--agent A] [--server S] [--since T] [--until T] [--limit N] [flags]
+  mcpwatch sessions list [--agent A] [--server S] [--tool T] [--since T] [--until T]
+                         [--min-score N] [--limit N] [--all] [flags]
   mcpwatch sessions show ID [--limit N] [flags]
 
-List recorded MCP sessions (most recently active first), or show one session's
-summary and its events as a timeline.
-T is an RFC 3339 time (2026-11-03T02:00:00Z), a date (2026-11-03) or a duration
-back from now (15m, 2h, 7d).
+List recorded MCP sessions (most recently active first), or show one session as a
+timeline: every event with its time offset, call, status, latency, sizes and flags,
+and the session's anomalies marked where they happened.
 Run "mcpwatch sessions list --help" for every flag.
-`
+
+` + queryCommon
 
 const anomaliesUsage = `Usage:
-  mcpwatch anomalies list [--agent A] [--kind K] [--min-severity S] [--since T] [--until T] [--limit N] [flags]
+  mcpwatch anomalies list [--agent A] [--server S] [--session ID] [--kind K]
+                          [--min-severity S] [--min-score N] [--since T] [--until T]
+                          [--limit N] [--all] [flags]
+  mcpwatch anomalies show ID [--timeline] [flags]
 
-List detected anomalies, most recently seen first.
+List detected anomalies (most recently seen first), or show one with its
+explanation and evidence (--timeline: and the timeline of its session).
 S is one of info, low, medium, high, critical.
-T is an RFC 3339 time (2026-11-03T02:00:00Z), a date (2026-11-03) or a duration
-back from now (15m, 2h, 7d).
 Run "mcpwatch anomalies list --help" for every flag.
-`
+
+` + queryCommon
 
 // runSessions runs `mcpwatch sessions …`; args are the words after "sessions".
 func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -61,10 +76,15 @@ func runSessions(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func runAnomalies(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return dispatchQuery(ctx, "anomalies", anomaliesUsage, map[string]querySubcmd{
 		"list": anomaliesList,
+		"show": anomaliesShow,
 	}, args, stdout, stderr)
 }
 
 type querySubcmd func(ctx context.Context, c *queryCmd, args []string) int
+
+// queryNow is the query commands' clock (relative --since/--until, the current hour); tests
+// set it.
+var queryNow = time.Now
 
 func dispatchQuery(ctx context.Context, name, usage string, subs map[string]querySubcmd, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -86,11 +106,12 @@ func dispatchQuery(ctx context.Context, name, usage string, subs map[string]quer
 		fs:     flag.NewFlagSet("mcpwatch "+name+" "+args[0], flag.ContinueOnError),
 		stdout: stdout,
 		stderr: stderr,
+		now:    queryNow,
 	}
 	c.fs.SetOutput(io.Discard) // parse errors and help are printed by parse, to the right stream
 	c.fs.StringVar(&c.apiURL, "api", "", "mcpwatch API `URL` (default $MCPWATCH_API, else "+defaultAPIURL+")")
 	c.fs.StringVar(&c.token, "token", "", "bearer `token` for the API (default $MCPWATCH_TOKEN)")
-	c.fs.StringVar(&c.format, "o", outputTable, "output `format`: table or json")
+	c.fs.StringVar(&c.format, "o", outputTable, "output `format`: table, json or csv")
 	return run(ctx, c, args[1:])
 }
 
@@ -98,10 +119,12 @@ func dispatchQuery(ctx context.Context, name, usage string, subs map[string]quer
 type queryCmd struct {
 	name           string
 	synopsis       string
+	about          string // a paragraph under the synopsis in --help
 	fs             *flag.FlagSet
 	stdout, stderr io.Writer
 	apiURL, token  string
 	format         string
+	now            func() time.Time
 }
 
 // parse parses flags and positional arguments in any order (`show ID --limit 5` works too).
@@ -121,17 +144,24 @@ func (c *queryCmd) parse(args []string) (positional []string, code int, ok bool)
 		positional = append(positional, c.fs.Arg(0))
 		args = c.fs.Args()[1:]
 	}
-	if c.format != outputTable && c.format != outputJSON {
-		return nil, c.usageError("-o: must be table or json, got %q", c.format), false
+	switch c.format {
+	case outputTable, outputJSON, outputCSV:
+	default:
+		return nil, c.usageError("-o: must be table, json or csv, got %q", c.format), false
 	}
 	return positional, queryExitOK, true
 }
 
 func (c *queryCmd) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage:\n  %s\n\nFlags:\n", c.synopsis)
+	fmt.Fprintf(w, "Usage:\n  %s\n\n", c.synopsis)
+	if c.about != "" {
+		fmt.Fprintf(w, "%s\n\n", c.about)
+	}
+	fmt.Fprintln(w, "Flags:")
 	c.fs.SetOutput(w)
 	c.fs.PrintDefaults()
 	c.fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, "\n%s", queryCommon)
 }
 
 func (c *queryCmd) usageError(format string, args ...any) int {
@@ -140,24 +170,32 @@ func (c *queryCmd) usageError(format string, args ...any) int {
 	return queryExitUsage
 }
 
-// fail reports an API or output error on one line.
+// fail reports an API or output error on one line; a 404 exits with queryExitNotFound.
 func (c *queryCmd) fail(err error) int {
 	msg := err.Error()
+	code := queryExitFailed
 	var apiErr *api.APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized {
-		msg += " (pass --token or set MCPWATCH_TOKEN)"
+	if errors.As(err, &apiErr) {
+		switch apiErr.StatusCode {
+		case http.StatusUnauthorized:
+			msg += " (pass --token or set MCPWATCH_TOKEN)"
+		case http.StatusNotFound:
+			code = queryExitNotFound
+		}
 	}
 	fmt.Fprintf(c.stderr, "%s: %s\n", c.name, strings.ReplaceAll(msg, "\n", " "))
-	return queryExitFailed
+	return code
 }
 
-// printList prints a list answer: the API's JSON body with -o json, else a table, or a note on
-// stderr when the list is empty.
-func (c *queryCmd) printList(body any, n int, what string, table func() error) int {
+// printList prints a list answer: the API's JSON body with -o json, CSV with -o csv, else a
+// table, or a note on stderr when the list is empty.
+func (c *queryCmd) printList(body any, n int, what string, table, csv func() error) int {
 	var err error
 	switch {
 	case c.format == outputJSON:
 		err = printJSON(c.stdout, body)
+	case c.format == outputCSV:
+		err = csv()
 	case n == 0:
 		fmt.Fprintf(c.stderr, "No %s found.\n", what)
 	default:
@@ -182,7 +220,7 @@ func (f *queryTimeFlag) String() string     { return f.s }
 func (f *queryTimeFlag) Set(s string) error { f.s = s; return nil }
 
 func (c *queryCmd) times(since, until *queryTimeFlag) (time.Time, time.Time, int, bool) {
-	now := time.Now()
+	now := c.now()
 	var ts [2]time.Time
 	for i, f := range []struct {
 		name string
@@ -210,6 +248,13 @@ func (c *queryCmd) checkLimit(n int) (int, bool) {
 	return queryExitOK, true
 }
 
+func (c *queryCmd) checkScore(x float64) (int, bool) {
+	if !(x >= 0 && x <= 100) {
+		return c.usageError("--min-score: must be from 0 to 100, got %g", x), false
+	}
+	return queryExitOK, true
+}
+
 func (c *queryCmd) noArgs(positional []string) (int, bool) {
 	if len(positional) > 0 {
 		return c.usageError("unexpected argument %q", positional[0]), false
@@ -217,15 +262,59 @@ func (c *queryCmd) noArgs(positional []string) (int, bool) {
 	return queryExitOK, true
 }
 
+func (c *queryCmd) oneID(positional []string, what string) (string, int, bool) {
+	if len(positional) != 1 {
+		return "", c.usageError("want exactly one %s ID, got %d arguments", what, len(positional)), false
+	}
+	return positional[0], queryExitOK, true
+}
+
+// allPageSize is the page size of --all when --limit is not given.
+const allPageSize = 1000
+
+// fetchAll follows next cursors until the last page, reporting progress on stderr. page
+// fetches one page and returns its rows' count and the next cursor.
+func (c *queryCmd) fetchAll(ctx context.Context, what string, page func(cursor string) (int, string, error)) error {
+	total, cursor := 0, ""
+	for {
+		n, next, err := page(cursor)
+		if err != nil {
+			return err
+		}
+		total += n
+		if next == "" {
+			fmt.Fprintf(c.stderr, "%s: fetched %d %s.\n", c.name, total, what)
+			return nil
+		}
+		fmt.Fprintf(c.stderr, "%s: fetched %d %s, more to come…\n", c.name, total, what)
+		cursor = next
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// moreNote tells a table reader that the list goes on.
+func (c *queryCmd) moreNote(next, what string) {
+	if next != "" && c.format == outputTable {
+		fmt.Fprintf(c.stderr, "More %s match: use --all to fetch them all, or a larger --limit.\n", what)
+	}
+}
+
 func sessionsList(ctx context.Context, c *queryCmd, args []string) int {
-	c.synopsis = "mcpwatch sessions list [--agent A] [--server S] [--since T] [--until T] [--limit N] [flags]"
+	c.synopsis = "mcpwatch sessions list [--agent A] [--server S] [--tool T] [--since T] [--until T] [--min-score N] [--limit N] [--all] [flags]"
+	c.about = "Sessions most recently active first. --agent, --server and --tool select sessions\nwith at least one such event; a session is listed whole."
 	var q store.SessionQuery
 	var since, until queryTimeFlag
+	var all bool
 	c.fs.StringVar(&q.AgentID, "agent", "", "only sessions of this agent `id`")
 	c.fs.StringVar(&q.ServerID, "server", "", "only sessions with this MCP server `id`")
-	c.fs.Var(&since, "since", "only sessions active at or after `T` (RFC 3339, date, or 15m/2h/7d ago)")
+	c.fs.StringVar(&q.Tool, "tool", "", "only sessions that called this `tool`")
+	c.fs.Var(&since, "since", "only sessions active at or after `T`")
 	c.fs.Var(&until, "until", "only sessions that started before `T`")
-	c.fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `N` sessions (default %d)", store.DefaultLimit))
+	c.fs.Float64Var(&q.MinScore, "min-score", 0, "only sessions with an anomaly scoring at least `N` (0–100)")
+	c.fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `N` sessions (default %d; with --all, per page: default %d)", store.DefaultLimit, allPageSize))
+	c.fs.BoolVar(&all, "all", false, "fetch every matching session, following the API's pages")
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -234,6 +323,9 @@ func sessionsList(ctx context.Context, c *queryCmd, args []string) int {
 		return code
 	}
 	if code, ok := c.checkLimit(q.Limit); !ok {
+		return code
+	}
+	if code, ok := c.checkScore(q.MinScore); !ok {
 		return code
 	}
 	if q.Since, q.Until, code, ok = c.times(&since, &until); !ok {
@@ -243,30 +335,50 @@ func sessionsList(ctx context.Context, c *queryCmd, args []string) int {
 	if err != nil {
 		return c.usageError("--api: %v", err)
 	}
-	sessions, err := cl.Sessions(ctx, q)
+	var resp api.SessionsResponse
+	if all {
+		q.Limit = cmp.Or(q.Limit, allPageSize)
+		err = c.fetchAll(ctx, "sessions", func(cursor string) (int, string, error) {
+			page, err := cl.SessionsPage(ctx, q, cursor)
+			resp.Sessions = append(resp.Sessions, page.Sessions...)
+			return len(page.Sessions), page.NextCursor, err
+		})
+		resp.Sessions = nonNil(resp.Sessions)
+	} else {
+		resp, err = cl.SessionsPage(ctx, q, "")
+	}
 	if err != nil {
 		return c.fail(err)
 	}
-	return c.printList(api.SessionsResponse{Sessions: sessions}, len(sessions), "sessions",
-		func() error { return printSessions(c.stdout, sessions) })
+	code = c.printList(resp, len(resp.Sessions), "sessions",
+		func() error { return printSessions(c.stdout, resp.Sessions) },
+		func() error { return csvSessions(c.stdout, resp.Sessions) })
+	c.moreNote(resp.NextCursor, "sessions")
+	return code
 }
 
-// sessionShowJSON is `sessions show -o json`: the summary and the events endpoint's body.
+// sessionShowJSON is `sessions show -o json`: the summary, the events and the anomalies.
 type sessionShowJSON struct {
-	Session store.Session   `json:"session"`
-	Events  []schemas.Event `json:"events"`
+	Session   store.Session     `json:"session"`
+	Events    []schemas.Event   `json:"events"`
+	Anomalies []schemas.Anomaly `json:"anomalies"`
 }
+
+// sessionAnomaliesLimit bounds the anomalies a timeline marks.
+const sessionAnomaliesLimit = 1000
 
 func sessionsShow(ctx context.Context, c *queryCmd, args []string) int {
 	c.synopsis = "mcpwatch sessions show ID [--limit N] [flags]"
+	c.about = "The session's summary, then its events in order: offset from the first event, time\n(UTC), direction, call, status, latency, request and response sizes, flags. Lines\nstarting with >> mark the session's anomalies, after the event they cite as evidence\n(or the last event before they were first seen)."
 	var limit int
-	c.fs.IntVar(&limit, "limit", 0, fmt.Sprintf("at most `N` events, oldest first (default %d)", store.DefaultLimit))
+	c.fs.IntVar(&limit, "limit", 0, fmt.Sprintf("at most `N` events, oldest first (default %d, at most %d)", store.DefaultLimit, store.MaxLimit))
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return c.usageError("want exactly one session ID, got %d arguments", len(pos))
+	id, code, ok := c.oneID(pos, "session")
+	if !ok {
+		return code
 	}
 	if code, ok := c.checkLimit(limit); !ok {
 		return code
@@ -275,18 +387,17 @@ func sessionsShow(ctx context.Context, c *queryCmd, args []string) int {
 	if err != nil {
 		return c.usageError("--api: %v", err)
 	}
-	sess, err := cl.Session(ctx, pos[0])
+	out, err := fetchSession(ctx, cl, id, limit)
 	if err != nil {
 		return c.fail(err)
 	}
-	events, err := cl.SessionEvents(ctx, pos[0], limit)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.format == outputJSON {
-		err = printJSON(c.stdout, sessionShowJSON{Session: sess, Events: events})
-	} else {
-		err = printSession(c.stdout, sess, events)
+	switch c.format {
+	case outputJSON:
+		err = printJSON(c.stdout, out)
+	case outputCSV:
+		err = csvTimeline(c.stdout, out.Events, out.Anomalies)
+	default:
+		err = printSession(c.stdout, out.Session, out.Events, out.Anomalies)
 	}
 	if err != nil {
 		return c.fail(err)
@@ -294,17 +405,40 @@ func sessionsShow(ctx context.Context, c *queryCmd, args []string) int {
 	return queryExitOK
 }
 
+// fetchSession gets a session's summary, events and anomalies.
+func fetchSession(ctx context.Context, cl *api.Client, id string, limit int) (sessionShowJSON, error) {
+	sess, err := cl.Session(ctx, id)
+	if err != nil {
+		return sessionShowJSON{}, err
+	}
+	events, err := cl.SessionEvents(ctx, id, limit)
+	if err != nil {
+		return sessionShowJSON{}, err
+	}
+	anomalies, err := cl.Anomalies(ctx, store.AnomalyQuery{SessionID: id, Limit: sessionAnomaliesLimit})
+	if err != nil {
+		return sessionShowJSON{}, err
+	}
+	return sessionShowJSON{Session: sess, Events: nonNil(events), Anomalies: nonNil(anomalies)}, nil
+}
+
 func anomaliesList(ctx context.Context, c *queryCmd, args []string) int {
-	c.synopsis = "mcpwatch anomalies list [--agent A] [--kind K] [--min-severity S] [--since T] [--until T] [--limit N] [flags]"
+	c.synopsis = "mcpwatch anomalies list [--agent A] [--server S] [--session ID] [--kind K] [--min-severity S] [--min-score N] [--since T] [--until T] [--limit N] [--all] [flags]"
+	c.about = "Anomalies most recently seen first, each in its latest version."
 	var q store.AnomalyQuery
 	var since, until queryTimeFlag
 	var minSeverity string
+	var all bool
 	c.fs.StringVar(&q.AgentID, "agent", "", "only anomalies of this agent `id`")
-	c.fs.StringVar(&q.Kind, "kind", "", "only anomalies of this `kind`, e.g. new_tool")
+	c.fs.StringVar(&q.ServerID, "server", "", "only anomalies involving this MCP server `id`")
+	c.fs.StringVar(&q.SessionID, "session", "", "only anomalies recorded in this session `id`")
+	c.fs.StringVar(&q.Kind, "kind", "", "only anomalies of this `kind`, e.g. new_tool, rate_spike, unusual_session")
 	c.fs.StringVar(&minSeverity, "min-severity", "", "only anomalies at least this `severe`: info, low, medium, high or critical")
-	c.fs.Var(&since, "since", "only anomalies last seen at or after `T` (RFC 3339, date, or 15m/2h/7d ago)")
+	c.fs.Float64Var(&q.MinScore, "min-score", 0, "only anomalies scoring at least `N` (0–100)")
+	c.fs.Var(&since, "since", "only anomalies last seen at or after `T`")
 	c.fs.Var(&until, "until", "only anomalies first seen before `T`")
-	c.fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `N` anomalies (default %d)", store.DefaultLimit))
+	c.fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `N` anomalies (default %d; with --all, per page: default %d)", store.DefaultLimit, allPageSize))
+	c.fs.BoolVar(&all, "all", false, "fetch every matching anomaly, following the API's pages")
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -313,6 +447,9 @@ func anomaliesList(ctx context.Context, c *queryCmd, args []string) int {
 		return code
 	}
 	if code, ok := c.checkLimit(q.Limit); !ok {
+		return code
+	}
+	if code, ok := c.checkScore(q.MinScore); !ok {
 		return code
 	}
 	q.MinSeverity = schemas.Severity(minSeverity)
@@ -326,10 +463,102 @@ func anomaliesList(ctx context.Context, c *queryCmd, args []string) int {
 	if err != nil {
 		return c.usageError("--api: %v", err)
 	}
-	anomalies, err := cl.Anomalies(ctx, q)
+	var resp api.AnomaliesResponse
+	if all {
+		q.Limit = cmp.Or(q.Limit, allPageSize)
+		err = c.fetchAll(ctx, "anomalies", func(cursor string) (int, string, error) {
+			page, err := cl.AnomaliesPage(ctx, q, cursor)
+			resp.Anomalies = append(resp.Anomalies, page.Anomalies...)
+			return len(page.Anomalies), page.NextCursor, err
+		})
+		resp.Anomalies = nonNil(resp.Anomalies)
+	} else {
+		resp, err = cl.AnomaliesPage(ctx, q, "")
+	}
 	if err != nil {
 		return c.fail(err)
 	}
-	return c.printList(api.AnomaliesResponse{Anomalies: anomalies}, len(anomalies), "anomalies",
-		func() error { return printAnomalies(c.stdout, anomalies) })
+	code = c.printList(resp, len(resp.Anomalies), "anomalies",
+		func() error { return printAnomalies(c.stdout, resp.Anomalies) },
+		func() error { return csvAnomalies(c.stdout, resp.Anomalies) })
+	c.moreNote(resp.NextCursor, "anomalies")
+	return code
+}
+
+// anomalyShowJSON is `anomalies show --timeline -o json`.
+type anomalyShowJSON struct {
+	Anomaly schemas.Anomaly  `json:"anomaly"`
+	Session *sessionShowJSON `json:"session,omitempty"`
+}
+
+func anomaliesShow(ctx context.Context, c *queryCmd, args []string) int {
+	c.synopsis = "mcpwatch anomalies show ID [--timeline] [flags]"
+	c.about = "One anomaly: what was observed against what is typical, its score, the events it\ncites as evidence, and the session it happened in."
+	var timeline bool
+	var limit int
+	c.fs.BoolVar(&timeline, "timeline", false, "also print the timeline of the anomaly's session")
+	c.fs.IntVar(&limit, "limit", 0, fmt.Sprintf("with --timeline, at most `N` events (default %d)", store.DefaultLimit))
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code
+	}
+	id, code, ok := c.oneID(pos, "anomaly")
+	if !ok {
+		return code
+	}
+	if code, ok := c.checkLimit(limit); !ok {
+		return code
+	}
+	cl, err := c.client()
+	if err != nil {
+		return c.usageError("--api: %v", err)
+	}
+	a, err := cl.Anomaly(ctx, id)
+	if err != nil {
+		return c.fail(err)
+	}
+	var sess *sessionShowJSON
+	if timeline && a.SessionID != "" {
+		s, err := fetchSession(ctx, cl, a.SessionID, limit)
+		if err != nil {
+			return c.fail(err)
+		}
+		sess = &s
+	}
+	switch c.format {
+	case outputJSON:
+		if timeline {
+			err = printJSON(c.stdout, anomalyShowJSON{Anomaly: a, Session: sess})
+		} else {
+			err = printJSON(c.stdout, a)
+		}
+	case outputCSV:
+		if sess != nil {
+			err = csvTimeline(c.stdout, sess.Events, sess.Anomalies)
+		} else {
+			err = csvAnomalies(c.stdout, []schemas.Anomaly{a})
+		}
+	default:
+		err = printAnomaly(c.stdout, a, !timeline)
+		if err == nil && timeline {
+			fmt.Fprintln(c.stdout)
+			if sess == nil {
+				fmt.Fprintln(c.stdout, "The anomaly belongs to no session: there is no timeline to show.")
+			} else {
+				err = printSession(c.stdout, sess.Session, sess.Events, sess.Anomalies)
+			}
+		}
+	}
+	if err != nil {
+		return c.fail(err)
+	}
+	return queryExitOK
+}
+
+// nonNil makes empty lists encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
