@@ -7,10 +7,18 @@ cd "$(dirname "$0")/.."
 GO="${GO:-go}"
 
 started_ch=""
+started_rsyslog=""
 cleanup() {
   if [ -n "$started_ch" ]; then
     CH_DIR="$CH_DIR" CH_TCP_PORT="$CH_TCP_PORT" bash scripts/clickhouse.sh stop || true
     rm -rf "$CH_DIR"
+  fi
+  if [ -n "$started_rsyslog" ]; then
+    # Tests start receivers of their own under own/; stop any a crashed test left running.
+    for d in "$MCPWATCH_TEST_RSYSLOG_DIR" "$MCPWATCH_TEST_RSYSLOG_DIR"/own/*/; do
+      [ -f "$d/rsyslogd.pid" ] && RSYSLOG_DIR="$d" bash scripts/rsyslog.sh stop >/dev/null || true
+    done
+    rm -rf "$MCPWATCH_TEST_RSYSLOG_DIR"
   fi
 }
 trap cleanup EXIT
@@ -26,6 +34,17 @@ if [ -z "${MCPWATCH_TEST_CLICKHOUSE_ADDR:-}" ]; then
 fi
 # Integration tests must run here, not skip.
 export MCPWATCH_REQUIRE_CLICKHOUSE=1
+
+# rsyslog (Debian's, installed when missing) on loopback for the syslog sink tests: UDP, TCP,
+# TLS and mutual-TLS listeners on free ports, under its own temp dir. Set
+# MCPWATCH_TEST_RSYSLOG_DIR to use one already started with scripts/rsyslog.sh.
+if [ -z "${MCPWATCH_TEST_RSYSLOG_DIR:-}" ]; then
+  export MCPWATCH_TEST_RSYSLOG_DIR; MCPWATCH_TEST_RSYSLOG_DIR="$(mktemp -d -t mcpwatch-rsyslog.XXXXXX)"
+  echo "== starting rsyslog (dir $MCPWATCH_TEST_RSYSLOG_DIR)"
+  started_rsyslog=1
+  RSYSLOG_DIR="$MCPWATCH_TEST_RSYSLOG_DIR" bash scripts/rsyslog.sh start
+fi
+export MCPWATCH_REQUIRE_RSYSLOG=1
 
 # Real npm MCP peers (exact versions) for the collector tests, installed once into .cache/npm;
 # add a package here if your tests need one. The tests find them through MCPWATCH_NODE_MODULES.
