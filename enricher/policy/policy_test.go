@@ -2,7 +2,6 @@ package policy_test
 
 import (
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -395,25 +394,45 @@ func TestEmptyPolicy(t *testing.T) {
 	require.Empty(t, p.Evaluate(&policy.Call{Event: toolCall("a", "s", "t")}).Violations)
 }
 
+// The example files do what docs/policy.md says they do.
 func TestExamplePolicy(t *testing.T) {
 	p, err := policy.Load("../../deploy/policy.example.yml")
 	require.NoError(t, err)
 	inv, err := inventory.Load("../../deploy/inventory.example.yml")
 	require.NoError(t, err)
-	names := make([]string, 0, len(p.Rules()))
-	for _, r := range p.Rules() {
-		names = append(names, r.Name)
+	support := "spiffe://corp.example/ns/support/sa/triage"
+	for _, tc := range []struct {
+		ev   *schemas.Event
+		want []string // rule/tool, or rule for a violation about the server
+	}{
+		{toolCall("ci-4711", "github", "get_file"), nil},
+		{toolCall("ci-4711", "github", "merge_pull_request"), []string{"ci-read-only/merge_pull_request", "dev-stays-in-dev/merge_pull_request"}},
+		{call("ci-4711", "postgres-prod", "initialize", ""), []string{"ci-read-only", "dev-stays-in-dev"}},
+		{func() *schemas.Event {
+			ev := toolCall(support, "postgres-staging", "query")
+			ev.AgentSource, ev.Content = "mtls", &schemas.Content{Arguments: `{"sql":"COPY customers TO '/tmp/x.csv'"}`}
+			return ev
+		}(), []string{"support-tools/query"}},
+		{func() *schemas.Event {
+			ev := toolCall(support, "postgres-staging", "query")
+			ev.AgentSource, ev.Content = "mtls", &schemas.Content{Arguments: `{"sql":"select * from tickets"}`}
+			return ev
+		}(), nil},
+		{toolCall("laptop-bob", "filesystem", "read_file"), nil},
+		{toolCall("laptop-bob", "filesystem", "write_file"), []string{"unknown-agents-read-only/write_file"}},
+	} {
+		ev := tc.ev
+		c := &policy.Call{Event: ev, Agent: inv.Agent(ev.AgentID), Server: inv.Server(ev.ServerID), ToolTags: p.ToolTags(ev.ServerID, ev.Target)}
+		var got []string
+		for _, v := range p.Evaluate(c).Violations {
+			if v.Tool == "" {
+				got = append(got, v.Rule.Name)
+			} else {
+				got = append(got, v.Rule.Name+"/"+v.Tool)
+			}
+		}
+		require.Equal(t, tc.want, got, "%s %s %s on %s", ev.AgentID, ev.Method, ev.Target, ev.ServerID)
 	}
-	require.True(t, slices.Contains(names, "ci-read-only"))
-
-	// What the example says it does.
-	ev := toolCall("ci-7", "postgres-prod", "query")
-	c := &policy.Call{Event: ev, Agent: inv.Agent(ev.AgentID), Server: inv.Server(ev.ServerID), ToolTags: p.ToolTags(ev.ServerID, ev.Target)}
-	var rules []string
-	for _, v := range p.Evaluate(c).Violations {
-		rules = append(rules, v.Rule.Name+"/"+v.Tool)
-	}
-	require.Equal(t, []string{"ci-read-only/", "dev-stays-in-dev/"}, rules)
 }
 
 func FuzzParse(f *testing.F) {
