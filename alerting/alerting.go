@@ -144,7 +144,8 @@ func New(cfg Config, st DeliveryStore, brokers []string, busCfg bus.Config, set 
 	}
 	a.sinks = sinks
 	a.dlq = bus.NewProducer(brokers, bus.TopicAlertsDLQ, busCfg)
-	a.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicAnomalies}}, a.handle, set)
+	// Alerts go out one by one anyway: waiting for a batch to fill would only add latency.
+	a.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicAnomalies}, BatchTimeout: time.Millisecond}, a.handle, set)
 	return a, nil
 }
 

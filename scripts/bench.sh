@@ -19,5 +19,7 @@ echo "== store: SQLite API queries on 100,000 events (agents, time series, sessi
 echo "== alerting: render an anomaly as a syslog message (JSON, CEF, LEEF); one syslog send over TCP"
 "$GO" test -run '^$' -bench 'BenchmarkFormats' -benchtime 1s ./alerting/format/
 "$GO" test -run '^$' -bench 'BenchmarkSyslogSend' -benchtime 2000x ./alerting/
+echo "== alerting: latency from an anomaly produced to mcp.anomalies to a webhook receiving it (p50/p99 ms)"
+"$GO" test -run '^$' -bench 'BenchmarkAlertLatency' -benchtime 1000x ./alerting/
 echo "== enricher: inventory join and policy per event (deploy/ examples): allowed, violation, 1 KiB of constrained arguments"
 "$GO" test -run '^$' -bench 'BenchmarkEngineApply' -benchtime 1s ./enricher/policy/
