@@ -2,6 +2,7 @@ package drift_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,15 @@ var t0 = time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 func at(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
 
 func tool(name, desc string) string {
-	return fmt.Sprintf(`{"name":%q,"description":%q,"inputSchema":{"type":"object","properties":{"q":{"type":"string"}}}}`, name, desc)
+	return fmt.Sprintf(`{"name":%s,"description":%s,"inputSchema":{"type":"object","properties":{"q":{"type":"string"}}}}`, jsonString(name), jsonString(desc))
+}
+
+func jsonString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 func toolsResult(next string, tools ...string) string {
