@@ -13,10 +13,12 @@ import (
 const evalUsage = `Usage:
   mcpwatch eval nab --data DIR --out DIR [--profile P] [-o table|json]
   mcpwatch eval sequences --train F --test-abnormal F [--test-normal F] [--kfold K] [flags]
+  mcpwatch eval injection [--benign F]… [--malicious F]… [--types T,…] [-o table|json]
 
 Runs mcpwatch's detection models on public benchmarks and prints their scores:
   nab        the request-rate model on the Numenta Anomaly Benchmark
   sequences  the tool-sequence model on labelled sessions (e.g. HDFS logs)
+  injection  content inspection on benign and malicious prompts (e.g. NotInject, BIPIA)
 
 Run "mcpwatch eval <benchmark> --help" for a benchmark's flags.
 `
@@ -32,6 +34,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runEvalNAB(ctx, rest, stdout, stderr)
 	case "sequences":
 		return runEvalSequences(ctx, rest, stdout, stderr)
+	case "injection":
+		return runEvalInjection(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, evalUsage)
 		return exitOK

@@ -106,5 +106,5 @@ func TestEvalUsage(t *testing.T) {
 		})
 	}
 	r := runCmd(t, "--help")
-	require.Contains(t, r.stdout, "eval         run the detection models on benchmarks (nab, sequences)")
+	require.Contains(t, r.stdout, "eval         run the detection models on benchmarks (nab, sequences, injection)")
 }
