@@ -34,6 +34,7 @@ func TestDriftEndToEnd(t *testing.T) {
 
 	hook := newWebhookReceiver(t)
 	cfg := baseConfig(t, t.TempDir(), upstream.URL, hook.srv.URL)
+	cfg.Bus.Embedded.Port = freePort(t)
 	a := startApp(t, cfg)
 	defer stopApp(t, a)
 
