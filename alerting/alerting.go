@@ -168,6 +168,12 @@ func buildSinks(cfg Config, set pipeline.Settings) ([]*routedSink, error) {
 			return nil, err
 		}
 	}
+	for _, c := range cfg.Syslog {
+		s, err := newSyslogSink(c, set)
+		if err := add("syslog", c.Name, c.Route, s, err); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range cfg.HEC {
 		s, err := newHECSink(c, set)
 		if err := add("hec", c.Name, c.Route, s, err); err != nil {

@@ -514,6 +514,11 @@ func TestConfigValidate(t *testing.T) {
 		{name: "unknown format", cfg: alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Format: "cef"}}}, want: []string{`alerting.webhooks[0].format: unknown format "cef" (want json or ocsf)`}},
 		{name: "half mTLS", cfg: alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", TLS: alerting.ClientTLS{CertFile: "c.pem"}}}}, want: []string{"alerting.webhooks[0].tls: cert_file and key_file go together"}},
 		{name: "negative timeout", cfg: alerting.Config{Webhooks: []alerting.WebhookConfig{{URL: "https://a.example", Timeout: -time.Second}}}, want: []string{"alerting.webhooks[0].timeout: must be positive"}},
+		{
+			name: "syslog checked and named with the rest",
+			cfg:  alerting.Config{Webhooks: []alerting.WebhookConfig{hook("siem", "https://a.example")}, Syslog: []alerting.SyslogConfig{{Name: "siem", Address: "nope"}}},
+			want: []string{`alerting.syslog[0].name: "siem" is used by another sink`, "alerting.syslog[0].address: must be host:port"},
+		},
 		{name: "hec without token", cfg: alerting.Config{HEC: []alerting.HECConfig{{URL: "https://splunk.example:8088"}}}, want: []string{"alerting.hec[0].token: must be set"}},
 		{name: "hec bad url", cfg: alerting.Config{HEC: []alerting.HECConfig{{URL: "splunk:8088", Token: "t"}}}, want: []string{"alerting.hec[0].url: must be an absolute http(s) URL"}},
 		{name: "file without path", cfg: alerting.Config{Files: []alerting.FileConfig{{Format: "xml"}}}, want: []string{`alerting.files[0].path: must be a file path, or "-" for stdout`, `alerting.files[0].format: unknown format "xml"`}},

@@ -12,6 +12,9 @@ import (
 type Config struct {
 	// Webhooks receive each anomaly as an HTTP POST (Anomaly v1 JSON or OCSF).
 	Webhooks []WebhookConfig `yaml:"webhooks"`
+	// Syslog sinks send each anomaly as an RFC 5424 message (JSON, CEF or LEEF) over UDP,
+	// TCP or TLS.
+	Syslog []SyslogConfig `yaml:"syslog"`
 	// HEC sinks send each anomaly to a Splunk HTTP Event Collector.
 	HEC []HECConfig `yaml:"hec"`
 	// Files append each anomaly as a JSON line to a file or stdout, for debugging.
@@ -131,6 +134,9 @@ func (c *Config) SetDefaults() {
 	for i := range c.Webhooks {
 		c.Webhooks[i].setDefaults(i)
 	}
+	for i := range c.Syslog {
+		c.Syslog[i].setDefaults(i)
+	}
 	for i := range c.HEC {
 		c.HEC[i].setDefaults(i)
 	}
@@ -170,6 +176,11 @@ func (c Config) Validate() error {
 		p := fmt.Sprintf("alerting.webhooks[%d]", i)
 		name(p, w.Name)
 		w.validate(p, &errs)
+	}
+	for i, sl := range c.Syslog {
+		p := fmt.Sprintf("alerting.syslog[%d]", i)
+		name(p, sl.Name)
+		sl.validate(p, &errs)
 	}
 	for i, h := range c.HEC {
 		p := fmt.Sprintf("alerting.hec[%d]", i)

@@ -3,7 +3,6 @@ package alerting
 import (
 	"encoding/json"
 	"math"
-	"runtime/debug"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -330,10 +329,5 @@ func detectionFinding(a Alert) ocsfFinding {
 	}
 }
 
-// productVersion is mcpwatch's module version when built from a tagged module, else "dev".
-var productVersion = func() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}()
+// productVersion is mcpwatch's module version, as in CEF and LEEF headers.
+var productVersion = buildVersion()

@@ -1,8 +1,12 @@
 package alerting_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -258,4 +262,47 @@ func TestDigestIsPeriodic(t *testing.T) {
 	}
 	require.Equal(t, 29, total, "every repeat is in exactly one delivered digest")
 	require.Equal(t, 30, ds[len(ds)-1].Entries[0].Count)
+}
+
+// TestSyslogThroughAlerting: a syslog sink configured in alerting.syslog gets its routed
+// alerts (here over TCP with octet counting to a plain listener), with the delivery id.
+func TestSyslogThroughAlerting(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	frames := make(chan string, 4)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			n := 0
+			if _, err := fmt.Fscanf(r, "%d ", &n); err != nil {
+				return
+			}
+			b := make([]byte, n)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return
+			}
+			frames <- string(b)
+		}
+	}()
+	brokers := startBroker(t)
+	startAlerting(t, noNoise(alerting.Config{
+		Syslog: []alerting.SyslogConfig{{Name: "siem", Address: l.Addr().String(), Transport: alerting.SyslogTCP, Format: alerting.FormatCEF, Route: alerting.Route{MinSeverity: schemas.SeverityHigh}}},
+		Retry:  fastRetry,
+	}), brokers, nil)
+	crit := anomaly("000000000002", schemas.SeverityCritical, 1)
+	produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityLow, 1), crit)
+	select {
+	case f := <-frames:
+		require.Contains(t, f, "CEF:0|mcpwatch|")
+		require.Contains(t, f, alerting.DeliveryID(crit, "siem"))
+		require.Contains(t, f, "delete_all_000000000002", "the routed (critical) one, not the low one")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no syslog message")
+	}
 }
