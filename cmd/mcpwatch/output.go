@@ -264,13 +264,9 @@ func printSession(w io.Writer, s store.Session, events []schemas.Event, anomalie
 	return nil
 }
 
-// anomalyMarker is an anomaly's line in a timeline.
+// anomalyMarker is an anomaly's line in a timeline (the title names the subject).
 func anomalyMarker(a schemas.Anomaly) string {
-	subject := ""
-	if a.Subject != "" {
-		subject = " " + a.Subject
-	}
-	return fmt.Sprintf("   >> %s %s %s%s: %s [%s]", fmtSeverity(a), fmtScore(a.Score), a.Kind, subject, a.Title, a.ID)
+	return fmt.Sprintf("   >> %s %s %s: %s [%s]", fmtSeverity(a), fmtScore(a.Score), a.Kind, a.Title, a.ID)
 }
 
 // placeAnomalies decides where a timeline marks each anomaly: after the last event shown that

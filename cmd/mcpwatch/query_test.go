@@ -297,7 +297,7 @@ func TestSessionsShow(t *testing.T) {
 		"+00:00.000  02:00:00.250  c2s  initialize              -           ok            12.3          120 B  2.0 KB  -\n"+
 		"+01:00.000  02:01:00.250  c2s  tools/call              read_file   ok            12.3          120 B  2.0 KB  -\n"+
 		"+02:00.000  02:02:00.250  c2s  tools/call              write_file  error -32603  1500.0        120 B  2.0 KB  -\n"+
-		"   >> high 75 new_tool write_file: agent-1 called write_file for the first time [an1]\n"+
+		"   >> high 75 new_tool: agent-1 called write_file for the first time [an1]\n"+
 		"+02:01.000  02:02:01.250  s2c  notifications/progress  -           ok            -             120 B  0 B     hidden_unicode(medium)\n",
 		r.stdout)
 
@@ -307,7 +307,7 @@ func TestSessionsShow(t *testing.T) {
 	require.NotContains(t, r.stdout, "02:02:00.250")
 	require.Contains(t, r.stdout, "Showing the first 2 of 4 events; use --limit to see more.\n\n"+
 		"Anomalies after the events shown:\n"+
-		"   >> high 75 new_tool write_file: agent-1 called write_file for the first time [an1]\n")
+		"   >> high 75 new_tool: agent-1 called write_file for the first time [an1]\n")
 
 	r = runQuery(t, sessionsCmd, "show", "s1", "--api", url, "-o", "json", "--limit", "3")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -448,7 +448,7 @@ func TestAnomaliesShow(t *testing.T) {
 	r = runQuery(t, anomaliesCmd, "show", "an1", "--timeline", "--api", url)
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "Evidence:   e3\n\nSession:    s1\n")
-	require.Contains(t, r.stdout, "write_file  error -32603  1500.0        120 B  2.0 KB  -\n   >> high 75 new_tool write_file:")
+	require.Contains(t, r.stdout, "write_file  error -32603  1500.0        120 B  2.0 KB  -\n   >> high 75 new_tool: agent-1")
 	require.NotContains(t, r.stdout, "Timeline:")
 
 	r = runQuery(t, anomaliesCmd, "show", "an2", "--timeline", "--api", url, "-o", "json")
