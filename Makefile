@@ -33,7 +33,8 @@ lint:
 bench:
 	bash scripts/bench.sh
 
-# Fuzz each parser (JSON-RPC, SSE, secret masking, spool recovery, OTLP) for FUZZTIME (default 30s).
+# Fuzz each parser (JSON-RPC, SSE, secret masking, spool recovery, OTLP) and the SIEM formats
+# (RFC 5424, CEF, LEEF) for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONRPCParse$$' -fuzztime $(FUZZTIME) ./collector/jsonrpc/
@@ -41,6 +42,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMask$$' -fuzztime $(FUZZTIME) ./collector/capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolDamage$$' -fuzztime $(FUZZTIME) ./collector/spool/
 	$(GO) test -run '^$$' -fuzz '^FuzzOTLPDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./collector/otlp/
+	$(GO) test -run '^$$' -fuzz '^FuzzRFC5424$$' -fuzztime $(FUZZTIME) ./alerting/format/
+	$(GO) test -run '^$$' -fuzz '^FuzzCEF$$' -fuzztime $(FUZZTIME) ./alerting/format/
+	$(GO) test -run '^$$' -fuzz '^FuzzLEEF$$' -fuzztime $(FUZZTIME) ./alerting/format/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseList$$' -fuzztime $(FUZZTIME) ./enricher/drift/
 	$(GO) test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) ./enricher/inventory/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./enricher/inventory/

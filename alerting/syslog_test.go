@@ -14,20 +14,26 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpwatch/mcpwatch/alerting/format"
+	"github.com/mcpwatch/mcpwatch/internal/bus"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -476,4 +482,94 @@ func BenchmarkSyslogSend(b *testing.B) {
 		require.NoError(b, s.Close())
 	}
 	<-done
+}
+
+// memDeliveries records delivery outcomes in memory.
+type memDeliveries struct {
+	mu sync.Mutex
+	ds []store.Delivery
+}
+
+func (m *memDeliveries) RecordDeliveries(_ context.Context, ds []store.Delivery) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ds = append(m.ds, ds...)
+	return nil
+}
+
+func (m *memDeliveries) all() []store.Delivery {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.ds)
+}
+
+// TestSyslogPipeline runs alerting end to end: anomalies produced on mcp.anomalies reach
+// rsyslog through two syslog sinks (CEF over TLS for everything, LEEF over UDP for high and
+// above), carrying the delivery ids alerting recorded.
+func TestSyslogPipeline(t *testing.T) {
+	rs := sharedRsyslog(t)
+	var busCfg bus.Config
+	busCfg.SetDefaults()
+	busCfg.Partitions = 1
+	b, err := bus.StartEmbedded(0, t.TempDir(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	require.NoError(t, bus.EnsureTopics(context.Background(), b.Brokers(), busCfg))
+
+	all := rs.sinkConfig(t, "tls", FormatCEF)
+	all.Name = "arcsight"
+	high := rs.sinkConfig(t, "udp", FormatLEEF)
+	high.Name, high.MinSeverity = "qradar", schemas.SeverityHigh
+	zero := time.Duration(0)
+	cfg := Config{Syslog: []SyslogConfig{all, high}, Noise: NoiseConfig{ReAlertWindow: &zero, DigestInterval: &zero}}
+	cfg.SetDefaults()
+	st := &memDeliveries{}
+	a, err := New(cfg, st, b.Brokers(), busCfg, pipeline.Settings{})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, a.Shutdown(context.Background())) })
+
+	medium := trickyAnomaly("000000000001")
+	medium.Severity, medium.Score = schemas.SeverityMedium, 45
+	crit := trickyAnomaly("000000000002")
+	crit.Severity, crit.Score = schemas.SeverityCritical, 97
+	p := bus.NewProducer(b.Brokers(), bus.TopicAnomalies, busCfg)
+	defer p.Close()
+	for _, an := range []schemas.Anomaly{medium, crit} {
+		v, err := json.Marshal(an)
+		require.NoError(t, err)
+		require.NoError(t, p.Produce(context.Background(), kafka.Message{Key: []byte(an.AgentID), Value: v}))
+	}
+
+	cef := rs.wait(t, all.Hostname, 2)
+	leef := rs.wait(t, high.Hostname, 1)
+	require.Equal(t, DeliveryID(medium, "arcsight"), cef[0].params(t, format.DefaultSDID)["delivery_id"])
+	require.Equal(t, DeliveryID(crit, "arcsight"), cef[1].params(t, format.DefaultSDID)["delivery_id"])
+	require.Contains(t, cef[1].Msg, "|9|rt=", "critical, score 97: CEF severity 9")
+	require.Contains(t, cef[1].Msg, " externalId="+DeliveryID(crit, "arcsight")+" ")
+	require.Equal(t, DeliveryID(crit, "qradar"), leef[0].params(t, format.DefaultSDID)["delivery_id"])
+	require.Contains(t, leef[0].Msg, "^sev=9^")
+	require.Equal(t, "tls", cef[0].Input)
+	require.Equal(t, "udp", leef[0].Input)
+
+	require.Eventually(t, func() bool { return len(st.all()) == 3 }, 10*time.Second, 10*time.Millisecond)
+	for _, d := range st.all() {
+		require.Equal(t, "delivered", d.Status, "%+v", d)
+	}
+}
+
+// TestSyslogConfigPaths: alerting's Config names syslog fields by their path, and a syslog
+// sink's name must differ from every other sink's.
+func TestSyslogConfigPaths(t *testing.T) {
+	cfg := Config{
+		Webhooks: []WebhookConfig{{Name: "siem", URL: "https://siem.example.com/hook"}},
+		Syslog:   []SyslogConfig{{Address: "siem.example.com:6514"}, {Name: "siem", Address: "siem.example.com", Format: "xml"}},
+	}
+	cfg.SetDefaults()
+	require.Equal(t, "syslog-1", cfg.Syslog[0].Name)
+	err := cfg.Validate()
+	require.ErrorContains(t, err, `alerting.syslog[1].name: "siem" is used by another sink`)
+	require.ErrorContains(t, err, "alerting.syslog[1].address: must be host:port")
+	require.ErrorContains(t, err, `alerting.syslog[1].format: unknown format "xml"`)
+	require.NotContains(t, err.Error(), "alerting.syslog[0]")
 }
