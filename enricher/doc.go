@@ -7,5 +7,6 @@
 // policy_violation and unknown_agent from the policy and the inventory, whose labels it joins
 // into every event: packages policy and inventory), produced beside the events; a batch is
 // committed only after both were acknowledged.
-// Later it will inspect that content (flags), and add tool-definition drift context.
+// Before dropping content it inspects it (package inspect): what it finds becomes flags on the
+// event.
 package enricher

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/mcpwatch/mcpwatch/enricher/drift"
+	"github.com/mcpwatch/mcpwatch/enricher/inspect"
 	"github.com/mcpwatch/mcpwatch/enricher/policy"
 	"github.com/mcpwatch/mcpwatch/internal/bus"
 	"github.com/mcpwatch/mcpwatch/internal/config"
@@ -38,10 +39,16 @@ type Config struct {
 	// Files are the policy and the inventory (policy_file, inventory_file, reload_interval;
 	// docs/policy.md).
 	policy.Files `yaml:",inline"`
+	// Inspection inspects every event's content for injection, hidden characters, secrets and
+	// more (docs/inspection.md).
+	Inspection inspect.Config `yaml:"inspection"`
 }
 
 // SetDefaults fills zero values.
-func (c *Config) SetDefaults() { c.Files.SetDefaults() }
+func (c *Config) SetDefaults() {
+	c.Files.SetDefaults()
+	c.Inspection.SetDefaults()
+}
 
 // Validate names every invalid field.
 func (c Config) Validate() error {
@@ -52,6 +59,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs.Merge("enricher", c.Files.Validate())
+	errs.Merge("enricher.inspection", c.Inspection.Validate())
 	return errs.Err()
 }
 
@@ -70,6 +78,7 @@ type Enricher struct {
 	enriched   prometheus.Counter
 	raised     *prometheus.CounterVec
 	suspicious *suspiciousContent
+	inspector  *inspect.Inspector
 	drift      *drift.Tracker
 	policy     *policy.Engine
 	store      drift.Store // definition history; nil keeps it in memory only
@@ -88,13 +97,18 @@ func New(cfg Config, st drift.Store, brokers []string, busCfg bus.Config, set pi
 		return nil, err
 	}
 	set = set.WithComponent("enricher")
+	inspector, err := inspect.New(cfg.Inspection)
+	if err != nil {
+		return nil, err
+	}
 	e := &Enricher{
 		cfg:        cfg,
 		producer:   bus.NewProducer(brokers, bus.TopicEventsEnriched, busCfg),
 		anomalies:  bus.NewProducer(brokers, bus.TopicAnomalies, busCfg),
 		logger:     set.Logger,
 		suspicious: newSuspiciousContent(time.Now),
-		drift:      drift.New(nil, set), // TODO(inspect): pass the content inspector's Text once enricher/inspect lands
+		inspector:  inspector,
+		drift:      drift.New(inspector.Text, set),
 		store:      st,
 		skipped: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mcpwatch_enricher_undecodable_total", Help: "Messages on mcp.events the enricher could not decode and skipped.",
@@ -106,7 +120,6 @@ func New(cfg Config, st drift.Store, brokers []string, busCfg bus.Config, set pi
 			Name: "mcpwatch_enricher_anomalies_total", Help: "Anomaly versions the enricher produced to mcp.anomalies, by kind.",
 		}, []string{"kind"})),
 	}
-	var err error
 	if e.policy, err = policy.NewEngine(cfg.Files, set); err != nil {
 		return nil, err
 	}
@@ -253,10 +266,10 @@ func (e *Enricher) process(msgs []kafka.Message) *output {
 	return o
 }
 
-// Enrich completes the event's attribution when the collector left it out, joins the inventory
-// into its labels and checks it against the policy, adds the configured labels, and drops
-// content that was not captured, so that only content an operator opted in
-// to capture reaches mcp.events.enriched and the store.
+// Enrich completes the event's attribution when the collector left it out, inspects its content
+// (flags), joins the inventory into its labels and checks it against the policy, adds the
+// configured labels, and drops content that was not captured, so that only content an
+// operator opted in to capture reaches mcp.events.enriched and the store.
 //
 // It returns the anomalies the event raises (nil when none); handle produces them to
 // mcp.anomalies, keyed by agent. Each check appends to anomalies (anomalies = check(ev,
@@ -271,6 +284,7 @@ func (e *Enricher) Enrich(ev *schemas.Event) []schemas.Anomaly {
 	}
 	// Checks that read ev.Content run before this point; flags of severity high or above
 	// become suspicious_content anomalies. What was not captured goes no further.
+	e.inspector.Event(ev) // content inspection: flags
 	anomalies = e.definitions(ev, anomalies)
 	anomalies = e.suspicious.observe(ev, anomalies)
 	anomalies = e.policy.Apply(ev, time.Now(), anomalies) // inventory labels, unknown_agent, policy_violation
