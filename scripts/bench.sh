@@ -23,3 +23,5 @@ echo "== alerting: latency from an anomaly produced to mcp.anomalies to a webhoo
 "$GO" test -run '^$' -bench 'BenchmarkAlertLatency' -benchtime 1000x ./alerting/
 echo "== enricher: inventory join and policy per event (deploy/ examples): allowed, violation, 1 KiB of constrained arguments"
 "$GO" test -run '^$' -bench 'BenchmarkEngineApply' -benchtime 1s ./enricher/policy/
+echo "== enricher: content inspection per event, 1 KiB of content (all events; clean ones only): events/s and events per CPU-second"
+"$GO" test -run '^$' -bench 'BenchmarkInspect' -benchtime 20000x -count 3 ./enricher/inspect/
