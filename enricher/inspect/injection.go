@@ -230,9 +230,17 @@ func overrideRule(m *matcher, toks []token, i int) {
 	sawPrior := false
 	for k := i + 1; k < len(toks) && toks[k].sent == t.sent && toks[k].w-t.w <= 5; k++ {
 		u := &toks[k]
-		if u.cls&cInstr != 0 && sawPrior {
-			m.hit(ruleOverride, 3, t.start, u.end)
-			return
+		if u.cls&cInstr != 0 {
+			// The qualifier comes before the noun in English, after it in French and Spanish
+			// (les instructions précédentes).
+			if sawPrior {
+				m.hit(ruleOverride, 3, t.start, u.end)
+				return
+			}
+			if k+1 < len(toks) && toks[k+1].sent == t.sent && toks[k+1].w == u.w+1 && toks[k+1].cls&cPrior != 0 && toks[k+1].h != hYour {
+				m.hit(ruleOverride, 3, t.start, toks[k+1].end)
+				return
+			}
 		}
 		if u.cls&cPrior != 0 {
 			sawPrior = true

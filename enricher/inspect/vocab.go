@@ -42,7 +42,7 @@ var vocabWords = map[uint64][]string{
 	cPrior: {"previous", "previously", "prior", "above", "earlier", "preceding", "former", "foregoing",
 		"aforementioned", "original", "initial", "all", "any", "every", "your", "system", "developer",
 		"safety", "existing", "old", "other", "anteriores", "previas", "vorherigen", "bisherigen", "alle",
-		"todas", "toutes", "précédentes"},
+		"todas", "toutes", "précédentes", "antérieures"},
 	cInstr: {"instruction", "instructions", "prompt", "prompts", "rule", "rules", "direction", "directions",
 		"guideline", "guidelines", "directive", "directives", "context", "constraint", "constraints", "policy",
 		"policies", "programming", "guardrail", "guardrails", "restriction", "restrictions", "command",
