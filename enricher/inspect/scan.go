@@ -19,7 +19,6 @@ type scratch struct {
 	sentTk []int32  // index in toks of each sentence's first token
 	spans  []span
 	rules  []string
-	counts [8]int
 }
 
 // token is a word of the vocabulary found in the text.

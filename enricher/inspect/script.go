@@ -16,15 +16,17 @@ type scriptRule struct {
 	ordered bool
 }
 
-// scriptRules, most severe first. Ordinary code (an exec call in a diff a code-review tool
+// scriptRules; a flag takes the severity of its most severe rule. Ordinary code (an exec call in a diff a code-review tool
 // returns) is low; what only an attack needs (a reverse shell, fetching code and running it,
-// wiping disks, decoding and running a payload) is high or critical.
+// wiping disks, decoding and running a payload) is high or critical. Piping a download to a
+// shell is medium: READMEs' install instructions do it.
 var scriptRules = []scriptRule{
 	{name: "reverse_shell", sev: schemas.SeverityCritical, needles: []string{
 		"/dev/tcp/", "/dev/udp/", "nc -e ", "ncat -e ", "nc -c ", "netcat -e ", "bash -i >&", "sh -i >&", "mkfifo /tmp/",
 		"socat exec:", "socat tcp", "pty.spawn(", "-e /bin/sh", "-e /bin/bash", "exec 5<>/dev/tcp",
 		"new-object system.net.sockets.tcpclient"}},
-	{name: "pipe_to_shell", sev: schemas.SeverityHigh, ordered: true, pairs: [][2][]string{
+	// Install instructions in READMEs pipe to a shell too: medium, not high.
+	{name: "pipe_to_shell", sev: schemas.SeverityMedium, ordered: true, pairs: [][2][]string{
 		{{"curl ", "wget ", "iwr ", "invoke-webrequest", "irm ", "invoke-restmethod"},
 			{"| sh", "|sh", "| bash", "|bash", "| zsh", "| sudo", "|sudo", "| python", "|python", "| iex", "|iex", "| invoke-expression", "| perl", "| ruby", "| node"}},
 		{{"bash <(curl", "bash <(wget", "sh -c \"$(curl", "sh -c \"$(wget", "sh -c '$(curl", "iex(new-object net.webclient)", "iex (new-object net.webclient)", "iex(iwr", "iex (iwr"}, {""}},
@@ -38,7 +40,7 @@ var scriptRules = []scriptRule{
 		"rm -rf / ", "rm -rf /\"", "rm -rf /'", "rm -rf /*", "rm -rf ~", "rm -rf --no-preserve-root", "rm -fr / ",
 		"mkfs.", "of=/dev/sd", "of=/dev/nvme", "of=/dev/hd", ":(){ :|:& };:", "format c:", "del /f /s /q c:\\",
 		"chmod -r 777 /", "> /dev/sda", "shred -", "vssadmin delete shadows", "diskpart"}},
-	{name: "download_exec", sev: schemas.SeverityHigh, pairs: [][2][]string{{
+	{name: "download_exec", sev: schemas.SeverityMedium, pairs: [][2][]string{{
 		{"curl ", "wget ", "urlretrieve(", "urlopen(", "requests.get(", "invoke-webrequest", "certutil -urlcache", "bitsadmin /transfer", "wget.download("},
 		{"chmod +x", "exec(open(", "os.system(\"python", "os.system('python", "nohup python", "start-process", "| iex", "\"nohup\"", "&& ./", "; ./"}}}},
 	{name: "persistence", sev: schemas.SeverityMedium, needles: []string{
@@ -64,7 +66,7 @@ func (j *job) script(s string, f *features) {
 			continue
 		}
 		rules = append(rules, r.name)
-		if sev == "" {
+		if r.sev.Rank() > sev.Rank() {
 			sev = r.sev
 		}
 		if start < 0 || at < start {
