@@ -334,7 +334,6 @@ func TestSuspiciousContent(t *testing.T) {
 		return schemas.Event{ID: eventID(id), AgentID: agent, AgentSource: "mtls", ServerID: server, Method: "tools/call", Target: "search", ObservedAt: at, Flags: flags}
 	}
 	type want struct {
-		id       string // "" to not compare; else equal to the id of that step's anomaly
 		kind     string
 		subject  string
 		severity schemas.Severity
