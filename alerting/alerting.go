@@ -332,9 +332,14 @@ func (a *Alerting) handle(ctx context.Context, msgs []kafka.Message) error {
 		deadKeys = append(deadKeys, key)
 	}
 	var records []store.Delivery
+	queued := map[string]bool{} // an alert twice in one batch is recorded and dead-lettered once
 	for si, s := range a.sinks {
 		for j, jb := range jobs[si] {
 			o := results[si][j]
+			if queued[jb.alert.DeliveryID] {
+				continue
+			}
+			queued[jb.alert.DeliveryID] = true
 			records = append(records, deliveryRecord(jb.alert, s.sink.Name(), o))
 			if o.status == StatusDeadLettered && !o.produced {
 				dead = append(dead, deadLetter(msgs[jb.msg], s.sink.Name(), jb.alert.DeliveryID, o.attempts, o.err))
