@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -662,4 +663,39 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, never.Shutdown(ctx), "Shutdown without Start")
 	require.NoError(t, never.Shutdown(ctx))
 	require.Error(t, never.Start(ctx), "no Start after Shutdown")
+}
+
+// TestSignatureVerifiedByReceiver: a receiver that checks signatures the way docs/alerting.md
+// shows accepts the sink holding the shared secret and refuses (401) one with another secret,
+// whose alert is then dead-lettered.
+func TestSignatureVerifiedByReceiver(t *testing.T) {
+	brokers := startBroker(t)
+	pending := lag(t, brokers)
+	var accepted atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		require.NoError(t, err)
+		ts := r.Header.Get(alerting.HeaderTimestamp)
+		m := hmac.New(sha256.New, []byte("shared-secret"))
+		m.Write([]byte(ts + "."))
+		m.Write(body)
+		want := "sha256=" + hex.EncodeToString(m.Sum(nil))
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		if !hmac.Equal([]byte(want), []byte(r.Header.Get(alerting.HeaderSignature))) || err != nil || time.Since(time.Unix(sec, 0)).Abs() > 5*time.Minute {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		accepted.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	good, bad := hook("good", srv.URL), hook("bad", srv.URL)
+	good.Secret, bad.Secret = "shared-secret", "guessed"
+	startAlerting(t, noNoise(alerting.Config{Webhooks: []alerting.WebhookConfig{good, bad}, Retry: fastRetry}), brokers, nil)
+	produceAnomalies(t, brokers, anomaly("000000000001", schemas.SeverityHigh, 1))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(pending) == 0 }, 10*time.Second, 10*time.Millisecond)
+	require.EqualValues(t, 1, accepted.Load())
+	dead := readTopic(t, brokers, bus.TopicAlertsDLQ, 1)[0]
+	require.Equal(t, "bad", header(dead, alerting.DLQHeaderSink))
+	require.Contains(t, header(dead, alerting.DLQHeaderError), "401")
 }
