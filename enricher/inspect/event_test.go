@@ -280,3 +280,33 @@ func TestConfig(t *testing.T) {
 		})
 	}
 }
+
+// One Inspector serves every goroutine: results match a serial run.
+func TestConcurrentUse(t *testing.T) {
+	in := newInspector(t, inspect.Config{HashKey: "k"})
+	events := benchEvents(t)
+	want := make([][]schemas.Flag, len(events))
+	for i, ev := range events {
+		in.Event(&ev)
+		want[i] = ev.Flags
+	}
+	done := make(chan [][]schemas.Flag)
+	for range 4 {
+		go func() {
+			got := make([][]schemas.Flag, len(events))
+			for round := range 50 {
+				for i, ev := range events {
+					ev.Flags = nil
+					in.Event(&ev)
+					if round == 0 {
+						got[i] = ev.Flags
+					}
+				}
+			}
+			done <- got
+		}()
+	}
+	for range 4 {
+		require.Equal(t, want, <-done)
+	}
+}
