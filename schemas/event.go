@@ -122,7 +122,7 @@ type Flag struct {
 	Type string `json:"type"`
 	// Severity is one of the Severity values.
 	Severity Severity `json:"severity"`
-	// Path is the JSON path where the finding was made, e.g. params.arguments.query.
+	// Path is the JSON path where the finding was made, e.g. $.arguments.query or $.result.content[0].text (the inspected content, see docs/inspection.md).
 	Path string `json:"path,omitempty"`
 	// Evidence describes the finding without revealing sensitive content (offsets, lengths, hashes).
 	Evidence string `json:"evidence,omitempty"`

@@ -132,7 +132,7 @@ func fullEvent() Event {
 			Captured:  true,
 		},
 		Labels: map[string]string{"team": "billing"},
-		Flags:  []Flag{{Type: "secret", Severity: SeverityCritical, Path: "params.arguments.token", Evidence: "aws key id pattern, 20 chars"}},
+		Flags:  []Flag{{Type: "secret", Severity: SeverityCritical, Path: "$.arguments.token", Evidence: "aws key id pattern, 20 chars"}},
 	}
 }
 
