@@ -25,3 +25,6 @@ echo "== enricher: inventory join and policy per event (deploy/ examples): allow
 "$GO" test -run '^$' -bench 'BenchmarkEngineApply' -benchtime 1s ./enricher/policy/
 echo "== enricher: content inspection per event, 1 KiB of content (all events; clean ones only): events/s and events per CPU-second"
 "$GO" test -run '^$' -bench 'BenchmarkInspect' -benchtime 20000x -count 3 ./enricher/inspect/
+echo "== api: agent profile (decode snapshots, 168-hour rate band) with 1 and 1,000 agents stored; a dense 1,440-bucket series"
+"$GO" test -run '^$' -bench 'BenchmarkAgentProfile|BenchmarkTimeSeriesDense' -benchtime 50x ./internal/api/
+"$GO" test -run '^$' -bench 'BenchmarkWeekBands' -benchtime 200x ./detector/rate/

@@ -85,7 +85,7 @@ var fixtureDeliveries = []store.Delivery{
 }
 
 // newEmptyStore returns a migrated SQLite store in a temporary directory, closed after the test.
-func newEmptyStore(t *testing.T) store.Store {
+func newEmptyStore(t testing.TB) store.Store {
 	t.Helper()
 	ctx := context.Background()
 	// Retention is irrelevant: nothing calls DropExpired here.
@@ -125,7 +125,7 @@ var (
 // before t0 (sessions of tools/list, six read_file and three write_file calls, two calls a
 // minute). They are learnt once and written to every test store, so every backend holds the
 // same bytes.
-func fixtureBaselines(t *testing.T) []store.Baseline {
+func fixtureBaselines(t testing.TB) []store.Baseline {
 	t.Helper()
 	baselinesOnce.Do(func() {
 		ctx := context.Background()
