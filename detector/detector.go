@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -387,28 +385,16 @@ func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
 	return out
 }
 
-// TagsLabel is the event label the enricher puts the agent's, server's and tool's tags in
-// (comma-separated); the anomalies an event raises carry them, for alert routing.
-const TagsLabel = "tags"
-
 // tagAnomalies gives the anomalies raised for ev's agent without tags the event's tags.
 // Anomalies raised later by the sweeps (silences) carry none.
 func tagAnomalies(out []schemas.Anomaly, ev *schemas.Event) {
-	v := ev.Labels[TagsLabel]
-	if v == "" {
-		return
-	}
 	var tags []string
 	for i := range out {
 		if a := &out[i]; a.AgentID == ev.AgentID && a.Tags == nil {
 			if tags == nil {
-				tags = strings.Split(v, ",")
-				for i := range tags {
-					tags[i] = strings.TrimSpace(tags[i])
+				if tags = schemas.TagsOf(ev); tags == nil {
+					return
 				}
-				tags = slices.DeleteFunc(tags, func(s string) bool { return s == "" })
-				slices.Sort(tags)
-				tags = slices.Compact(tags)
 			}
 			a.Tags = tags
 		}

@@ -164,7 +164,7 @@ func TestBaselineJSONRoundTrip(t *testing.T) {
 func TestAnomaliesCarryTheEventsTags(t *testing.T) {
 	d := liveDetector(t, Config{})
 	ev := toolCall(1, "billing-bot", "fs", "delete_file")
-	ev.Labels = map[string]string{TagsLabel: "prod, destructive,prod,"}
+	ev.Labels = map[string]string{schemas.LabelTags: "prod, destructive,prod,"}
 	as := d.Observe(&ev, ev.ObservedAt)
 	require.NotEmpty(t, as)
 	for _, a := range as {

@@ -551,3 +551,14 @@ func createTopics(t *testing.T, brokers []string, topics ...string) {
 		require.NoError(t, terr, topic)
 	}
 }
+
+// The enricher's anomalies carry the event's tags (inventory and policy tool tags), for alert
+// routing.
+func TestAnomaliesCarryTags(t *testing.T) {
+	ev := &schemas.Event{ID: "e1", AgentID: "a", AgentSource: "mtls", ServerID: "s", ObservedAt: time.Date(2026, 11, 3, 10, 15, 0, 0, time.UTC),
+		Labels: map[string]string{schemas.LabelTags: "prod,pii"},
+		Flags:  []schemas.Flag{{Type: "secret", Severity: schemas.SeverityHigh}}}
+	got := newEnricher(t, enricher.Config{}).Enrich(ev)
+	require.Len(t, got, 1)
+	require.Equal(t, []string{"pii", "prod"}, got[0].Tags)
+}

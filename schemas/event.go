@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -140,4 +142,26 @@ type Content struct {
 	// Captured says an operator opted in to capture this server or tool: the content may be
 	// stored. Without it, content only travels on mcp.events for inspection.
 	Captured bool `json:"captured,omitempty"`
+}
+
+// LabelTags is the event label holding the tags of the agent, server and tool involved
+// (inventory and policy tool tags), comma-separated; anomalies raised by the event carry them
+// in Anomaly.Tags.
+const LabelTags = "tags"
+
+// TagsOf returns the event's tags label as Anomaly.Tags wants them: trimmed, sorted, without
+// duplicates or empties; nil when there are none.
+func TagsOf(ev *Event) []string {
+	v := ev.Labels[LabelTags]
+	if v == "" {
+		return nil
+	}
+	var tags []string
+	for _, t := range strings.Split(v, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tags = append(tags, t)
+		}
+	}
+	slices.Sort(tags)
+	return slices.Compact(tags)
 }
