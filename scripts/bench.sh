@@ -21,6 +21,8 @@ echo "== alerting: render an anomaly as a syslog message (JSON, CEF, LEEF); one 
 "$GO" test -run '^$' -bench 'BenchmarkSyslogSend' -benchtime 2000x ./alerting/
 echo "== alerting: latency from an anomaly produced to mcp.anomalies to a webhook receiving it (p50/p99 ms)"
 "$GO" test -run '^$' -bench 'BenchmarkAlertLatency' -benchtime 1000x ./alerting/
+echo "== enricher: all checks per event (inspection, deploy/ inventory and policy, drift), 1 KiB of content; and with the JSON decode/encode of the stage"
+"$GO" test -run '^$' -bench 'BenchmarkEnrich$' -benchtime 20000x -count 3 ./enricher/
 echo "== enricher: inventory join and policy per event (deploy/ examples): allowed, violation, 1 KiB of constrained arguments"
 "$GO" test -run '^$' -bench 'BenchmarkEngineApply' -benchtime 1s ./enricher/policy/
 echo "== enricher: content inspection per event, 1 KiB of content (all events; clean ones only): events/s and events per CPU-second"
