@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -93,10 +94,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	want := max(q.Limit, 0)
-	if want == 0 {
-		want = store.DefaultLimit
-	}
+	want := cmp.Or(q.Limit, store.DefaultLimit)
 	ask, extra := pageLimit(q.Limit)
 	q.Limit = ask
 	sessions, err := s.st.Sessions(r.Context(), q)
@@ -169,10 +167,7 @@ func (s *Server) listAnomalies(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	want := q.Limit
-	if want == 0 {
-		want = store.DefaultLimit
-	}
+	want := cmp.Or(q.Limit, store.DefaultLimit)
 	ask, extra := pageLimit(q.Limit)
 	q.Limit = ask
 	anomalies, err := s.st.Anomalies(r.Context(), q)
