@@ -224,7 +224,7 @@ func printSession(w io.Writer, s store.Session, events []schemas.Event, anomalie
 		{"Client:", s.ClientName},
 		{"Protocol:", s.ProtocolVersion},
 		{"First seen:", fmtTime(s.FirstSeen)},
-		{"Last seen:", fmtTime(s.LastSeen) + " (" + s.LastSeen.Sub(s.FirstSeen).Round(time.Millisecond).String() + " later)"},
+		{"Last seen:", fmtTime(s.LastSeen) + later(s.LastSeen.Sub(s.FirstSeen))},
 		{"Events:", fmt.Sprintf("%d (%s)", s.Events, plural(s.Errors, "error"))},
 		{"Tools:", strings.Join(s.Tools, ", ")},
 		{"Anomalies:", anoms},
@@ -262,6 +262,14 @@ func printSession(w io.Writer, s store.Session, events []schemas.Event, anomalie
 		}
 	}
 	return nil
+}
+
+// later is " (3m26s later)", or nothing for a session of one instant.
+func later(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return " (" + d.Round(time.Millisecond).String() + " later)"
 }
 
 // anomalyMarker is an anomaly's line in a timeline (the title names the subject).

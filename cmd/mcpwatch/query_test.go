@@ -329,6 +329,12 @@ func TestSessionsShow(t *testing.T) {
 		"e5,2026-11-03T02:02:01.25Z,121,s2c,notification,notifications/progress,,ok,,0,120,0,hidden_unicode(medium),\n",
 		r.stdout)
 
+	r = runQuery(t, sessionsCmd, "show", "s2", "--api", url)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "Last seen:  2026-11-03T02:10:00Z\n", "one event: no duration")
+	require.Contains(t, r.stdout, "   >> low (learning) 25 rate_spike: agent-2 call rate above its band [an2]\n",
+		"an anomaly without evidence is marked after the last event before it was first seen")
+
 	r = runQuery(t, sessionsCmd, "show", "nope", "--api", url)
 	require.Equal(t, 4, r.code, "not found")
 	require.Empty(t, r.stdout)
