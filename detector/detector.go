@@ -106,6 +106,9 @@ type Detector struct {
 	st       store.Store
 	consumer *bus.Consumer
 	producer *bus.Producer
+	// stopSaver ends the goroutine that saves baselines while no batch arrives; saverDone
+	// closes when it has.
+	stopSaver, saverDone chan struct{}
 	logger   *slog.Logger
 
 	raised  *prometheus.CounterVec
@@ -201,7 +204,37 @@ func (d *Detector) Start(ctx context.Context) error {
 	if err := d.restore(ctx); err != nil {
 		return err
 	}
-	return d.consumer.Start(ctx)
+	if err := d.consumer.Start(ctx); err != nil {
+		return err
+	}
+	d.stopSaver, d.saverDone = make(chan struct{}), make(chan struct{})
+	go d.saveWhileIdle(d.stopSaver, d.saverDone)
+	return nil
+}
+
+// saveWhileIdle saves changed baselines every snapshot interval even when no batch arrives
+// (the handler saves them otherwise), so what a burst taught is in the store — for the API's
+// profiles and another instance taking the partition over — without waiting for more traffic.
+func (d *Detector) saveWhileIdle(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(d.cfg.SnapshotInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		if d.now().Sub(d.lastSnapshot) >= d.cfg.SnapshotInterval {
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.SnapshotInterval)
+			if err := d.snapshot(ctx); err != nil {
+				d.logger.Warn("cannot save baselines; will retry", "err", err)
+			}
+			cancel()
+		}
+		d.mu.Unlock()
+	}
 }
 
 // restore loads every model's baselines from the store.
@@ -289,6 +322,11 @@ func (d *Detector) followRebalance(ctx context.Context, msgs []kafka.Message) er
 // Shutdown stops consuming and saves the baselines.
 func (d *Detector) Shutdown(ctx context.Context) error {
 	err := d.consumer.Shutdown(ctx)
+	if d.stopSaver != nil {
+		close(d.stopSaver)
+		<-d.saverDone
+		d.stopSaver = nil
+	}
 	d.mu.Lock()
 	serr := d.snapshot(ctx)
 	d.mu.Unlock()

@@ -344,3 +344,21 @@ func TestLifecycle(t *testing.T) {
 	require.ErrorContains(t, broken.Start(ctx), "cannot restore detector baselines")
 	require.NoError(t, broken.Shutdown(ctx))
 }
+
+// TestIdleSnapshot: what one batch taught is saved within the snapshot interval even when no
+// further batch arrives.
+func TestIdleSnapshot(t *testing.T) {
+	ctx := context.Background()
+	brokers := startBroker(t, 0)
+	st := openStore(t, filepath.Join(t.TempDir(), "mcpwatch.db"))
+	defer st.Close()
+	d := newDetector(t, Config{SnapshotInterval: 200 * time.Millisecond}, st, brokers, nil)
+	require.NoError(t, d.Start(ctx))
+	defer func() { require.NoError(t, d.Shutdown(ctx)) }()
+	produce(t, brokers, bus.TopicEventsEnriched, eventMessages(t, toolCall(1, "a", "fs", "echo"))...)
+	readAnomalies(t, brokers, 1)
+	require.Eventually(t, func() bool {
+		snaps, err := st.LoadBaselines(ctx, ModelFirstSeenTool)
+		return err == nil && len(snaps) == 1 && string(snaps[0].State) == `{"tools":["echo"]}`
+	}, 10*time.Second, 20*time.Millisecond)
+}
