@@ -4,12 +4,17 @@ BIN       ?= bin/mcpwatch
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short lint bench fuzz clean
+.PHONY: all build run test test-short lint bench fuzz clean plugin
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mcpwatch
+
+# The Grafana plugin into dashboards/plugin/dist/: plugin.json, module.js, gpx_mcpwatch_<os>_<arch>
+# (needs Node 20+; installs npm packages on first use). See docs/soc-guide.md.
+plugin:
+	GO=$(GO) bash dashboards/plugin/build.sh
 
 # Run mcpwatch on its embedded defaults (broker and store under ./mcpwatch-data).
 run:

@@ -65,3 +65,12 @@ echo "== go vet"
 "$GO" vet ./...
 echo "== go test -race"
 "$GO" test -race -count=1 -timeout 20m ./...
+
+# The Grafana plugin is its own Go module. build.sh (make plugin) builds its frontend (npm ci on
+# first use, webpack) and backend, tsc checks the frontend's types; the Go tests start a real API
+# over a seeded store, launch the built backend over go-plugin, and check the dashboards and the
+# provisioning files.
+echo "== Grafana plugin (dashboards/plugin)"
+GO="$GO" bash dashboards/plugin/build.sh
+(cd dashboards/plugin && npm run --silent typecheck)
+(cd dashboards/plugin && "$GO" vet ./... && "$GO" test -race -count=1 -timeout 15m ./...)

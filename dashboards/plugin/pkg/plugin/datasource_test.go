@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -41,7 +42,12 @@ func startAPI(t *testing.T, cfg api.Config, ready func() error) string {
 	srv, err := api.New(cfg, st, reg, ready, pipeline.Settings{Logger: slog.New(slog.DiscardHandler), Registry: reg})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(t.Context()))
-	t.Cleanup(func() { require.NoError(t, srv.Shutdown(t.Context())) })
+	t.Cleanup(func() {
+		// t.Context is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Shutdown(ctx))
+	})
 	return srv.Addr()
 }
 
