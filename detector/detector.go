@@ -109,7 +109,7 @@ type Detector struct {
 	// stopSaver ends the goroutine that saves baselines while no batch arrives; saverDone
 	// closes when it has.
 	stopSaver, saverDone chan struct{}
-	logger   *slog.Logger
+	logger               *slog.Logger
 
 	raised  *prometheus.CounterVec
 	skipped prometheus.Counter
