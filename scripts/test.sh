@@ -70,7 +70,10 @@ echo "== go test -race"
 # first use, webpack) and backend, tsc checks the frontend's types; the Go tests start a real API
 # over a seeded store, launch the built backend over go-plugin, and check the dashboards and the
 # provisioning files.
+# Its go.mod replaces the root module with ../..; -mod=mod lets it follow the root's dependencies
+# when they change before someone runs go mod tidy there.
 echo "== Grafana plugin (dashboards/plugin)"
+export GOFLAGS="$("$GO" env GOFLAGS) -mod=mod"
 GO="$GO" bash dashboards/plugin/build.sh
 (cd dashboards/plugin && npm run --silent typecheck)
 (cd dashboards/plugin && "$GO" vet ./... && "$GO" test -race -count=1 -timeout 15m ./...)
