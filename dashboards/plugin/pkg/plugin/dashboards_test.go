@@ -43,14 +43,13 @@ type dashboard struct {
 }
 
 type panel struct {
-	ID         int            `json:"id"`
-	Type       string         `json:"type"`
-	Title      string         `json:"title"`
-	GridPos    gridPos        `json:"gridPos"`
-	Datasource *dsRef         `json:"datasource"`
-	Targets    []target       `json:"targets"`
-	Panels     []panel        `json:"panels"` // a row's collapsed panels
-	raw        map[string]any `json:"-"`
+	ID         int      `json:"id"`
+	Type       string   `json:"type"`
+	Title      string   `json:"title"`
+	GridPos    gridPos  `json:"gridPos"`
+	Datasource *dsRef   `json:"datasource"`
+	Targets    []target `json:"targets"`
+	Panels     []panel  `json:"panels"` // a row's collapsed panels
 }
 
 type gridPos struct{ H, W, X, Y int }

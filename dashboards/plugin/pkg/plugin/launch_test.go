@@ -46,9 +46,7 @@ func (s *syncBuffer) String() string {
 func TestLaunchedLikeGrafana(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), fmt.Sprintf("gpx_mcpwatch_%s_%s", runtime.GOOS, runtime.GOARCH))
 	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	require.NoError(t, err, "the test builds the plugin with the go command")
 	build := exec.Command(goTool, "build", "-o", bin, "github.com/mcpwatch/mcpwatch/dashboards/plugin/pkg")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
@@ -92,8 +90,7 @@ func TestLaunchedLikeGrafana(t *testing.T) {
 		}
 	}
 	pctx := func(token string) backend.PluginContext {
-		return backend.PluginContext{OrgID: 1, PluginID: ID, DataSourceInstanceSettings: settings(token),
-			GrafanaConfig: backend.NewGrafanaCfg(map[string]string{})}
+		return backend.PluginContext{Namespace: "default", PluginID: ID, DataSourceInstanceSettings: settings(token)}
 	}
 
 	health, err := diagClient.CheckHealth(t.Context(), &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pctx(testToken))})
