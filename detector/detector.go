@@ -125,6 +125,13 @@ type Detector struct {
 	// mcp.events.enriched last brought a message (wall clock), to notice a rebalance.
 	started    time.Time
 	partitions map[int]time.Time
+	// partLatest and partActive are each partition's latest event time and when it last
+	// brought a message (wall clock); watermarkCap is the watermark's limit for the event in
+	// progress (0: none), from them.
+	partLatest   map[int]int64
+	partActive   map[int]time.Time
+	watermarkCap int64
+	capPartition int // the partition watermarkCap comes from (-1: none)
 
 	// The statistical models (models.go).
 	rateParams      *rate.Params
@@ -193,6 +200,8 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 		tools:      map[string]*agentTools{},
 		dirty:      map[string]struct{}{},
 		partitions: map[int]time.Time{},
+		partLatest: map[int]int64{},
+		partActive: map[int]time.Time{},
 		now:        time.Now,
 	}
 	d.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicEventsEnriched}}, d.handle, set)
@@ -352,17 +361,9 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 		out = append(out, anomalyMessage(a))
 	}
 	now := d.now().UTC()
-	for _, m := range msgs {
-		var ev schemas.Event
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
-			d.skipped.Inc()
-			d.logger.Warn("skipping undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
-			continue
-		}
-		for _, a := range d.Observe(&ev, now) {
-			out = append(out, anomalyMessage(a))
-			raised = append(raised, a)
-		}
+	for _, a := range d.observeBatch(msgs, now) {
+		out = append(out, anomalyMessage(a))
+		raised = append(raised, a)
 	}
 	if err := d.producer.Produce(ctx, out...); err != nil {
 		// The batch will be offered again: unlearn what it taught, or the retry would find
@@ -397,18 +398,83 @@ func anomalyMessage(a schemas.Anomaly) kafka.Message {
 	return kafka.Message{Key: []byte(a.AgentID), Value: v}
 }
 
+// partitionIdle is how long (wall clock) a partition may bring nothing before the watermark
+// stops waiting for it: its agents are then silent, not late.
+const partitionIdle = 30 * time.Second
+
+// observeBatch observes a batch's events and returns the anomalies they raise. The event-time
+// watermark may not pass the latest event of any partition still delivering: after a backlog
+// (a restart, an outage), partitions are read at different paces, and a watermark set by the
+// fastest would sweep the other partitions' agents into silence and lump their late events
+// into one bucket — a drop, then a spike, that never happened. Callers hold d.mu.
+func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.Anomaly {
+	evs := make([]schemas.Event, 0, len(msgs))
+	parts := make([]int, 0, len(msgs))
+	for _, m := range msgs {
+		var ev schemas.Event
+		if err := json.Unmarshal(m.Value, &ev); err != nil {
+			d.skipped.Inc()
+			d.logger.Warn("skipping undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
+			continue
+		}
+		if _, ok := d.partLatest[m.Partition]; !ok || now.Sub(d.partActive[m.Partition]) > partitionIdle {
+			// A partition (re)joining holds the watermark from its first event on.
+			d.partLatest[m.Partition] = eventTime(&ev, now)
+		}
+		d.partActive[m.Partition] = now
+		evs = append(evs, ev)
+		parts = append(parts, m.Partition)
+	}
+	d.capWatermark(now)
+	var out []schemas.Anomaly
+	for i := range evs {
+		p := parts[i]
+		if t := eventTime(&evs[i], now); t > d.partLatest[p] {
+			d.partLatest[p] = t
+			if p == d.capPartition {
+				d.capWatermark(now) // the slowest partition moved on
+			}
+		}
+		out = append(out, d.Observe(&evs[i], now)...)
+	}
+	return out
+}
+
+// capWatermark sets watermarkCap to the latest event time of the slowest partition still
+// delivering, and capPartition to that partition.
+func (d *Detector) capWatermark(now time.Time) {
+	d.watermarkCap, d.capPartition = 0, -1
+	for p, t := range d.partLatest {
+		if now.Sub(d.partActive[p]) > partitionIdle {
+			continue
+		}
+		if d.capPartition < 0 || t < d.watermarkCap {
+			d.watermarkCap, d.capPartition = t, p
+		}
+	}
+}
+
+// eventTime is the event's time (ObservedAt; now when unset), clamped to maxClockSkew ahead
+// of now: an event stamped in the future (a collector's clock gone wrong) would move the
+// watermark there and make every agent fall silent at once.
+func eventTime(ev *schemas.Event, now time.Time) int64 {
+	if ev.ObservedAt.IsZero() {
+		return now.UnixNano()
+	}
+	return min(ev.ObservedAt.UnixNano(), now.Add(maxClockSkew).UnixNano())
+}
+
 // Observe updates the agent's baselines with ev and returns the anomalies it raises. Time is
 // the event's (ObservedAt; now when unset), so a replay scores as the live stream did; now
 // stamps the anomalies. Callers hold d.mu (the handler does).
 func (d *Detector) Observe(ev *schemas.Event, now time.Time) []schemas.Anomaly {
-	t := now.UnixNano()
-	if !ev.ObservedAt.IsZero() {
-		// An event stamped in the future (a collector's clock gone wrong) would move the
-		// watermark there and make every agent fall silent at once: clamp it.
-		t = min(ev.ObservedAt.UnixNano(), now.Add(maxClockSkew).UnixNano())
-	}
+	t := eventTime(ev, now)
 	var out []schemas.Anomaly
-	out = d.advance(out, t, now)
+	if w := d.watermarkCap; w != 0 && w < t {
+		out = d.advance(out, w, now)
+	} else {
+		out = d.advance(out, t, now)
+	}
 	var st *agentState
 	out, st = d.observeStats(out, ev, t, now)
 	if an, ok := d.observeNewTool(ev, st, now); ok {

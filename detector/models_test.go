@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -783,4 +784,72 @@ func TestPeerGroupPrior(t *testing.T) {
 	}
 	require.Zero(t, spikes("batch"), "a newcomer at its peer group's pace is normal")
 	require.NotZero(t, spikes("interactive"), "the same pace in a quiet group is a spike")
+}
+
+// TestWatermarkWaitsForSlowPartitions replays two agents on two partitions, one read two hours
+// ahead of the other (a backlog drained at different paces): the lagging agent is not swept
+// into silence ahead of its own events, and raises what it raises when read in step.
+func TestWatermarkWaitsForSlowPartitions(t *testing.T) {
+	var s stream
+	normalAgent(&s, "a", week0, week0.Add(3*24*time.Hour), 4, 1)
+	normalAgent(&s, "b", week0, week0.Add(3*24*time.Hour), 4, 2)
+	var a, b []kafka.Message
+	for _, ev := range s.evs {
+		v, err := json.Marshal(ev)
+		require.NoError(t, err)
+		if ev.AgentID == "a" {
+			a = append(a, kafka.Message{Partition: 0, Value: v})
+		} else {
+			b = append(b, kafka.Message{Partition: 1, Value: v})
+		}
+	}
+	rateAnomalies := func(as []schemas.Anomaly, agent string) (n int) {
+		for _, x := range as {
+			if x.AgentID == agent && (x.Kind == KindRateDrop || x.Kind == KindRateSpike) && !x.Learning {
+				n++
+			}
+		}
+		return n
+	}
+	now := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}}
+	// In step: batches of both partitions, in event time.
+	inStep := liveDetector(t, cfg)
+	var want []schemas.Anomaly
+	ia, ib := 0, 0
+	for ia < len(a) || ib < len(b) {
+		var batch []kafka.Message
+		for k := 0; k < 20 && ia < len(a); k, ia = k+1, ia+1 {
+			batch = append(batch, a[ia])
+		}
+		for k := 0; k < 20 && ib < len(b); k, ib = k+1, ib+1 {
+			batch = append(batch, b[ib])
+		}
+		want = append(want, inStep.observeBatch(batch, now)...)
+	}
+	// Skewed: after a day in step, partition 1 stalls for two hours of partition 0's events
+	// (about 480), then catches up five batches at a time.
+	skewed := liveDetector(t, cfg)
+	var got []schemas.Anomaly
+	ia, ib = 0, 0
+	day := len(a) / 3
+	for ia < len(a) || ib < len(b) {
+		var batch []kafka.Message
+		for k := 0; k < 20 && ia < len(a); k, ia = k+1, ia+1 {
+			batch = append(batch, a[ia])
+		}
+		n := 20
+		switch {
+		case ia > day && ia <= day+480:
+			n = 0
+		case ia > day+480:
+			n = 100
+		}
+		for k := 0; k < n && ib < len(b); k, ib = k+1, ib+1 {
+			batch = append(batch, b[ib])
+		}
+		got = append(got, skewed.observeBatch(batch, now)...)
+	}
+	require.Equal(t, rateAnomalies(want, "b"), rateAnomalies(got, "b"), "the lagging agent raises what it raises in step")
+	require.Equal(t, rateAnomalies(want, "a"), rateAnomalies(got, "a"))
 }
