@@ -278,12 +278,12 @@ func fixtureDeliveries() []store.Delivery {
 }
 
 // newTestDatasource returns a Datasource for the fixture's API with the test token.
-func newTestDatasource(t *testing.T) *Datasource {
+func newTestDatasource(t testing.TB) *Datasource {
 	t.Helper()
 	return newDatasourceFor(t, fixtureAPI, testToken)
 }
 
-func newDatasourceFor(t *testing.T, url, token string) *Datasource {
+func newDatasourceFor(t testing.TB, url, token string) *Datasource {
 	t.Helper()
 	inst, err := NewDatasource(t.Context(), backend.DataSourceInstanceSettings{
 		UID: "mcpwatch-test", Name: "mcpwatch", Type: ID, URL: url, JSONData: []byte(`{}`),

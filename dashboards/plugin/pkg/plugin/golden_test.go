@@ -146,7 +146,7 @@ func nonEmpty(t *testing.T, f data.Frames, names ...string) {
 }
 
 // dataQuery builds the query Grafana would send.
-func dataQuery(t *testing.T, refID, queryType, model string, tr backend.TimeRange, interval time.Duration, points int64) backend.DataQuery {
+func dataQuery(t testing.TB, refID, queryType, model string, tr backend.TimeRange, interval time.Duration, points int64) backend.DataQuery {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(model), &m))
