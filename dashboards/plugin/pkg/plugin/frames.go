@@ -2,8 +2,11 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -162,11 +165,8 @@ func (d *Datasource) anomalies(ctx context.Context, dq backend.DataQuery, q Quer
 		more  bool
 	)
 	for _, k := range kinds {
-		v := url.Values{}
-		for name, vs := range base {
-			v[name] = vs
-		}
-		r := request{path: "/api/v1/anomalies", query: url.Values(values(v).set("kind", k))}
+		v := values(maps.Clone(url.Values(base)))
+		r := request{path: "/api/v1/anomalies", query: url.Values(v.set("kind", k))}
 		var resp anomaliesResponse
 		if err := d.api.get(ctx, r, &resp); err != nil {
 			return nil, nil, err
@@ -381,7 +381,7 @@ func (d *Datasource) profileOf(ctx context.Context, agentID string) (*profile, r
 	r := request{path: "/api/v1/agents/" + url.PathEscape(agentID) + "/profile"}
 	var p profile
 	err := d.api.get(ctx, r, &p)
-	if ae, ok := err.(*apiError); ok && ae.Status == 404 {
+	if ae := (*apiError)(nil); errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return nil, r, nil
 	}
 	if err != nil {
