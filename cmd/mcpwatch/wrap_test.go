@@ -236,7 +236,7 @@ func TestWrapSpoolsUntilMcpwatchIsUp(t *testing.T) {
 	require.Eventually(t, func() bool {
 		entries, err := os.ReadDir(spoolDir)
 		return err == nil && len(entries) == 0
-	}, 10*time.Second, 50*time.Millisecond, "the adopted spool is removed once sent")
+	}, 30*time.Second, 50*time.Millisecond, "the adopted spool is removed once sent")
 	require.Equal(t, 0, p.terminate(t), p.stderr.String())
 }
 
