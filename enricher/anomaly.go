@@ -1,8 +1,6 @@
 package enricher
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
@@ -34,20 +32,7 @@ const ModelContentInspection = "content_inspection"
 // crash upserts the same anomaly and alerting's delivery id stays stable. It is shaped like a
 // UUID (version 8, custom).
 func AnomalyID(agent, kind string, parts ...string) string {
-	h := sha256.New()
-	h.Write([]byte(agent))
-	h.Write([]byte{0})
-	h.Write([]byte(kind))
-	for _, p := range parts {
-		h.Write([]byte{0})
-		h.Write([]byte(p))
-	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	sum[6] = (sum[6] & 0x0f) | 0x80 // version 8: custom
-	sum[8] = (sum[8] & 0x3f) | 0x80 // RFC 4122 variant
-	s := hex.EncodeToString(sum[:16])
-	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+	return schemas.StableAnomalyID(agent, kind, parts...)
 }
 
 // ScoreForSeverity is the score the enricher gives an anomaly of severity s: the middle of

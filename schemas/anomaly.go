@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
@@ -110,4 +112,25 @@ type Explanation struct {
 	Model string `json:"model"`
 	// Probability is the model's probability of the observation under the baseline, when it has one.
 	Probability float64 `json:"probability,omitempty"`
+}
+
+// StableAnomalyID is deterministic for a finding: the same agent, kind and parts (server,
+// subject, definition version, time bucket, …) always give the same id, so a batch redelivered
+// after a crash upserts the same anomaly and alerting's delivery id stays stable. It is shaped
+// like a UUID (version 8, custom) over a SHA-256 of the parts.
+func StableAnomalyID(agent, kind string, parts ...string) string {
+	h := sha256.New()
+	h.Write([]byte(agent))
+	h.Write([]byte{0})
+	h.Write([]byte(kind))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	sum[6] = (sum[6] & 0x0f) | 0x80 // version 8: custom
+	sum[8] = (sum[8] & 0x3f) | 0x80 // RFC 4122 variant
+	s := hex.EncodeToString(sum[:16])
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
 }
