@@ -557,32 +557,19 @@ func (c *ClickHouse) Session(ctx context.Context, id string) (Session, error) {
 	if id == "" {
 		return Session{}, ErrNotFound
 	}
-	out, err := c.querySessions(ctx, c.chSessionSelect()+" WHERE session_id = ? GROUP BY session_id", id)
-	if err != nil {
-		return Session{}, err
-	}
-	if len(out) == 0 {
-		return Session{}, ErrNotFound
-	}
-	return out[0], nil
+	return only(c.querySessions(ctx, c.chSessionSelect()+" WHERE session_id = ? GROUP BY session_id", id))
 }
 
 func (c *ClickHouse) querySessions(ctx context.Context, query string, args ...any) ([]Session, error) {
 	rows, err := c.conn.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query sessions: %w", err)
-	}
-	defer rows.Close()
-	out := []Session{}
-	for rows.Next() {
+	out, err := queryAll(rows, err, "sessions", func(s *Session) error {
 		var (
-			s              Session
 			first, last    int64
 			events, errors uint64
 		)
 		if err := rows.Scan(&s.ID, &s.AgentID, &s.ServerID, &s.ClientName, &s.ProtocolVersion,
 			&first, &last, &events, &errors, &s.Tools); err != nil {
-			return nil, fmt.Errorf("cannot query sessions: %w", err)
+			return err
 		}
 		s.FirstSeen, s.LastSeen = fromMicros(first), fromMicros(last)
 		s.Events, s.Errors = int(events), int(errors)
@@ -590,10 +577,10 @@ func (c *ClickHouse) querySessions(ctx context.Context, query string, args ...an
 			s.Tools = []string{}
 		}
 		slices.Sort(s.Tools)
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query sessions: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := c.addSessionAnomalies(ctx, out); err != nil {
 		return nil, err
@@ -632,27 +619,20 @@ func (c *ClickHouse) addSessionAnomalies(ctx context.Context, sessions []Session
 	rows, err := c.conn.Query(ctx, "SELECT w_session, count(), max(w_score) FROM ("+
 		c.latestAnomalies("anomaly_id IN (SELECT anomaly_id FROM "+c.t("anomalies")+" WHERE session_id IN "+in+")", "")+
 		") WHERE w_session IN "+in+" GROUP BY w_session", append(ids, ids...)...)
-	if err != nil {
-		return fmt.Errorf("cannot query session anomalies: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return eachRow(rows, err, "session anomalies", func() error {
 		var (
 			id    string
 			n     uint64
 			score float64
 		)
 		if err := rows.Scan(&id, &n, &score); err != nil {
-			return fmt.Errorf("cannot query session anomalies: %w", err)
+			return err
 		}
 		if i, ok := index[id]; ok {
 			sessions[i].Anomalies, sessions[i].MaxScore = int(n), score
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cannot query session anomalies: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // SessionEvents returns a session's events in observed order (then by event ID); LIMIT BY drops
@@ -775,39 +755,22 @@ func (c *ClickHouse) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.A
 
 // Anomaly returns one anomaly's latest version, or ErrNotFound.
 func (c *ClickHouse) Anomaly(ctx context.Context, id string) (schemas.Anomaly, error) {
-	out, err := c.queryAnomalies(ctx, "SELECT argMax(data, (count, last_seen_us)) FROM "+c.t("anomalies")+
-		" WHERE anomaly_id = ? GROUP BY anomaly_id", id)
-	if err != nil {
-		return schemas.Anomaly{}, err
-	}
-	if len(out) == 0 {
-		return schemas.Anomaly{}, ErrNotFound
-	}
-	return out[0], nil
+	return only(c.queryAnomalies(ctx, "SELECT argMax(data, (count, last_seen_us)) FROM "+c.t("anomalies")+
+		" WHERE anomaly_id = ? GROUP BY anomaly_id", id))
 }
 
 func (c *ClickHouse) queryAnomalies(ctx context.Context, query string, args ...any) ([]schemas.Anomaly, error) {
 	rows, err := c.conn.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query anomalies: %w", err)
-	}
-	defer rows.Close()
-	out := []schemas.Anomaly{}
-	for rows.Next() {
+	return queryAll(rows, err, "anomalies", func(a *schemas.Anomaly) error {
 		var data string
 		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("cannot query anomalies: %w", err)
+			return err
 		}
-		var a schemas.Anomaly
-		if err := json.Unmarshal([]byte(data), &a); err != nil {
-			return nil, fmt.Errorf("cannot decode stored anomaly: %w", err)
+		if err := json.Unmarshal([]byte(data), a); err != nil {
+			return fmt.Errorf("cannot decode stored anomaly: %w", err)
 		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query anomalies: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // DropExpired drops whole daily partitions of events, anomalies and deliveries that lie entirely before the

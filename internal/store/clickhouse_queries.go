@@ -4,24 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // chErrorStatuses are the statuses Agent.Errors and the errors metric count.
 const chErrorStatuses = "status IN ('error', 'tool_error', 'timeout')"
-
-// chRange appends [since, until) conditions on a microseconds column; zero times are unbounded.
-func chRange(where []string, args []any, col string, since, until time.Time) ([]string, []any) {
-	if !since.IsZero() {
-		where, args = append(where, col+" >= ?"), append(args, micros(since))
-	}
-	if !until.IsZero() {
-		where, args = append(where, col+" < ?"), append(args, micros(until))
-	}
-	return where, args
-}
 
 // Agents summarises the agents seen in [Since, Until), riskiest first.
 func (c *ClickHouse) Agents(ctx context.Context, q AgentQuery) ([]Agent, error) {
@@ -33,78 +21,42 @@ func (c *ClickHouse) Agent(ctx context.Context, id string, q AgentQuery) (Agent,
 	if id == "" {
 		return Agent{}, ErrNotFound
 	}
-	out, err := c.agents(ctx, id, q)
-	if err != nil {
-		return Agent{}, err
-	}
-	if len(out) == 0 {
-		return Agent{}, ErrNotFound
-	}
-	return out[0], nil
+	return only(c.agents(ctx, id, q))
 }
 
 // agents aggregates events per agent (uniqExact over event_id ignores unmerged duplicates), then
 // adds the scores of their anomalies' latest non-learning versions; Risk, the order and the
 // limit are computed in Go (finishAgents), the same for both backends.
 func (c *ClickHouse) agents(ctx context.Context, id string, q AgentQuery) ([]Agent, error) {
-	where, args := []string{"agent_id != ''"}, []any{}
-	if id != "" {
-		where, args = append(where, "agent_id = ?"), append(args, id)
-	}
-	where, args = chRange(where, args, "observed_us", q.Since, q.Until)
+	where, args := eqWhere([]string{"agent_id != ''"}, []any{}, "agent_id", id)
+	where, args = rangeWhere(where, args, "observed_us", q.Since, q.Until)
 	rows, err := c.conn.Query(ctx, `SELECT agent_id, min(observed_us), max(observed_us), uniqExact(event_id),
 		uniqExactIf(event_id, `+chErrorStatuses+`), uniqExactIf(session_id, session_id != ''),
 		groupUniqArrayIf(server_id, server_id != ''), groupUniqArrayIf(target, method = 'tools/call' AND target != '')
 		FROM `+c.t("events")+` WHERE `+strings.Join(where, " AND ")+` GROUP BY agent_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query agents: %w", err)
-	}
-	defer rows.Close()
-	var out []Agent
-	for rows.Next() {
+	out, err := queryAll(rows, err, "agents", func(a *Agent) error {
 		var (
-			a                        Agent
 			first, last              int64
 			events, errors, sessions uint64
 		)
 		if err := rows.Scan(&a.ID, &first, &last, &events, &errors, &sessions, &a.Servers, &a.Tools); err != nil {
-			return nil, fmt.Errorf("cannot query agents: %w", err)
+			return err
 		}
 		a.FirstSeen, a.LastSeen = fromMicros(first), fromMicros(last)
 		a.Events, a.Errors, a.Sessions = int(events), int(errors), int(sessions)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query agents: %w", err)
-	}
-	if len(out) == 0 {
-		return []Agent{}, nil
+		return nil
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
 	}
 
-	inner, args := []string{"agent_id != ''"}, []any{}
-	if id != "" {
-		inner, args = append(inner, "agent_id = ?"), append(args, id)
-	}
-	outer, args := chRange([]string{"w_learning = 0"}, args, "w_last", q.Since, q.Until)
+	inner, args := eqWhere([]string{"agent_id != ''"}, []any{}, "agent_id", id)
+	outer, args := rangeWhere([]string{"w_learning = 0"}, args, "w_last", q.Since, q.Until)
 	scores, err := c.conn.Query(ctx, "SELECT agent_id, w_score FROM ("+c.latestAnomalies(strings.Join(inner, " AND "), "")+
 		") WHERE "+strings.Join(outer, " AND "), args...)
+	byAgent, err := agentScores(scores, err)
 	if err != nil {
-		return nil, fmt.Errorf("cannot query agent anomalies: %w", err)
-	}
-	defer scores.Close()
-	byAgent := map[string][]float64{}
-	for scores.Next() {
-		var (
-			agent string
-			score float64
-		)
-		if err := scores.Scan(&agent, &score); err != nil {
-			return nil, fmt.Errorf("cannot query agent anomalies: %w", err)
-		}
-		byAgent[agent] = append(byAgent[agent], score)
-	}
-	if err := scores.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query agent anomalies: %w", err)
+		return nil, err
 	}
 	return finishAgents(out, byAgent, limitOf(q.Limit)), nil
 }
@@ -154,36 +106,29 @@ func (c *ClickHouse) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, e
 	}
 	where := []string{src.where, src.time + " >= ?", src.time + " < ?"}
 	args := []any{p.since, p.until}
-	if q.AgentID != "" {
-		where, args = append(where, src.agent+" = ?"), append(args, q.AgentID)
-	}
-	if q.ServerID != "" {
-		where, args = append(where, src.server+" = ?"), append(args, q.ServerID)
-	}
+	where, args = eqWhere(where, args, src.agent, q.AgentID)
+	where, args = eqWhere(where, args, src.server, q.ServerID)
 	if q.Tool != "" {
 		where, args = append(where, "method = 'tools/call' AND target = ?"), append(args, q.Tool)
 	}
 	from := " FROM " + src.from + " WHERE " + strings.Join(where, " AND ")
 	bucket := fmt.Sprintf("toInt64(%d + intDiv(%s - %d, %d) * %d)", p.origin, src.time, p.origin, p.step, p.step)
 	rows, err := c.conn.Query(ctx, "SELECT "+key+" AS k, "+bucket+" AS b, "+src.count+from+" GROUP BY k, b", args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
-	}
-	defer rows.Close()
 	b := newSeriesBuilder()
-	for rows.Next() {
+	err = eachRow(rows, err, "time series", func() error {
 		var (
 			k      string
 			bucket int64
 			n      uint64
 		)
 		if err := rows.Scan(&k, &bucket, &n); err != nil {
-			return nil, fmt.Errorf("cannot query time series: %w", err)
+			return err
 		}
 		b.add(k, bucket, int64(n))
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return b.result(p.limit), nil
 }
@@ -198,29 +143,12 @@ func (c *ClickHouse) Values(ctx context.Context, field string, q ValuesQuery) ([
 	if field == "tool" {
 		where = append(where, "method = 'tools/call'")
 	}
-	if q.AgentID != "" {
-		where, args = append(where, "agent_id = ?"), append(args, q.AgentID)
-	}
-	where, args = chRange(where, args, "observed_us", q.Since, q.Until)
+	where, args = eqWhere(where, args, "agent_id", q.AgentID)
+	where, args = rangeWhere(where, args, "observed_us", q.Since, q.Until)
 	args = append(args, limitOf(q.Limit))
 	rows, err := c.conn.Query(ctx, "SELECT "+col+" FROM "+c.t("events")+" WHERE "+strings.Join(where, " AND ")+
 		" GROUP BY "+col+" ORDER BY "+col+" LIMIT ?", args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query values: %w", err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, fmt.Errorf("cannot query values: %w", err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query values: %w", err)
-	}
-	return out, nil
+	return queryAll(rows, err, "values", func(v *string) error { return rows.Scan(v) })
 }
 
 // SaveDefinitions appends definition versions; per key, the greatest LastSeen wins in queries
@@ -261,38 +189,23 @@ func (c *ClickHouse) sendRows(ctx context.Context, table, columns string, fill f
 // Definitions lists definition versions, newest FirstSeen first. Versions of a key not yet
 // merged collapse to the one with the greatest LastSeen.
 func (c *ClickHouse) Definitions(ctx context.Context, q DefinitionQuery) ([]Definition, error) {
-	where, args := []string{"1"}, []any{}
-	for _, f := range []struct{ col, v string }{{"server_id", q.ServerID}, {"kind", q.Kind}, {"name", q.Name}} {
-		if f.v != "" {
-			where, args = append(where, f.col+" = ?"), append(args, f.v)
-		}
-	}
-	where, args = chRange(where, args, "first_seen_us", q.Since, q.Until)
+	where, args := eqWhere([]string{"1"}, []any{}, "server_id", q.ServerID)
+	where, args = eqWhere(where, args, "kind", q.Kind)
+	where, args = eqWhere(where, args, "name", q.Name)
+	where, args = rangeWhere(where, args, "first_seen_us", q.Since, q.Until)
 	args = append(args, limitOf(q.Limit))
 	rows, err := c.conn.Query(ctx, `SELECT server_id, kind, name, first_seen_us, argMax(fingerprint, last_seen_us),
 		argMax(definition, last_seen_us), max(last_seen_us)
 		FROM `+c.t("definitions")+` WHERE `+strings.Join(where, " AND ")+`
 		GROUP BY server_id, kind, name, first_seen_us ORDER BY first_seen_us DESC, server_id, kind, name LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query definitions: %w", err)
-	}
-	defer rows.Close()
-	out := []Definition{}
-	for rows.Next() {
-		var (
-			d           Definition
-			first, last int64
-		)
+	return queryAll(rows, err, "definitions", func(d *Definition) error {
+		var first, last int64
 		if err := rows.Scan(&d.ServerID, &d.Kind, &d.Name, &first, &d.Fingerprint, &d.Definition, &last); err != nil {
-			return nil, fmt.Errorf("cannot query definitions: %w", err)
+			return err
 		}
 		d.FirstSeen, d.LastSeen = fromMicros(first), fromMicros(last)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query definitions: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // RecordDeliveries appends delivery outcomes; per (ID, Status), the latest Time wins in
@@ -325,37 +238,24 @@ func (c *ClickHouse) latestDeliveries() string {
 // Deliveries lists delivery outcomes, newest Time first; filters apply to each outcome's latest
 // record.
 func (c *ClickHouse) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error) {
-	where, args := []string{"1"}, []any{}
-	for _, f := range []struct{ col, v string }{{"w_anomaly", q.AnomalyID}, {"w_sink", q.Sink}, {"status", q.Status}} {
-		if f.v != "" {
-			where, args = append(where, f.col+" = ?"), append(args, f.v)
-		}
-	}
-	where, args = chRange(where, args, "w_time", q.Since, q.Until)
+	where, args := eqWhere([]string{"1"}, []any{}, "w_anomaly", q.AnomalyID)
+	where, args = eqWhere(where, args, "w_sink", q.Sink)
+	where, args = eqWhere(where, args, "status", q.Status)
+	where, args = rangeWhere(where, args, "w_time", q.Since, q.Until)
 	args = append(args, limitOf(q.Limit))
 	rows, err := c.conn.Query(ctx, `SELECT delivery_id, w_anomaly, w_agent, w_kind, w_severity, w_sink, status,
 		w_attempts, w_error, w_time FROM (`+c.latestDeliveries()+`) WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY w_time DESC, delivery_id, status LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query deliveries: %w", err)
-	}
-	defer rows.Close()
-	out := []Delivery{}
-	for rows.Next() {
+	return queryAll(rows, err, "deliveries", func(d *Delivery) error {
 		var (
-			d        Delivery
 			attempts uint32
 			us       int64
 		)
 		if err := rows.Scan(&d.ID, &d.AnomalyID, &d.AgentID, &d.Kind, &d.Severity, &d.Sink, &d.Status,
 			&attempts, &d.Error, &us); err != nil {
-			return nil, fmt.Errorf("cannot query deliveries: %w", err)
+			return err
 		}
 		d.Attempts, d.Time = int(attempts), fromMicros(us)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query deliveries: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }

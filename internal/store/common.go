@@ -254,3 +254,94 @@ func normDelivery(d Delivery) Delivery {
 	d.Time = normTime(d.Time)
 	return d
 }
+
+// rangeWhere appends [since, until) conditions on a microseconds column; zero times are unbounded.
+func rangeWhere(where []string, args []any, col string, since, until time.Time) ([]string, []any) {
+	if !since.IsZero() {
+		where, args = append(where, col+" >= ?"), append(args, micros(since))
+	}
+	if !until.IsZero() {
+		where, args = append(where, col+" < ?"), append(args, micros(until))
+	}
+	return where, args
+}
+
+// eqWhere appends col = v unless v is empty (an unset filter).
+func eqWhere(where []string, args []any, col, v string) ([]string, []any) {
+	if v == "" {
+		return where, args
+	}
+	return append(where, col+" = ?"), append(args, v)
+}
+
+// rowScanner is what both drivers' query results offer (*sql.Rows and clickhouse driver.Rows).
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// eachRow calls fn for every row of a query's result and closes it; err is the query's own
+// error, and every error says "cannot query <what>".
+func eachRow(rows rowScanner, err error, what string, fn func() error) error {
+	if err != nil {
+		return fmt.Errorf("cannot query %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(); err != nil {
+			return fmt.Errorf("cannot query %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot query %s: %w", what, err)
+	}
+	return nil
+}
+
+// queryAll collects a query's rows, each filled in by scan; never nil.
+func queryAll[T any](rows rowScanner, err error, what string, scan func(*T) error) ([]T, error) {
+	out := []T{}
+	err = eachRow(rows, err, what, func() error {
+		var v T
+		if err := scan(&v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// only is the result of a lookup by id: its first row, or ErrNotFound.
+func only[T any](out []T, err error) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	if len(out) == 0 {
+		return zero, ErrNotFound
+	}
+	return out[0], nil
+}
+
+// agentScores reads (agent_id, score) rows into scores by agent, for finishAgents.
+func agentScores(rows rowScanner, err error) (map[string][]float64, error) {
+	byAgent := map[string][]float64{}
+	err = eachRow(rows, err, "agent anomalies", func() error {
+		var (
+			agent string
+			score float64
+		)
+		if err := rows.Scan(&agent, &score); err != nil {
+			return err
+		}
+		byAgent[agent] = append(byAgent[agent], score)
+		return nil
+	})
+	return byAgent, err
+}

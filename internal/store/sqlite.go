@@ -500,42 +500,29 @@ func (s *SQLite) Session(ctx context.Context, id string) (Session, error) {
 	if id == "" {
 		return Session{}, ErrNotFound
 	}
-	out, err := s.querySessions(ctx, sqliteSessionSelect+" WHERE session_id = ? GROUP BY session_id", id)
-	if err != nil {
-		return Session{}, err
-	}
-	if len(out) == 0 {
-		return Session{}, ErrNotFound
-	}
-	return out[0], nil
+	return only(s.querySessions(ctx, sqliteSessionSelect+" WHERE session_id = ? GROUP BY session_id", id))
 }
 
 func (s *SQLite) querySessions(ctx context.Context, query string, args ...any) ([]Session, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query sessions: %w", err)
-	}
-	defer rows.Close()
-	out := []Session{}
-	for rows.Next() {
+	out, err := queryAll(rows, err, "sessions", func(ss *Session) error {
 		var (
-			ss          Session
 			first, last int64
 			tools       string
 		)
 		if err := rows.Scan(&ss.ID, &ss.AgentID, &ss.ServerID, &ss.ClientName, &ss.ProtocolVersion,
 			&first, &last, &ss.Events, &ss.Errors, &tools); err != nil {
-			return nil, fmt.Errorf("cannot query sessions: %w", err)
+			return err
 		}
 		ss.FirstSeen, ss.LastSeen = fromMicros(first), fromMicros(last)
 		if err := json.Unmarshal([]byte(tools), &ss.Tools); err != nil {
-			return nil, fmt.Errorf("cannot decode session tools: %w", err)
+			return fmt.Errorf("cannot decode session tools: %w", err)
 		}
 		slices.Sort(ss.Tools)
-		out = append(out, ss)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query sessions: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := s.addSessionAnomalies(ctx, out); err != nil {
 		return nil, err
@@ -555,27 +542,20 @@ func (s *SQLite) addSessionAnomalies(ctx context.Context, sessions []Session) er
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT session_id, count(*), max(score) FROM anomalies
 		WHERE session_id IN (?`+strings.Repeat(", ?", len(args)-1)+`) GROUP BY session_id`, args...)
-	if err != nil {
-		return fmt.Errorf("cannot query session anomalies: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return eachRow(rows, err, "session anomalies", func() error {
 		var (
 			id    string
 			n     int
 			score float64
 		)
 		if err := rows.Scan(&id, &n, &score); err != nil {
-			return fmt.Errorf("cannot query session anomalies: %w", err)
+			return err
 		}
 		if i, ok := index[id]; ok {
 			sessions[i].Anomalies, sessions[i].MaxScore = n, score
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("cannot query session anomalies: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // SessionEvents returns a session's events in observed order (then by event ID).
@@ -675,38 +655,21 @@ func (s *SQLite) Anomalies(ctx context.Context, q AnomalyQuery) ([]schemas.Anoma
 
 // Anomaly returns one anomaly, or ErrNotFound.
 func (s *SQLite) Anomaly(ctx context.Context, id string) (schemas.Anomaly, error) {
-	out, err := s.queryAnomalies(ctx, "SELECT data FROM anomalies WHERE anomaly_id = ?", id)
-	if err != nil {
-		return schemas.Anomaly{}, err
-	}
-	if len(out) == 0 {
-		return schemas.Anomaly{}, ErrNotFound
-	}
-	return out[0], nil
+	return only(s.queryAnomalies(ctx, "SELECT data FROM anomalies WHERE anomaly_id = ?", id))
 }
 
 func (s *SQLite) queryAnomalies(ctx context.Context, query string, args ...any) ([]schemas.Anomaly, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query anomalies: %w", err)
-	}
-	defer rows.Close()
-	out := []schemas.Anomaly{}
-	for rows.Next() {
+	return queryAll(rows, err, "anomalies", func(a *schemas.Anomaly) error {
 		var data []byte
 		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("cannot query anomalies: %w", err)
+			return err
 		}
-		var a schemas.Anomaly
-		if err := json.Unmarshal(data, &a); err != nil {
-			return nil, fmt.Errorf("cannot decode stored anomaly: %w", err)
+		if err := json.Unmarshal(data, a); err != nil {
+			return fmt.Errorf("cannot decode stored anomaly: %w", err)
 		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query anomalies: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // DropExpired deletes events observed, anomalies last seen and deliveries that happened before

@@ -6,19 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 )
-
-// rangeWhere appends [since, until) conditions on a microseconds column; zero times are unbounded.
-func rangeWhere(where []string, args []any, col string, since, until time.Time) ([]string, []any) {
-	if !since.IsZero() {
-		where, args = append(where, col+" >= ?"), append(args, micros(since))
-	}
-	if !until.IsZero() {
-		where, args = append(where, col+" < ?"), append(args, micros(until))
-	}
-	return where, args
-}
 
 // sqliteErrorStatuses are the statuses Agent.Errors and the errors metric count.
 const sqliteErrorStatuses = "status IN ('error', 'tool_error', 'timeout')"
@@ -33,82 +21,46 @@ func (s *SQLite) Agent(ctx context.Context, id string, q AgentQuery) (Agent, err
 	if id == "" {
 		return Agent{}, ErrNotFound
 	}
-	out, err := s.agents(ctx, id, q)
-	if err != nil {
-		return Agent{}, err
-	}
-	if len(out) == 0 {
-		return Agent{}, ErrNotFound
-	}
-	return out[0], nil
+	return only(s.agents(ctx, id, q))
 }
 
 // agents aggregates events per agent, then adds the scores of their non-learning anomalies;
 // Risk, the order and the limit are computed in Go (finishAgents), the same for both backends.
 func (s *SQLite) agents(ctx context.Context, id string, q AgentQuery) ([]Agent, error) {
-	where, args := []string{"agent_id <> ''"}, []any{}
-	if id != "" {
-		where, args = append(where, "agent_id = ?"), append(args, id)
-	}
+	where, args := eqWhere([]string{"agent_id <> ''"}, []any{}, "agent_id", id)
 	where, args = rangeWhere(where, args, "observed_at", q.Since, q.Until)
 	rows, err := s.r.QueryContext(ctx, `SELECT agent_id, min(observed_at), max(observed_at), count(*),
 		coalesce(sum(`+sqliteErrorStatuses+`), 0), count(DISTINCT nullif(session_id, '')),
 		json_group_array(DISTINCT server_id) FILTER (WHERE server_id <> ''),
 		json_group_array(DISTINCT target) FILTER (WHERE method = 'tools/call' AND target <> '')
 		FROM events WHERE `+strings.Join(where, " AND ")+` GROUP BY agent_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query agents: %w", err)
-	}
-	defer rows.Close()
-	var out []Agent
-	for rows.Next() {
+	out, err := queryAll(rows, err, "agents", func(a *Agent) error {
 		var (
-			a              Agent
 			first, last    int64
 			servers, tools string
 		)
 		if err := rows.Scan(&a.ID, &first, &last, &a.Events, &a.Errors, &a.Sessions, &servers, &tools); err != nil {
-			return nil, fmt.Errorf("cannot query agents: %w", err)
+			return err
 		}
 		a.FirstSeen, a.LastSeen = fromMicros(first), fromMicros(last)
 		if err := json.Unmarshal([]byte(servers), &a.Servers); err != nil {
-			return nil, fmt.Errorf("cannot decode agent servers: %w", err)
+			return fmt.Errorf("cannot decode agent servers: %w", err)
 		}
 		if err := json.Unmarshal([]byte(tools), &a.Tools); err != nil {
-			return nil, fmt.Errorf("cannot decode agent tools: %w", err)
+			return fmt.Errorf("cannot decode agent tools: %w", err)
 		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query agents: %w", err)
-	}
-	if len(out) == 0 {
-		return []Agent{}, nil
+		return nil
+	})
+	if err != nil || len(out) == 0 {
+		return out, err
 	}
 
-	where, args = []string{"learning = 0"}, []any{}
-	if id != "" {
-		where, args = append(where, "agent_id = ?"), append(args, id)
-	}
+	where, args = eqWhere([]string{"learning = 0"}, []any{}, "agent_id", id)
 	where, args = rangeWhere(where, args, "last_seen", q.Since, q.Until)
 	scores, err := s.r.QueryContext(ctx, "SELECT agent_id, score FROM anomalies WHERE "+strings.Join(where, " AND "), args...)
+	byAgent, err := agentScores(scores, err)
 	if err != nil {
-		return nil, fmt.Errorf("cannot query agent anomalies: %w", err)
-	}
-	defer scores.Close()
-	byAgent := map[string][]float64{}
-	for scores.Next() {
-		var (
-			agent string
-			score float64
-		)
-		if err := scores.Scan(&agent, &score); err != nil {
-			return nil, fmt.Errorf("cannot query agent anomalies: %w", err)
-		}
-		byAgent[agent] = append(byAgent[agent], score)
-	}
-	if err := scores.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query agent anomalies: %w", err)
+		return nil, err
 	}
 	return finishAgents(out, byAgent, limitOf(q.Limit)), nil
 }
@@ -146,35 +98,28 @@ func (s *SQLite) TimeSeries(ctx context.Context, q SeriesQuery) ([]Series, error
 	}
 	where := []string{src.where, src.time + " >= ?", src.time + " < ?"}
 	args := []any{p.since, p.until}
-	if q.AgentID != "" {
-		where, args = append(where, "agent_id = ?"), append(args, q.AgentID)
-	}
-	if q.ServerID != "" {
-		where, args = append(where, "server_id = ?"), append(args, q.ServerID)
-	}
+	where, args = eqWhere(where, args, "agent_id", q.AgentID)
+	where, args = eqWhere(where, args, "server_id", q.ServerID)
 	if q.Tool != "" {
 		where, args = append(where, "method = 'tools/call' AND target = ?"), append(args, q.Tool)
 	}
 	from := " FROM " + src.table + " WHERE " + strings.Join(where, " AND ")
 	bucket := fmt.Sprintf("%d + (%s - %d) / %d * %d", p.origin, src.time, p.origin, p.step, p.step)
 	rows, err := s.r.QueryContext(ctx, "SELECT "+key+" AS k, "+bucket+" AS b, count(*)"+from+" GROUP BY k, b", args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
-	}
-	defer rows.Close()
 	b := newSeriesBuilder()
-	for rows.Next() {
+	err = eachRow(rows, err, "time series", func() error {
 		var (
 			k         string
 			bucket, n int64
 		)
 		if err := rows.Scan(&k, &bucket, &n); err != nil {
-			return nil, fmt.Errorf("cannot query time series: %w", err)
+			return err
 		}
 		b.add(k, bucket, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query time series: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return b.result(p.limit), nil
 }
@@ -189,29 +134,12 @@ func (s *SQLite) Values(ctx context.Context, field string, q ValuesQuery) ([]str
 	if field == "tool" {
 		where = append(where, "method = 'tools/call'")
 	}
-	if q.AgentID != "" {
-		where, args = append(where, "agent_id = ?"), append(args, q.AgentID)
-	}
+	where, args = eqWhere(where, args, "agent_id", q.AgentID)
 	where, args = rangeWhere(where, args, "observed_at", q.Since, q.Until)
 	args = append(args, limitOf(q.Limit))
 	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT "+col+" FROM events WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY "+col+" LIMIT ?", args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query values: %w", err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, fmt.Errorf("cannot query values: %w", err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query values: %w", err)
-	}
-	return out, nil
+	return queryAll(rows, err, "values", func(v *string) error { return rows.Scan(v) })
 }
 
 // A definition version replaces the stored one with the same key when it was seen later.
@@ -240,37 +168,22 @@ func (s *SQLite) SaveDefinitions(ctx context.Context, defs []Definition) error {
 
 // Definitions lists definition versions, newest FirstSeen first.
 func (s *SQLite) Definitions(ctx context.Context, q DefinitionQuery) ([]Definition, error) {
-	where, args := []string{"1"}, []any{}
-	for _, f := range []struct{ col, v string }{{"server_id", q.ServerID}, {"kind", q.Kind}, {"name", q.Name}} {
-		if f.v != "" {
-			where, args = append(where, f.col+" = ?"), append(args, f.v)
-		}
-	}
+	where, args := eqWhere([]string{"1"}, []any{}, "server_id", q.ServerID)
+	where, args = eqWhere(where, args, "kind", q.Kind)
+	where, args = eqWhere(where, args, "name", q.Name)
 	where, args = rangeWhere(where, args, "first_seen", q.Since, q.Until)
 	args = append(args, limitOf(q.Limit))
 	rows, err := s.r.QueryContext(ctx, `SELECT server_id, kind, name, fingerprint, definition, first_seen, last_seen
 		FROM definitions WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY first_seen DESC, server_id, kind, name LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query definitions: %w", err)
-	}
-	defer rows.Close()
-	out := []Definition{}
-	for rows.Next() {
-		var (
-			d           Definition
-			first, last int64
-		)
+	return queryAll(rows, err, "definitions", func(d *Definition) error {
+		var first, last int64
 		if err := rows.Scan(&d.ServerID, &d.Kind, &d.Name, &d.Fingerprint, &d.Definition, &first, &last); err != nil {
-			return nil, fmt.Errorf("cannot query definitions: %w", err)
+			return err
 		}
 		d.FirstSeen, d.LastSeen = fromMicros(first), fromMicros(last)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query definitions: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // A delivery outcome replaces the stored one with the same (ID, Status) when it happened later.
@@ -300,36 +213,21 @@ func (s *SQLite) RecordDeliveries(ctx context.Context, ds []Delivery) error {
 
 // Deliveries lists delivery outcomes, newest Time first.
 func (s *SQLite) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error) {
-	where, args := []string{"1"}, []any{}
-	for _, f := range []struct{ col, v string }{{"anomaly_id", q.AnomalyID}, {"sink", q.Sink}, {"status", q.Status}} {
-		if f.v != "" {
-			where, args = append(where, f.col+" = ?"), append(args, f.v)
-		}
-	}
+	where, args := eqWhere([]string{"1"}, []any{}, "anomaly_id", q.AnomalyID)
+	where, args = eqWhere(where, args, "sink", q.Sink)
+	where, args = eqWhere(where, args, "status", q.Status)
 	where, args = rangeWhere(where, args, "time", q.Since, q.Until)
 	args = append(args, limitOf(q.Limit))
 	rows, err := s.r.QueryContext(ctx, `SELECT delivery_id, anomaly_id, agent_id, kind, severity, sink, status,
 		attempts, error, time FROM deliveries WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY time DESC, delivery_id, status LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot query deliveries: %w", err)
-	}
-	defer rows.Close()
-	out := []Delivery{}
-	for rows.Next() {
-		var (
-			d  Delivery
-			us int64
-		)
+	return queryAll(rows, err, "deliveries", func(d *Delivery) error {
+		var us int64
 		if err := rows.Scan(&d.ID, &d.AnomalyID, &d.AgentID, &d.Kind, &d.Severity, &d.Sink, &d.Status,
 			&d.Attempts, &d.Error, &us); err != nil {
-			return nil, fmt.Errorf("cannot query deliveries: %w", err)
+			return err
 		}
 		d.Time = fromMicros(us)
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot query deliveries: %w", err)
-	}
-	return out, nil
+		return nil
+	})
 }
