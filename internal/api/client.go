@@ -65,16 +65,12 @@ func (c *Client) Sessions(ctx context.Context, q store.SessionQuery) ([]store.Se
 func (c *Client) SessionsPage(ctx context.Context, q store.SessionQuery, cursor string) (SessionsResponse, error) {
 	v := encodeSessionQuery(q)
 	setIf(v, "cursor", cursor)
-	var resp SessionsResponse
-	err := c.get(ctx, "/api/v1/sessions", v, &resp)
-	return resp, err
+	return getJSON[SessionsResponse](ctx, c, "/api/v1/sessions", v)
 }
 
 // Session returns one session's summary; the error matches store.ErrNotFound when there is none.
 func (c *Client) Session(ctx context.Context, id string) (store.Session, error) {
-	var s store.Session
-	err := c.get(ctx, "/api/v1/sessions/"+url.PathEscape(id), nil, &s)
-	return s, err
+	return getJSON[store.Session](ctx, c, "/api/v1/sessions/"+url.PathEscape(id), nil)
 }
 
 // SessionEvents returns up to limit of a session's events in observed order (limit 0: the
@@ -84,8 +80,8 @@ func (c *Client) SessionEvents(ctx context.Context, id string, limit int) ([]sch
 	if limit != 0 {
 		v.Set("limit", strconv.Itoa(limit))
 	}
-	var resp EventsResponse
-	if err := c.get(ctx, "/api/v1/sessions/"+url.PathEscape(id)+"/events", v, &resp); err != nil {
+	resp, err := getJSON[EventsResponse](ctx, c, "/api/v1/sessions/"+url.PathEscape(id)+"/events", v)
+	if err != nil {
 		return nil, err
 	}
 	return resp.Events, nil
@@ -101,23 +97,18 @@ func (c *Client) Anomalies(ctx context.Context, q store.AnomalyQuery) ([]schemas
 func (c *Client) AnomaliesPage(ctx context.Context, q store.AnomalyQuery, cursor string) (AnomaliesResponse, error) {
 	v := encodeAnomalyQuery(q)
 	setIf(v, "cursor", cursor)
-	var resp AnomaliesResponse
-	err := c.get(ctx, "/api/v1/anomalies", v, &resp)
-	return resp, err
+	return getJSON[AnomaliesResponse](ctx, c, "/api/v1/anomalies", v)
 }
 
 // Anomaly returns one anomaly; the error matches store.ErrNotFound when there is none.
 func (c *Client) Anomaly(ctx context.Context, id string) (schemas.Anomaly, error) {
-	var a schemas.Anomaly
-	err := c.get(ctx, "/api/v1/anomalies/"+url.PathEscape(id), nil, &a)
-	return a, err
+	return getJSON[schemas.Anomaly](ctx, c, "/api/v1/anomalies/"+url.PathEscape(id), nil)
 }
 
 // Agents lists the agents with events in q's range, riskiest first (a zero Since: the
 // server's default, the last 24 hours).
 func (c *Client) Agents(ctx context.Context, q store.AgentQuery) ([]store.Agent, error) {
-	var resp AgentsResponse
-	err := c.get(ctx, "/api/v1/agents", encodeAgentQuery(q), &resp)
+	resp, err := getJSON[AgentsResponse](ctx, c, "/api/v1/agents", encodeAgentQuery(q))
 	return resp.Agents, err
 }
 
@@ -125,17 +116,13 @@ func (c *Client) Agents(ctx context.Context, q store.AgentQuery) ([]store.Agent,
 // store.ErrNotFound when it has no events there.
 func (c *Client) Agent(ctx context.Context, id string, q store.AgentQuery) (store.Agent, error) {
 	q.Limit = 0
-	var a store.Agent
-	err := c.get(ctx, "/api/v1/agents/"+url.PathEscape(id), encodeAgentQuery(q), &a)
-	return a, err
+	return getJSON[store.Agent](ctx, c, "/api/v1/agents/"+url.PathEscape(id), encodeAgentQuery(q))
 }
 
 // AgentProfile returns an agent's learnt baseline; the error matches store.ErrNotFound before
 // the detector has saved one.
 func (c *Client) AgentProfile(ctx context.Context, id string) (Profile, error) {
-	var p Profile
-	err := c.get(ctx, "/api/v1/agents/"+url.PathEscape(id)+"/profile", nil, &p)
-	return p, err
+	return getJSON[Profile](ctx, c, "/api/v1/agents/"+url.PathEscape(id)+"/profile", nil)
 }
 
 // TimeSeries returns dense series (zero Since, Until or Step: the server's defaults).
@@ -152,9 +139,7 @@ func (c *Client) TimeSeries(ctx context.Context, q store.SeriesQuery) (SeriesRes
 	setIf(v, "server", q.ServerID)
 	setIf(v, "tool", q.Tool)
 	setLimit(v, q.Limit)
-	var resp SeriesResponse
-	err := c.get(ctx, "/api/v1/timeseries", v, &resp)
-	return resp, err
+	return getJSON[SeriesResponse](ctx, c, "/api/v1/timeseries", v)
 }
 
 // Values lists the distinct agents, servers or tools (field: "agents", "servers", "tools").
@@ -164,8 +149,7 @@ func (c *Client) Values(ctx context.Context, field string, q store.ValuesQuery) 
 	setTime(v, "until", q.Until)
 	setIf(v, "agent", q.AgentID)
 	setLimit(v, q.Limit)
-	var resp ValuesResponse
-	err := c.get(ctx, "/api/v1/values/"+url.PathEscape(field), v, &resp)
+	resp, err := getJSON[ValuesResponse](ctx, c, "/api/v1/values/"+url.PathEscape(field), v)
 	return resp.Values, err
 }
 
@@ -178,8 +162,7 @@ func (c *Client) Definitions(ctx context.Context, q store.DefinitionQuery) ([]st
 	setTime(v, "since", q.Since)
 	setTime(v, "until", q.Until)
 	setLimit(v, q.Limit)
-	var resp DefinitionsResponse
-	err := c.get(ctx, "/api/v1/definitions", v, &resp)
+	resp, err := getJSON[DefinitionsResponse](ctx, c, "/api/v1/definitions", v)
 	return resp.Definitions, err
 }
 
@@ -192,9 +175,15 @@ func (c *Client) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store
 	setTime(v, "since", q.Since)
 	setTime(v, "until", q.Until)
 	setLimit(v, q.Limit)
-	var resp DeliveriesResponse
-	err := c.get(ctx, "/api/v1/deliveries", v, &resp)
+	resp, err := getJSON[DeliveriesResponse](ctx, c, "/api/v1/deliveries", v)
 	return resp.Deliveries, err
+}
+
+// getJSON GETs path (already escaped) with query from the API and decodes the answer into a T.
+func getJSON[T any](ctx context.Context, c *Client, path string, query url.Values) (T, error) {
+	var out T
+	err := c.get(ctx, path, query, &out)
+	return out, err
 }
 
 func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {

@@ -65,9 +65,31 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
-func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+// noParams answers 400 and reports false when a request that takes no parameters has some.
+func noParams(w http.ResponseWriter, r *http.Request) bool {
 	if _, err := newParams(query(r), time.Time{}); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
+}
+
+// found reports whether the store answered; otherwise it has answered the request: 404 with
+// notFound when there was nothing to find, 500 when the store failed.
+func (s *Server) found(w http.ResponseWriter, r *http.Request, err error, notFound string) bool {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, notFound)
+		return false
+	}
+	if err != nil {
+		s.storeFailed(w, r, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	if !noParams(w, r) {
 		return
 	}
 	h := w.Header()
@@ -88,24 +110,37 @@ func pageLimit(limit int) (ask int, extra bool) {
 	return limit + 1, true
 }
 
+// fetchPage fetches a page of up to limit rows (0: DefaultLimit), asking fetch for one more to
+// know whether another page follows; last, set only then, is the page's last row.
+func fetchPage[T any](limit int, fetch func(limit int) ([]T, error)) (page []T, last *T, err error) {
+	want := cmp.Or(limit, store.DefaultLimit)
+	ask, extra := pageLimit(limit)
+	rows, err := fetch(ask)
+	if err != nil {
+		return nil, nil, err
+	}
+	if (extra && len(rows) > want) || (!extra && len(rows) == want) {
+		return rows[:want], &rows[want-1], nil
+	}
+	return nonNil(rows), nil, nil
+}
+
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	q, err := sessionQuery(query(r), s.now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	want := cmp.Or(q.Limit, store.DefaultLimit)
-	ask, extra := pageLimit(q.Limit)
-	q.Limit = ask
-	sessions, err := s.st.Sessions(r.Context(), q)
+	sessions, last, err := fetchPage(q.Limit, func(limit int) ([]store.Session, error) {
+		q.Limit = limit
+		return s.st.Sessions(r.Context(), q)
+	})
 	if err != nil {
 		s.storeFailed(w, r, err)
 		return
 	}
-	resp := SessionsResponse{Sessions: nonNil(sessions)}
-	if more := (extra && len(sessions) > want) || (!extra && len(sessions) == want); more {
-		resp.Sessions = sessions[:want]
-		last := resp.Sessions[want-1]
+	resp := SessionsResponse{Sessions: sessions}
+	if last != nil {
 		resp.NextCursor = encodeCursor(listSessions, last.LastSeen, last.ID)
 	}
 	for i := range resp.Sessions {
@@ -116,17 +151,11 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := newParams(query(r), time.Time{}); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if !noParams(w, r) {
 		return
 	}
 	sess, err := s.st.Session(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("session %q not found", id))
-		return
-	}
-	if err != nil {
-		s.storeFailed(w, r, err)
+	if !s.found(w, r, err, fmt.Sprintf("session %q not found", id)) {
 		return
 	}
 	sess.Tools = nonNil(sess.Tools)
@@ -150,11 +179,7 @@ func (s *Server) sessionEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(events) == 0 {
 		// An empty list is ambiguous; tell a missing session apart from an empty one.
-		if _, err := s.st.Session(r.Context(), id); errors.Is(err, store.ErrNotFound) {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("session %q not found", id))
-			return
-		} else if err != nil {
-			s.storeFailed(w, r, err)
+		if _, err := s.st.Session(r.Context(), id); !s.found(w, r, err, fmt.Sprintf("session %q not found", id)) {
 			return
 		}
 	}
@@ -167,18 +192,16 @@ func (s *Server) listAnomalies(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	want := cmp.Or(q.Limit, store.DefaultLimit)
-	ask, extra := pageLimit(q.Limit)
-	q.Limit = ask
-	anomalies, err := s.st.Anomalies(r.Context(), q)
+	anomalies, last, err := fetchPage(q.Limit, func(limit int) ([]schemas.Anomaly, error) {
+		q.Limit = limit
+		return s.st.Anomalies(r.Context(), q)
+	})
 	if err != nil {
 		s.storeFailed(w, r, err)
 		return
 	}
-	resp := AnomaliesResponse{Anomalies: nonNil(anomalies)}
-	if more := (extra && len(anomalies) > want) || (!extra && len(anomalies) == want); more {
-		resp.Anomalies = anomalies[:want]
-		last := resp.Anomalies[want-1]
+	resp := AnomaliesResponse{Anomalies: anomalies}
+	if last != nil {
 		resp.NextCursor = encodeCursor(listAnomalies, last.LastSeen, last.ID)
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -186,17 +209,11 @@ func (s *Server) listAnomalies(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getAnomaly(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := newParams(query(r), time.Time{}); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if !noParams(w, r) {
 		return
 	}
 	a, err := s.st.Anomaly(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("anomaly %q not found", id))
-		return
-	}
-	if err != nil {
-		s.storeFailed(w, r, err)
+	if !s.found(w, r, err, fmt.Sprintf("anomaly %q not found", id)) {
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
@@ -231,12 +248,7 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := s.st.Agent(r.Context(), id, q)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("agent %q has no events from %s to %s", id, fmtBound(q.Since), fmtBound(q.Until)))
-		return
-	}
-	if err != nil {
-		s.storeFailed(w, r, err)
+	if !s.found(w, r, err, fmt.Sprintf("agent %q has no events from %s to %s", id, fmtBound(q.Since), fmtBound(q.Until))) {
 		return
 	}
 	fixAgent(&a)
@@ -252,17 +264,11 @@ func fmtBound(t time.Time) string {
 
 func (s *Server) agentProfile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := newParams(query(r), time.Time{}); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	if !noParams(w, r) {
 		return
 	}
 	p, err := s.profiler.Profile(r.Context(), s.st, id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("agent %q has no baseline yet", id))
-		return
-	}
-	if err != nil {
-		s.storeFailed(w, r, err)
+	if !s.found(w, r, err, fmt.Sprintf("agent %q has no baseline yet", id)) {
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
