@@ -2,12 +2,17 @@ package sequence
 
 // table is a small hash map from uint32 keys to values, for per-agent and per-session state.
 // Entries live in a dense slice (iteration is insertion order, apart from removals and
-// replacements); index is an open-addressing array of positions+1. Callers enforce their own
-// size caps, which must stay below 1<<16.
+// replacements); index is an open-addressing array of positions+1, built only once the table
+// holds more than linearMax entries: most agents make a handful of calls, and scanning a few
+// keys costs less than hashing — and than the index's memory and cache misses. Callers
+// enforce their own size caps, which must stay below 1<<16.
 type table[V any] struct {
 	ents  []entry[V]
-	index []uint16 // 0 = empty slot, else position+1; len is 0 or a power of two ≥ 2·len(ents)
+	index []uint16 // nil, or 0 = empty slot, else position+1; len a power of two ≥ 2·len(ents)
 }
+
+// linearMax is the most entries a table looks up by scanning, without an index.
+const linearMax = 8
 
 type entry[V any] struct {
 	key uint32
@@ -23,7 +28,12 @@ func (t *table[V]) len() int { return len(t.ents) }
 
 // find returns k's position, or -1.
 func (t *table[V]) find(k uint32) int {
-	if len(t.index) == 0 {
+	if t.index == nil {
+		for i := range t.ents {
+			if t.ents[i].key == k {
+				return i
+			}
+		}
 		return -1
 	}
 	mask := uint32(len(t.index) - 1)
@@ -42,9 +52,14 @@ func (t *table[V]) find(k uint32) int {
 func (t *table[V]) add(k uint32, v V) int {
 	t.ents = append(t.ents, entry[V]{k, v})
 	pos := len(t.ents) - 1
-	if 2*len(t.ents) > len(t.index) {
+	switch {
+	case t.index == nil:
+		if len(t.ents) > linearMax {
+			t.rebuild()
+		}
+	case 2*len(t.ents) > len(t.index):
 		t.rebuild()
-	} else {
+	default:
 		t.place(pos)
 	}
 	return pos
@@ -88,8 +103,12 @@ func (t *table[V]) place(pos int) {
 	t.index[i] = uint16(pos + 1)
 }
 
-// rebuild sizes the index to at least twice the entries and re-places them all.
+// rebuild sizes the index to at least twice the entries and re-places them all; a table
+// without an index gets one only beyond linearMax entries.
 func (t *table[V]) rebuild() {
+	if t.index == nil && len(t.ents) <= linearMax {
+		return
+	}
 	size := 8
 	for size < 2*len(t.ents) {
 		size *= 2
