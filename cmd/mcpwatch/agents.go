@@ -40,11 +40,8 @@ func agentsList(ctx context.Context, c *queryCmd, args []string) int {
 	c.fs.Var(&since, "since", "only agents with events at or after `T` (default: 24h before --until, or now)")
 	c.fs.Var(&until, "until", "only agents with events before `T`")
 	c.fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `N` agents (default %d)", store.DefaultLimit))
-	pos, code, ok := c.parse(args)
+	code, ok := c.parseNoArgs(args)
 	if !ok {
-		return code
-	}
-	if code, ok := c.noArgs(pos); !ok {
 		return code
 	}
 	if code, ok := c.checkLimit(q.Limit); !ok {
@@ -53,9 +50,9 @@ func agentsList(ctx context.Context, c *queryCmd, args []string) int {
 	if q.Since, q.Until, code, ok = c.agentTimes(&since, &until); !ok {
 		return code
 	}
-	cl, err := c.client()
-	if err != nil {
-		return c.usageError("--api: %v", err)
+	cl, code, ok := c.client()
+	if !ok {
+		return code
 	}
 	agents, err := cl.Agents(ctx, q)
 	if err != nil {
@@ -96,11 +93,7 @@ func agentsShow(ctx context.Context, c *queryCmd, args []string) int {
 	var since, until queryTimeFlag
 	c.fs.Var(&since, "since", "activity at or after `T` (default: 24h before --until, or now)")
 	c.fs.Var(&until, "until", "activity before `T`")
-	pos, code, ok := c.parse(args)
-	if !ok {
-		return code
-	}
-	id, code, ok := c.oneID(pos, "agent")
+	id, code, ok := c.parseID(args, "agent")
 	if !ok {
 		return code
 	}
@@ -111,11 +104,12 @@ func agentsShow(ctx context.Context, c *queryCmd, args []string) int {
 	if q.Since, q.Until, code, ok = c.agentTimes(&since, &until); !ok {
 		return code
 	}
-	cl, err := c.client()
-	if err != nil {
-		return c.usageError("--api: %v", err)
+	cl, code, ok := c.client()
+	if !ok {
+		return code
 	}
 	var out agentShowJSON
+	var err error
 	if out.Agent, err = cl.Agent(ctx, id, q); err != nil {
 		return c.fail(err)
 	}

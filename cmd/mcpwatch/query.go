@@ -207,10 +207,16 @@ func (c *queryCmd) printList(body any, n int, what string, table, csv func() err
 	return queryExitOK
 }
 
-func (c *queryCmd) client() (*api.Client, error) {
+// client is the API client of --api and --token; when ok is false, the command should exit
+// with code.
+func (c *queryCmd) client() (cl *api.Client, code int, ok bool) {
 	base := cmp.Or(c.apiURL, os.Getenv("MCPWATCH_API"), defaultAPIURL)
 	token := cmp.Or(c.token, os.Getenv("MCPWATCH_TOKEN"))
-	return api.NewClient(base, token, nil)
+	cl, err := api.NewClient(base, token, nil)
+	if err != nil {
+		return nil, c.usageError("--api: %v", err), false
+	}
+	return cl, queryExitOK, true
 }
 
 // queryTimeFlag holds a --since/--until value, parsed once flags are read.
@@ -262,6 +268,24 @@ func (c *queryCmd) noArgs(positional []string) (int, bool) {
 	return queryExitOK, true
 }
 
+// parseNoArgs parses a command line that takes flags only.
+func (c *queryCmd) parseNoArgs(args []string) (int, bool) {
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code, false
+	}
+	return c.noArgs(pos)
+}
+
+// parseID parses a command line that takes flags and one what ID.
+func (c *queryCmd) parseID(args []string, what string) (string, int, bool) {
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return "", code, false
+	}
+	return c.oneID(pos, what)
+}
+
 func (c *queryCmd) oneID(positional []string, what string) (string, int, bool) {
 	if len(positional) != 1 {
 		return "", c.usageError("want exactly one %s ID, got %d arguments", what, len(positional)), false
@@ -272,24 +296,31 @@ func (c *queryCmd) oneID(positional []string, what string) (string, int, bool) {
 // allPageSize is the page size of --all when --limit is not given.
 const allPageSize = 1000
 
-// fetchAll follows next cursors until the last page, reporting progress on stderr. page
-// fetches one page and returns its rows' count and the next cursor.
-func (c *queryCmd) fetchAll(ctx context.Context, what string, page func(cursor string) (int, string, error)) error {
-	total, cursor := 0, ""
+// fetchList fetches the first page of a list, or with all every page, following next cursors
+// until the last and reporting progress on stderr (next is then empty). page fetches the page
+// after cursor and returns its rows and the next cursor.
+func fetchList[T any](ctx context.Context, c *queryCmd, what string, all bool, page func(cursor string) ([]T, string, error)) ([]T, string, error) {
+	if !all {
+		return page("")
+	}
+	var (
+		rows   []T
+		cursor string
+	)
 	for {
-		n, next, err := page(cursor)
+		more, next, err := page(cursor)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		total += n
+		rows = append(rows, more...)
 		if next == "" {
-			fmt.Fprintf(c.stderr, "%s: fetched %d %s.\n", c.name, total, what)
-			return nil
+			fmt.Fprintf(c.stderr, "%s: fetched %d %s.\n", c.name, len(rows), what)
+			return nonNil(rows), "", nil
 		}
-		fmt.Fprintf(c.stderr, "%s: fetched %d %s, more to come…\n", c.name, total, what)
+		fmt.Fprintf(c.stderr, "%s: fetched %d %s, more to come…\n", c.name, len(rows), what)
 		cursor = next
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, "", err
 		}
 	}
 }
@@ -315,11 +346,8 @@ func sessionsList(ctx context.Context, c *queryCmd, args []string) int {
 	c.fs.Float64Var(&q.MinScore, "min-score", 0, "only sessions with an anomaly scoring at least `N` (0–100)")
 	c.fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `N` sessions (default %d; with --all, per page: default %d)", store.DefaultLimit, allPageSize))
 	c.fs.BoolVar(&all, "all", false, "fetch every matching session, following the API's pages")
-	pos, code, ok := c.parse(args)
+	code, ok := c.parseNoArgs(args)
 	if !ok {
-		return code
-	}
-	if code, ok := c.noArgs(pos); !ok {
 		return code
 	}
 	if code, ok := c.checkLimit(q.Limit); !ok {
@@ -331,22 +359,19 @@ func sessionsList(ctx context.Context, c *queryCmd, args []string) int {
 	if q.Since, q.Until, code, ok = c.times(&since, &until); !ok {
 		return code
 	}
-	cl, err := c.client()
-	if err != nil {
-		return c.usageError("--api: %v", err)
+	cl, code, ok := c.client()
+	if !ok {
+		return code
 	}
-	var resp api.SessionsResponse
 	if all {
 		q.Limit = cmp.Or(q.Limit, allPageSize)
-		err = c.fetchAll(ctx, "sessions", func(cursor string) (int, string, error) {
-			page, err := cl.SessionsPage(ctx, q, cursor)
-			resp.Sessions = append(resp.Sessions, page.Sessions...)
-			return len(page.Sessions), page.NextCursor, err
-		})
-		resp.Sessions = nonNil(resp.Sessions)
-	} else {
-		resp, err = cl.SessionsPage(ctx, q, "")
 	}
+	var resp api.SessionsResponse
+	var err error
+	resp.Sessions, resp.NextCursor, err = fetchList(ctx, c, "sessions", all, func(cursor string) ([]store.Session, string, error) {
+		page, err := cl.SessionsPage(ctx, q, cursor)
+		return page.Sessions, page.NextCursor, err
+	})
 	if err != nil {
 		return c.fail(err)
 	}
@@ -372,20 +397,16 @@ func sessionsShow(ctx context.Context, c *queryCmd, args []string) int {
 	c.about = "The session's summary, then its events in order: offset from the first event, time\n(UTC), direction, call, status, latency, request and response sizes, flags. Lines\nstarting with >> mark the session's anomalies, after the event they cite as evidence\n(or the last event before they were first seen)."
 	var limit int
 	c.fs.IntVar(&limit, "limit", 0, fmt.Sprintf("at most `N` events, oldest first (default %d, at most %d)", store.DefaultLimit, store.MaxLimit))
-	pos, code, ok := c.parse(args)
-	if !ok {
-		return code
-	}
-	id, code, ok := c.oneID(pos, "session")
+	id, code, ok := c.parseID(args, "session")
 	if !ok {
 		return code
 	}
 	if code, ok := c.checkLimit(limit); !ok {
 		return code
 	}
-	cl, err := c.client()
-	if err != nil {
-		return c.usageError("--api: %v", err)
+	cl, code, ok := c.client()
+	if !ok {
+		return code
 	}
 	out, err := fetchSession(ctx, cl, id, limit)
 	if err != nil {
@@ -439,11 +460,8 @@ func anomaliesList(ctx context.Context, c *queryCmd, args []string) int {
 	c.fs.Var(&until, "until", "only anomalies first seen before `T`")
 	c.fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("at most `N` anomalies (default %d; with --all, per page: default %d)", store.DefaultLimit, allPageSize))
 	c.fs.BoolVar(&all, "all", false, "fetch every matching anomaly, following the API's pages")
-	pos, code, ok := c.parse(args)
+	code, ok := c.parseNoArgs(args)
 	if !ok {
-		return code
-	}
-	if code, ok := c.noArgs(pos); !ok {
 		return code
 	}
 	if code, ok := c.checkLimit(q.Limit); !ok {
@@ -459,22 +477,19 @@ func anomaliesList(ctx context.Context, c *queryCmd, args []string) int {
 	if q.Since, q.Until, code, ok = c.times(&since, &until); !ok {
 		return code
 	}
-	cl, err := c.client()
-	if err != nil {
-		return c.usageError("--api: %v", err)
+	cl, code, ok := c.client()
+	if !ok {
+		return code
 	}
-	var resp api.AnomaliesResponse
 	if all {
 		q.Limit = cmp.Or(q.Limit, allPageSize)
-		err = c.fetchAll(ctx, "anomalies", func(cursor string) (int, string, error) {
-			page, err := cl.AnomaliesPage(ctx, q, cursor)
-			resp.Anomalies = append(resp.Anomalies, page.Anomalies...)
-			return len(page.Anomalies), page.NextCursor, err
-		})
-		resp.Anomalies = nonNil(resp.Anomalies)
-	} else {
-		resp, err = cl.AnomaliesPage(ctx, q, "")
 	}
+	var resp api.AnomaliesResponse
+	var err error
+	resp.Anomalies, resp.NextCursor, err = fetchList(ctx, c, "anomalies", all, func(cursor string) ([]schemas.Anomaly, string, error) {
+		page, err := cl.AnomaliesPage(ctx, q, cursor)
+		return page.Anomalies, page.NextCursor, err
+	})
 	if err != nil {
 		return c.fail(err)
 	}
@@ -498,20 +513,16 @@ func anomaliesShow(ctx context.Context, c *queryCmd, args []string) int {
 	var limit int
 	c.fs.BoolVar(&timeline, "timeline", false, "also print the timeline of the anomaly's session")
 	c.fs.IntVar(&limit, "limit", 0, fmt.Sprintf("with --timeline, at most `N` events (default %d)", store.DefaultLimit))
-	pos, code, ok := c.parse(args)
-	if !ok {
-		return code
-	}
-	id, code, ok := c.oneID(pos, "anomaly")
+	id, code, ok := c.parseID(args, "anomaly")
 	if !ok {
 		return code
 	}
 	if code, ok := c.checkLimit(limit); !ok {
 		return code
 	}
-	cl, err := c.client()
-	if err != nil {
-		return c.usageError("--api: %v", err)
+	cl, code, ok := c.client()
+	if !ok {
+		return code
 	}
 	a, err := cl.Anomaly(ctx, id)
 	if err != nil {
