@@ -166,31 +166,26 @@ func (c *Config) SetDefaults() {
 func (c Config) Validate() error {
 	var errs config.Errors
 	names := map[string]bool{}
-	name := func(p, n string) {
-		if names[n] {
-			errs.Addf(p+".name", "%q is used by another sink", n)
+	// sink is the path of the i-th sink under key, whose name must be unique across sinks.
+	sink := func(key string, i int, name string) string {
+		p := fmt.Sprintf("alerting.%s[%d]", key, i)
+		if names[name] {
+			errs.Addf(p+".name", "%q is used by another sink", name)
 		}
-		names[n] = true
+		names[name] = true
+		return p
 	}
 	for i, w := range c.Webhooks {
-		p := fmt.Sprintf("alerting.webhooks[%d]", i)
-		name(p, w.Name)
-		w.validate(p, &errs)
+		w.validate(sink("webhooks", i, w.Name), &errs)
 	}
 	for i, sl := range c.Syslog {
-		p := fmt.Sprintf("alerting.syslog[%d]", i)
-		name(p, sl.Name)
-		sl.validate(p, &errs)
+		sl.validate(sink("syslog", i, sl.Name), &errs)
 	}
 	for i, h := range c.HEC {
-		p := fmt.Sprintf("alerting.hec[%d]", i)
-		name(p, h.Name)
-		h.validate(p, &errs)
+		h.validate(sink("hec", i, h.Name), &errs)
 	}
 	for i, f := range c.Files {
-		p := fmt.Sprintf("alerting.files[%d]", i)
-		name(p, f.Name)
-		f.validate(p, &errs)
+		f.validate(sink("files", i, f.Name), &errs)
 	}
 	if c.Retry.MaxAttempts < 1 {
 		errs.Add("alerting.retry.max_attempts", "must be at least 1")
