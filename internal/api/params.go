@@ -185,6 +185,15 @@ func (p params) timeRange(span time.Duration) (since, until time.Time, err error
 	return
 }
 
+// rangeAndLimit reads since and until (as timeRange does), then limit.
+func (p params) rangeAndLimit(span time.Duration) (since, until time.Time, limit int, err error) {
+	if since, until, err = p.timeRange(span); err != nil {
+		return
+	}
+	limit, err = p.limit()
+	return
+}
+
 const (
 	listSessions  = "sessions"
 	listAnomalies = "anomalies"
@@ -239,10 +248,7 @@ func anomalyQuery(q url.Values, now time.Time) (store.AnomalyQuery, error) {
 	if aq.MinScore, err = p.score("min_score"); err != nil {
 		return store.AnomalyQuery{}, err
 	}
-	if aq.Since, aq.Until, err = p.timeRange(0); err != nil {
-		return store.AnomalyQuery{}, err
-	}
-	if aq.Limit, err = p.limit(); err != nil {
+	if aq.Since, aq.Until, aq.Limit, err = p.rangeAndLimit(0); err != nil {
 		return store.AnomalyQuery{}, err
 	}
 	c, err := p.cursor(listAnomalies)
@@ -276,10 +282,7 @@ func agentQuery(q url.Values, now time.Time, list bool) (store.AgentQuery, error
 		return store.AgentQuery{}, err
 	}
 	var aq store.AgentQuery
-	if aq.Since, aq.Until, err = p.timeRange(DefaultAgentsSince); err != nil {
-		return store.AgentQuery{}, err
-	}
-	if aq.Limit, err = p.limit(); err != nil {
+	if aq.Since, aq.Until, aq.Limit, err = p.rangeAndLimit(DefaultAgentsSince); err != nil {
 		return store.AgentQuery{}, err
 	}
 	return aq, nil
@@ -381,10 +384,7 @@ func valuesQuery(q url.Values, now time.Time) (store.ValuesQuery, error) {
 		return store.ValuesQuery{}, err
 	}
 	vq := store.ValuesQuery{AgentID: p.str("agent")}
-	if vq.Since, vq.Until, err = p.timeRange(0); err != nil {
-		return store.ValuesQuery{}, err
-	}
-	if vq.Limit, err = p.limit(); err != nil {
+	if vq.Since, vq.Until, vq.Limit, err = p.rangeAndLimit(0); err != nil {
 		return store.ValuesQuery{}, err
 	}
 	return vq, nil
@@ -402,10 +402,7 @@ func definitionQuery(q url.Values, now time.Time) (store.DefinitionQuery, error)
 	if dq.Kind, err = p.oneOf("kind", DefinitionKinds...); err != nil {
 		return store.DefinitionQuery{}, err
 	}
-	if dq.Since, dq.Until, err = p.timeRange(0); err != nil {
-		return store.DefinitionQuery{}, err
-	}
-	if dq.Limit, err = p.limit(); err != nil {
+	if dq.Since, dq.Until, dq.Limit, err = p.rangeAndLimit(0); err != nil {
 		return store.DefinitionQuery{}, err
 	}
 	return dq, nil
@@ -423,10 +420,7 @@ func deliveryQuery(q url.Values, now time.Time) (store.DeliveryQuery, error) {
 	if dq.Status, err = p.oneOf("status", DeliveryStatuses...); err != nil {
 		return store.DeliveryQuery{}, err
 	}
-	if dq.Since, dq.Until, err = p.timeRange(0); err != nil {
-		return store.DeliveryQuery{}, err
-	}
-	if dq.Limit, err = p.limit(); err != nil {
+	if dq.Since, dq.Until, dq.Limit, err = p.rangeAndLimit(0); err != nil {
 		return store.DeliveryQuery{}, err
 	}
 	return dq, nil
