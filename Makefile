@@ -38,7 +38,7 @@ lint:
 bench:
 	bash scripts/bench.sh
 
-# Fuzz each parser (JSON-RPC, SSE, secret masking, spool recovery, OTLP) and the SIEM formats
+# Fuzz each parser (JSON-RPC, SSE, secret masking, spool recovery, OTLP, the event codec) and the SIEM formats
 # (RFC 5424, CEF, LEEF) for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) ./enricher/inspect/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./internal/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME) ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzEventCodec$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./schemas/
 
 clean:
 	rm -rf bin

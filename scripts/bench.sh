@@ -21,7 +21,9 @@ echo "== alerting: render an anomaly as a syslog message (JSON, CEF, LEEF); one 
 "$GO" test -run '^$' -bench 'BenchmarkSyslogSend' -benchtime 2000x ./alerting/
 echo "== alerting: latency from an anomaly produced to mcp.anomalies to a webhook receiving it (p50/p99 ms)"
 "$GO" test -run '^$' -bench 'BenchmarkAlertLatency' -benchtime 1000x ./alerting/
-echo "== enricher: all checks per event (inspection, deploy/ inventory and policy, drift), 1 KiB of content; and with the JSON decode/encode of the stage"
+echo "== schemas: decode and encode an event with 1 KiB of content, encoding/json vs the event codec"
+"$GO" test -run '^$' -bench 'BenchmarkEventCodec' -benchtime 20000x -count 3 ./schemas/
+echo "== enricher: all checks per event (inspection, deploy/ inventory and policy, drift), 1 KiB of content; and with the stage's decode/encode (event codec; encoding/json beside it)"
 "$GO" test -run '^$' -bench 'BenchmarkEnrich$' -benchtime 20000x -count 3 ./enricher/
 echo "== enricher: inventory join and policy per event (deploy/ examples): allowed, violation, 1 KiB of constrained arguments"
 "$GO" test -run '^$' -bench 'BenchmarkEngineApply' -benchtime 1s ./enricher/policy/
