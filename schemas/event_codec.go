@@ -1,8 +1,10 @@
 package schemas
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -243,7 +245,9 @@ const maxDepth = 10000
 // insensitively, null leaving a field as it is, a value of the wrong type skipped and reported
 // after the rest was decoded, invalid UTF-8 made U+FFFD). Invalid JSON leaves e unchanged.
 func DecodeEvent(data []byte, e *Event) error {
-	d := decoder{data: data}
+	d := decoders.Get().(*decoder)
+	defer d.release()
+	d.data = data
 	if e.Labels != nil || e.Flags != nil || e.Content != nil {
 		// Decoding writes into these in place; json.Unmarshal leaves e as it was when the
 		// input is not valid JSON, so check it all first.
@@ -263,6 +267,19 @@ func DecodeEvent(data []byte, e *Event) error {
 	return d.typeErr
 }
 
+// decoders keeps decoders for reuse, so that their scratch buffers are allocated once.
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
+
+// release puts d back in decoders, keeping its buffers unless they grew large.
+func (d *decoder) release() {
+	buf, folded := d.buf[:0], d.folded[:0]
+	if cap(buf) > 64<<10 {
+		buf = nil
+	}
+	*d = decoder{buf: buf, folded: folded}
+	decoders.Put(d)
+}
+
 // A decoder reads one JSON value from data, validating it as encoding/json's scanner does.
 type decoder struct {
 	data    []byte
@@ -273,25 +290,25 @@ type decoder struct {
 	folded  []byte // case-folded keys
 }
 
-// SyntaxError is DecodeEvent's error for input that is not valid JSON.
-type SyntaxError struct {
+// syntaxError is DecodeEvent's error for input that is not valid JSON.
+type syntaxError struct {
 	Offset int // where the invalid byte (or the end of input) is
 	msg    string
 }
 
-func (e *SyntaxError) Error() string {
+func (e *syntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON event at offset %d: %s", e.Offset, e.msg)
 }
 
-// A TypeError is DecodeEvent's error for a value of the wrong type, e.g. a number for a string
+// A typeError is DecodeEvent's error for a value of the wrong type, e.g. a number for a string
 // field. The other fields are decoded.
-type TypeError struct {
+type typeError struct {
 	Field  string // the JSON field, e.g. content.truncated; empty for the event itself
 	Value  string // the JSON type found: string, number, bool, object or array
 	Offset int
 }
 
-func (e *TypeError) Error() string {
+func (e *typeError) Error() string {
 	if e.Field == "" {
 		return fmt.Sprintf("cannot decode a JSON %s at offset %d as an event", e.Value, e.Offset)
 	}
@@ -300,9 +317,9 @@ func (e *TypeError) Error() string {
 
 func (d *decoder) syntaxErr(msg string) error {
 	if d.i >= len(d.data) {
-		return &SyntaxError{Offset: len(d.data), msg: "unexpected end of input"}
+		return &syntaxError{Offset: len(d.data), msg: "unexpected end of input"}
 	}
-	return &SyntaxError{Offset: d.i, msg: fmt.Sprintf("invalid character %q %s", d.data[d.i], msg)}
+	return &syntaxError{Offset: d.i, msg: fmt.Sprintf("invalid character %q %s", d.data[d.i], msg)}
 }
 
 // wrongType skips the value at d.i and notes the first type error.
@@ -323,7 +340,7 @@ func (d *decoder) wrongType(field string, depth int) error {
 		return err
 	}
 	if d.typeErr == nil {
-		d.typeErr = &TypeError{Field: field, Value: kind, Offset: start}
+		d.typeErr = &typeError{Field: field, Value: kind, Offset: start}
 	}
 	return nil
 }
@@ -339,7 +356,8 @@ func (d *decoder) skipSpace() {
 	}
 }
 
-// peek skips white space and returns the next byte, or 0 at the end of input.
+// peek skips white space and returns the next byte, or 0 at the end of input (which a NUL byte
+// also returns: both are invalid wherever peek is used).
 func (d *decoder) peek() byte {
 	d.skipSpace()
 	if d.i < len(d.data) {
@@ -355,7 +373,7 @@ func (d *decoder) skipAll() error {
 	if err := d.skipValue(0); err != nil {
 		return err
 	}
-	if d.peek() != 0 {
+	if d.skipSpace(); d.i < len(d.data) {
 		return d.syntaxErr("after top-level value")
 	}
 	return nil
@@ -379,7 +397,7 @@ func (d *decoder) top(e *Event) error {
 			return err
 		}
 	}
-	if d.peek() != 0 {
+	if d.skipSpace(); d.i < len(d.data) {
 		return d.syntaxErr("after top-level value")
 	}
 	return nil
@@ -856,7 +874,7 @@ func decodeInt[T int | int64](d *decoder, p *T, field string, depth int) error {
 	if n, ok := parseInt(d.data[start:d.i]); ok && int64(T(n)) == n {
 		*p = T(n)
 	} else if d.typeErr == nil {
-		d.typeErr = &TypeError{Field: field, Value: "number " + string(d.data[start:d.i]), Offset: start}
+		d.typeErr = &typeError{Field: field, Value: "number " + string(d.data[start:d.i]), Offset: start}
 	}
 	return nil
 }
@@ -953,7 +971,7 @@ func (d *decoder) skipValue(depth int) error {
 	}
 	switch c := d.data[d.i]; {
 	case c == '"':
-		_, _, err := d.rawStr()
+		_, _, _, err := d.rawStr()
 		return err
 	case c == '{':
 		return d.object(depth+1, nil, func(_ []byte, _ int, depth int) error {
@@ -1006,36 +1024,31 @@ var stop = func() (t [256]bool) {
 	return t
 }()
 
-// rawStr reads and checks the string at d.i, returning its bytes between the quotes and
-// whether they need unquoting (escapes or invalid UTF-8).
-func (d *decoder) rawStr() (raw []byte, unquote bool, err error) {
+// rawStr reads and checks the string at d.i, returning its bytes between the quotes, whether
+// they hold escapes, and whether they hold non-ASCII bytes.
+func (d *decoder) rawStr() (raw []byte, escaped, nonASCII bool, err error) {
 	d.i++ // "
 	start := d.i
 	data := d.data
 	i := d.i
-	nonASCII := false
 	for {
 		for i < len(data) && !stop[data[i]] {
 			i++
 		}
 		if i >= len(data) {
 			d.i = i
-			return nil, false, d.syntaxErr("")
+			return nil, false, false, d.syntaxErr("")
 		}
 		switch c := data[i]; {
 		case c == '"':
 			d.i = i + 1
-			raw = data[start:i]
-			if nonASCII && !unquote {
-				unquote = !utf8.Valid(raw)
-			}
-			return raw, unquote, nil
+			return data[start:i], escaped, nonASCII, nil
 		case c == '\\':
-			unquote = true
+			escaped = true
 			i++
 			if i >= len(data) {
 				d.i = i
-				return nil, false, d.syntaxErr("")
+				return nil, false, false, d.syntaxErr("")
 			}
 			switch data[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -1045,17 +1058,17 @@ func (d *decoder) rawStr() (raw []byte, unquote bool, err error) {
 				for range 4 {
 					if i >= len(data) || !isHex(data[i]) {
 						d.i = i
-						return nil, false, d.syntaxErr("in \\u hexadecimal character escape")
+						return nil, false, false, d.syntaxErr("in \\u hexadecimal character escape")
 					}
 					i++
 				}
 			default:
 				d.i = i
-				return nil, false, d.syntaxErr("in string escape code")
+				return nil, false, false, d.syntaxErr("in string escape code")
 			}
 		case c < ' ':
 			d.i = i
-			return nil, false, d.syntaxErr("in string literal")
+			return nil, false, false, d.syntaxErr("in string literal")
 		default:
 			nonASCII = true
 			i++
@@ -1066,11 +1079,15 @@ func (d *decoder) rawStr() (raw []byte, unquote bool, err error) {
 // str reads the string at d.i and returns its value, which may alias d.data or d.buf until the
 // next call.
 func (d *decoder) str() ([]byte, error) {
-	raw, unquote, err := d.rawStr()
-	if err != nil || !unquote {
-		return raw, err
+	raw, escaped, nonASCII, err := d.rawStr()
+	if err != nil {
+		return nil, err
 	}
-	d.buf = appendUnquoted(slices.Grow(d.buf[:0], len(raw)), raw)
+	valid := !nonASCII || utf8.Valid(raw)
+	if !escaped && valid {
+		return raw, nil
+	}
+	d.buf = appendUnquoted(slices.Grow(d.buf[:0], len(raw)), raw, valid)
 	return d.buf, nil
 }
 
@@ -1080,8 +1097,17 @@ func isHex(c byte) bool {
 
 // appendUnquoted appends the value of the checked string content s as encoding/json unquotes
 // it: escapes resolved, a \u escape of a lone surrogate and each invalid UTF-8 byte made U+FFFD.
-func appendUnquoted(b, s []byte) []byte {
+// valid says s is valid UTF-8: then only escapes need work.
+func appendUnquoted(b, s []byte, valid bool) []byte {
 	for i := 0; i < len(s); {
+		if valid {
+			j := bytes.IndexByte(s[i:], '\\')
+			if j < 0 {
+				return append(b, s[i:]...)
+			}
+			b = append(b, s[i:i+j]...)
+			i += j
+		}
 		switch c := s[i]; {
 		case c == '\\':
 			i++
