@@ -232,13 +232,20 @@ func (e *Enricher) process(msgs []kafka.Message) *output {
 	var found []schemas.Anomaly
 	for _, m := range msgs {
 		var ev schemas.Event
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
+		err := schemas.DecodeEvent(m.Value, &ev)
+		if err == nil {
+			// A time RFC 3339 cannot express (a +24:00 offset decodes) could not be encoded
+			// after Enrich: the stage would stop on it at every restart.
+			var ts [64]byte
+			_, err = ev.ObservedAt.AppendText(ts[:0])
+		}
+		if err != nil {
 			e.skipped.Inc()
 			e.logger.Warn("skipping undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
 		}
 		found = append(found, e.Enrich(&ev)...)
-		v, err := json.Marshal(ev)
+		v, err := ev.AppendJSON(nil)
 		if err != nil {
 			panic("BUG: cannot marshal event: " + err.Error())
 		}

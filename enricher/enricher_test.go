@@ -250,6 +250,8 @@ func TestEnricherStage(t *testing.T) {
 	produce(t, brokers, busCfg, bus.TopicEvents,
 		eventMessage(t, in[0]),
 		kafka.Message{Key: []byte("x"), Value: []byte(`{"event_id": "broken`)},
+		// decodes, but json.Marshal refuses the time: skipped rather than stopping the stage
+		kafka.Message{Key: []byte("x"), Value: []byte(`{"event_id":"e24","observed_at":"2026-01-01T00:00:00+24:00"}`)},
 		eventMessage(t, in[1]),
 		eventMessage(t, in[2]),
 		eventMessage(t, in[3]),
@@ -277,7 +279,7 @@ func TestEnricherStage(t *testing.T) {
 	}
 	require.NotContains(t, string(out[0].Value), "inspect me", "content not captured never reaches mcp.events.enriched")
 
-	require.Equal(t, 1.0, metric(t, reg, "mcpwatch_enricher_undecodable_total"))
+	require.Equal(t, 2.0, metric(t, reg, "mcpwatch_enricher_undecodable_total"))
 	require.Equal(t, 4.0, metric(t, reg, "mcpwatch_enricher_events_total"))
 	// The bad message did not stall the partition: everything, it included, gets committed.
 	lag := bus.NewLagCollector(brokers, map[string][]string{enricher.Group: {bus.TopicEvents}}, slog.New(slog.DiscardHandler))

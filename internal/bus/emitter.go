@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -305,7 +304,7 @@ const maxMessageBytes = 1<<20 - 1<<10
 // encodeEvent makes the spool record of ev: the message key (uvarint length, bytes), then the
 // message value (the event's JSON).
 func encodeEvent(ev schemas.Event) []byte {
-	v, err := json.Marshal(ev)
+	v, err := ev.AppendJSON(nil)
 	if err != nil {
 		panic("BUG: cannot marshal event: " + err.Error())
 	}
@@ -369,7 +368,7 @@ func (e *EventEmitter) run(ctx context.Context) {
 }
 
 func (e *EventEmitter) message(ev schemas.Event) kafka.Message {
-	v, err := json.Marshal(ev)
+	v, err := ev.AppendJSON(nil)
 	if err != nil {
 		panic("BUG: cannot marshal event: " + err.Error())
 	}

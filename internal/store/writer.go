@@ -142,7 +142,7 @@ func (w *Writer) handle(ctx context.Context, msgs []kafka.Message) error {
 		switch m.Topic {
 		case bus.TopicEventsEnriched:
 			var e schemas.Event
-			if err = json.Unmarshal(m.Value, &e); err == nil && e.ID == "" {
+			if err = schemas.DecodeEvent(m.Value, &e); err == nil && e.ID == "" {
 				err = errNoID // e.g. JSON null: it decodes, but would be stored as an empty row
 			}
 			if err == nil {
