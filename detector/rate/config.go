@@ -170,6 +170,16 @@ type layer struct {
 	perSlot float64 // updates a slot receives a period
 }
 
+// layerOf returns the profile slot s belongs to.
+func (p *Params) layerOf(s int) int {
+	for i, l := range p.layers {
+		if s >= l.first && s < l.first+l.slots {
+			return i
+		}
+	}
+	panic("BUG: slot out of range")
+}
+
 // BandProbability is the central probability of the "typical" band in explanations.
 const BandProbability = 0.9
 

@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
-// snapshotVersion is the first byte of a marshalled Model.
-const snapshotVersion = 1
+// snapshotVersion is the first byte of a marshalled Model. Version 2 marks each profile's
+// current slot (the byte after a slot's n, zero in version 1); version 1 is still read.
+const snapshotVersion = 2
+
+// slotHot flags a profile's current slot in a snapshot.
+const slotHot = 1
 
 // The fixed part of a snapshot: version, flags, three slot counts, the open bucket and the
 // float32s (count, n, level, v0, rv, tw, peak, calm, cal×12).
@@ -41,10 +46,14 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		f(x)
 	}
 	for i := range m.slots.len() {
-		s := m.slots.at(i)
+		s := m.slot(i)
 		f(s.mean)
 		b = binary.LittleEndian.AppendUint16(b, uint16(s.lv))
-		b = append(b, s.n, 0)
+		var flags byte
+		if slices.Contains(m.hotAt[:], int16(i)) {
+			flags = slotHot
+		}
+		b = append(b, s.n, flags)
 	}
 	return b, nil
 }
@@ -59,7 +68,8 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	if len(b) < snapshotHeader {
 		return fmt.Errorf("cannot restore a request-rate baseline: %d bytes is too short", len(b))
 	}
-	if b[0] != snapshotVersion {
+	version := b[0]
+	if version != 1 && version != snapshotVersion {
 		return fmt.Errorf("cannot restore a request-rate baseline: unknown version %d", b[0])
 	}
 	open := b[1]&1 != 0
@@ -85,12 +95,21 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 		s.cal[i] = f()
 	}
 	slots := makeSlots(m.slots.len())
+	s.hotAt = noHot
 	for i := range slots.len() {
 		sl := slot{mean: f(), lv: int16(binary.LittleEndian.Uint16(rest)), n: rest[2]}
+		hot := version >= 2 && rest[3]&slotHot != 0
 		rest = rest[4:]
 		slots.set(i, sl)
 		if !finite(sl.mean) {
 			return errors.New("cannot restore a request-rate baseline: it holds a non-finite number")
+		}
+		if hot {
+			l := m.p.layerOf(i)
+			if s.hotAt[l] >= 0 {
+				return fmt.Errorf("cannot restore a request-rate baseline: profile %d has two current slots", l)
+			}
+			s.hot[l], s.hotAt[l] = sl, int16(i)
 		}
 	}
 	for _, x := range []float32{s.count, s.n, s.level, s.v0, s.rv, s.tw, s.peak, s.calm} {

@@ -1,7 +1,9 @@
 package rate
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -70,4 +72,26 @@ func TestUnmarshalRefusesBadSnapshots(t *testing.T) {
 	}
 	require.EqualError(t, (&Model{}).UnmarshalBinary(good), "cannot restore a request-rate baseline into a model without parameters: use Params.NewModel")
 	require.Len(t, good, snapshotHeader+(12+24+168)*8)
+}
+
+// TestRestoresVersion1: a snapshot written by the previous release (version 1, full-precision
+// slots, no current slots marked) restores, and the model goes on scoring as that release
+// did (testdata/model_v1.scores.json: the next two days' scores it gave after the snapshot;
+// they differ by at most 0.0006 points, from the slots the new release packs).
+func TestRestoresVersion1(t *testing.T) {
+	b, err := os.ReadFile("testdata/model_v1.bin")
+	require.NoError(t, err)
+	require.Equal(t, byte(1), b[0])
+	raw, err := os.ReadFile("testdata/model_v1.scores.json")
+	require.NoError(t, err)
+	var want []float64
+	require.NoError(t, json.Unmarshal(raw, &want))
+
+	m := newParams(t, Config{}).NewModel(nil)
+	require.NoError(t, m.UnmarshalBinary(b))
+	got := simulate(m, monday.Add(10*24*time.Hour), 2*24*time.Hour, office, 41)
+	require.Len(t, got, len(want))
+	for i, r := range got {
+		require.InDelta(t, want[i], r.Score, 0.01, "bucket %d", i)
+	}
 }

@@ -26,7 +26,7 @@ const (
 // observation at this time of day or week (for the hour profile, the average of what those
 // leave at this time of the hour), the variance about it, and how many buckets it has
 // learnt (saturating; 0: never observed). The variance is kept as its log2 in 1/256ths,
-// which is precise enough for a spread and keeps a slot to 7 bytes (packed in slots).
+// which is precise enough for a spread.
 type slot struct {
 	mean float32
 	lv   int16
@@ -34,11 +34,15 @@ type slot struct {
 	_    uint8
 }
 
-// slotBytes is a slot's packed size: mean, lv and n, little-endian.
-const slotBytes = 7
+// slotBytes is a slot's packed size: its mean rounded to 24 bits (a float32 without its last
+// 8 mantissa bits: a relative precision of 2⁻¹⁶), lv and n, little-endian.
+const slotBytes = 6
 
-// slots holds a model's slots packed slotBytes apiece: a slot struct pads to 8 bytes, and
-// the slots are most of an agent's memory (204 of them by default: 1,428 bytes, not 1,632).
+// slots holds a model's slots packed slotBytes apiece: the slots are most of an agent's
+// memory (204 of them by default: 1,224 bytes, where slot structs would take 1,632). Only
+// the slots a model is not learning are packed: a profile's current slot is learnt at full
+// precision (Model.hot) and rounded once the profile moves on to the next slot, so the
+// rounding never swallows the small steps of an average that learns slowly.
 type slots []byte
 
 func makeSlots(n int) slots { return make(slots, n*slotBytes) }
@@ -47,14 +51,24 @@ func (s slots) len() int { return len(s) / slotBytes }
 
 func (s slots) at(i int) slot {
 	b := s[i*slotBytes : i*slotBytes+slotBytes]
-	return slot{mean: math.Float32frombits(binary.LittleEndian.Uint32(b)), lv: int16(binary.LittleEndian.Uint16(b[4:])), n: b[6]}
+	mean := uint32(b[0])<<8 | uint32(b[1])<<16 | uint32(b[2])<<24
+	return slot{mean: math.Float32frombits(mean), lv: int16(binary.LittleEndian.Uint16(b[3:])), n: b[5]}
 }
 
 func (s slots) set(i int, sl slot) {
 	b := s[i*slotBytes : i*slotBytes+slotBytes]
-	binary.LittleEndian.PutUint32(b, math.Float32bits(sl.mean))
-	binary.LittleEndian.PutUint16(b[4:], uint16(sl.lv))
-	b[6] = sl.n
+	mean := round24(sl.mean)
+	b[0], b[1], b[2] = byte(mean>>8), byte(mean>>16), byte(mean>>24)
+	binary.LittleEndian.PutUint16(b[3:], uint16(sl.lv))
+	b[5] = sl.n
+}
+
+// round24 returns the bits of x rounded to the nearest float32 whose last 8 mantissa bits
+// are zero (ties to even).
+func round24(x float32) uint32 {
+	u := math.Float32bits(x)
+	u += 0x7f + (u>>8)&1
+	return u &^ 0xff
 }
 
 // lvZero encodes a variance of zero.
@@ -90,7 +104,6 @@ func (s *slot) setVariance(v float64) {
 type Model struct {
 	p *Params
 
-	open   bool    // a bucket is open for Add
 	bucket int64   // index of the open bucket (Unix time / bucket width)
 	count  float32 // calls counted in the open bucket
 
@@ -103,14 +116,20 @@ type Model struct {
 	// Running sums over the day and hour profiles' observed slots, for the variance of
 	// their values (how seasonal the agent is); rebuilt from the slots when restored.
 	sum, sumsq [numLayers]float64
-	touched    [numLayers]uint16
 
 	peak float32 // score of the current episode, signed by its direction; 0: none
 	calm float32 // calm buckets since the episode's last anomalous one
 
 	cal [calBins]float32 // share of past buckets by decade of surprise
 
-	slots slots // the profiles' slots, finest period first
+	slots slots // the profiles' slots, finest period first, packed
+	// hot is each profile's current slot (the one it learnt last) at full precision, and
+	// hotAt its index in slots (−1: none); slots holds it rounded only once it cools.
+	hot   [numLayers]slot
+	hotAt [numLayers]int16
+
+	touched [numLayers]uint16 // observed slots per profile, for the running sums
+	open    bool              // a bucket is open for Add
 }
 
 // Direction says which way an observation deviates.
@@ -169,7 +188,7 @@ type Result struct {
 // NewModel returns a model for one agent, starting from prior (nil: no prior, the model
 // learns from its first buckets and does not score before it has seen ten of them).
 func (p *Params) NewModel(prior *Prior) *Model {
-	m := &Model{p: p, slots: makeSlots(p.nslots)}
+	m := &Model{p: p, slots: makeSlots(p.nslots), hotAt: noHot}
 	m.start(prior)
 	return m
 }
@@ -182,6 +201,45 @@ func (m *Model) start(prior *Prior) {
 	m.n, m.level, m.v0, m.rv, m.tw = prior.weight, prior.level, prior.v0, prior.rv, prior.tw
 	copy(m.slots, prior.slots)
 	m.resum()
+}
+
+// noHot is hotAt of a model without current slots.
+var noHot = [numLayers]int16{-1, -1, -1}
+
+// slot returns slot s at full precision.
+func (m *Model) slot(s int) slot {
+	for i, h := range m.hotAt {
+		if int(h) == s {
+			return m.hot[i]
+		}
+	}
+	return m.slots.at(s)
+}
+
+// slotOf returns slot s of profile i at full precision.
+func (m *Model) slotOf(i, s int) slot {
+	if int(m.hotAt[i]) == s {
+		return m.hot[i]
+	}
+	return m.slots.at(s)
+}
+
+// heat makes slot s profile i's current slot, packing the previous one.
+func (m *Model) heat(i, s int) {
+	if int(m.hotAt[i]) == s {
+		return
+	}
+	if h := int(m.hotAt[i]); h >= 0 {
+		full := m.hot[i]
+		m.slots.set(h, full)
+		if full.n > 0 {
+			// The running sums follow the rounding, as resum would count the slot.
+			old, q := float64(full.mean), float64(m.slots.at(h).mean)
+			m.sum[i] += q - old
+			m.sumsq[i] += q*q - old*old
+		}
+	}
+	m.hot[i], m.hotAt[i] = m.slots.at(s), int16(s)
 }
 
 // transform maps an observation to model units.
@@ -245,7 +303,7 @@ func (m *Model) predict(t time.Time) prediction {
 	if s := pr.idx[layerDay]; s >= 0 {
 		l := &m.p.layers[layerDay]
 		tau2 := m.spreadOf(layerDay)
-		if sl := m.slots.at(s); sl.n == 0 {
+		if sl := m.slotOf(layerDay, s); sl.n == 0 {
 			unsure += tau2 // a time of day never seen is as any other
 		} else {
 			d := float64(sl.mean) - level
@@ -259,7 +317,7 @@ func (m *Model) predict(t time.Time) prediction {
 	if s := pr.idx[layerWeek]; s >= 0 {
 		l := &m.p.layers[layerWeek]
 		tau2 := float64(m.tw)
-		if sl := m.slots.at(s); sl.n == 0 {
+		if sl := m.slotOf(layerWeek, s); sl.n == 0 {
 			unsure += tau2
 		} else {
 			d := float64(sl.mean) - season
@@ -275,7 +333,7 @@ func (m *Model) predict(t time.Time) prediction {
 	if s := pr.idx[layerHour]; s >= 0 {
 		l := &m.p.layers[layerHour]
 		tau2 := m.spreadOf(layerHour)
-		if sl := m.slots.at(s); sl.n == 0 {
+		if sl := m.slotOf(layerHour, s); sl.n == 0 {
 			unsure += tau2
 		} else if rv > 0 {
 			d := float64(sl.mean)
@@ -515,13 +573,13 @@ func (m *Model) learn(y float64, pr prediction, sd float64) {
 	raw := float64(m.level)
 	for _, i := range [...]int{layerDay, layerWeek} {
 		if s := pr.idx[i]; s >= 0 {
-			if sl := m.slots.at(s); sl.n > 0 {
+			if sl := m.slotOf(i, s); sl.n > 0 {
 				raw = float64(sl.mean)
 			}
 		}
 	}
 	if s := pr.idx[layerHour]; s >= 0 {
-		if sl := m.slots.at(s); sl.n > 0 {
+		if sl := m.slotOf(layerHour, s); sl.n > 0 {
 			raw += float64(sl.mean)
 		}
 	}
@@ -531,7 +589,7 @@ func (m *Model) learn(y float64, pr prediction, sd float64) {
 	m.learnSlot(layerDay, d, ystar, float64(m.v0))
 	m.learnSlot(layerWeek, w, ystar, float64(m.v0))
 	if d >= 0 && w >= 0 {
-		diff := float64(m.slots.at(w).mean - m.slots.at(d).mean)
+		diff := float64(m.hot[layerWeek].mean - m.hot[layerDay].mean) // both just learnt
 		m.tw += float32(aL * (diff*diff - float64(m.tw)))
 	}
 	m.learnSlot(layerHour, pr.idx[layerHour], ystar-pr.season, float64(m.rv))
@@ -539,12 +597,13 @@ func (m *Model) learn(y float64, pr prediction, sd float64) {
 }
 
 // learnSlot moves slot s of profile i (−1: none) towards x: a running average at first,
-// then an EWMA; v0 is a new slot's variance.
+// then an EWMA; v0 is a new slot's variance. The slot becomes the profile's current one.
 func (m *Model) learnSlot(i, s int, x, v0 float64) {
 	if s < 0 {
 		return
 	}
-	sl := m.slots.at(s)
+	m.heat(i, s)
+	sl := &m.hot[i]
 	old := float64(sl.mean)
 	if sl.n == 0 {
 		sl.mean = float32(x)
@@ -561,7 +620,6 @@ func (m *Model) learnSlot(i, s int, x, v0 float64) {
 	if sl.n < math.MaxUint8 {
 		sl.n++
 	}
-	m.slots.set(s, sl)
 	off := float64(sl.mean)
 	m.sum[i] += off - old
 	m.sumsq[i] += off*off - old*old
@@ -582,7 +640,7 @@ func (m *Model) resum() {
 	for i, l := range m.p.layers {
 		m.sum[i], m.sumsq[i], m.touched[i] = 0, 0, 0
 		for s := l.first; s < l.first+l.slots; s++ {
-			if sl := m.slots.at(s); sl.n > 0 {
+			if sl := m.slot(s); sl.n > 0 {
 				off := float64(sl.mean)
 				m.sum[i] += off
 				m.sumsq[i] += off * off

@@ -70,12 +70,12 @@ func (p *Params) PriorFrom(models []*Model, weight float64) *Prior {
 		// The prior's slots count for as many updates as its weight brings them.
 		n := uint8(min(math.MaxUint8, max(1, math.Round(weight*l.share))))
 		for i := l.first; i < l.first+l.slots; i++ {
-			seen := func(m *Model) bool { return m.slots.at(i).n > 0 }
-			off, ok := median(func(m *Model) (float32, bool) { return m.slots.at(i).mean, seen(m) })
+			seen := func(m *Model) bool { return m.slot(i).n > 0 }
+			off, ok := median(func(m *Model) (float32, bool) { return m.slot(i).mean, seen(m) })
 			if !ok {
 				continue
 			}
-			v, _ := median(func(m *Model) (float32, bool) { return float32(m.slots.at(i).variance()), seen(m) })
+			v, _ := median(func(m *Model) (float32, bool) { return float32(m.slot(i).variance()), seen(m) })
 			sl := slot{mean: off, n: n}
 			sl.setVariance(float64(v))
 			pr.slots.set(i, sl)
