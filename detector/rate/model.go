@@ -78,8 +78,18 @@ func (s slot) variance() float64 {
 	if s.lv == lvZero {
 		return 0
 	}
-	return math.Exp2(float64(s.lv) / 256)
+	// 2^(lv/256) as a table entry times an exact power of two: bit for bit math.Exp2's
+	// result, without its cost on the hot path.
+	return pow2Frac[uint8(s.lv)] * math.Float64frombits(uint64(1023+int(s.lv>>8))<<52)
 }
+
+// pow2Frac[j] is 2^(j/256).
+var pow2Frac = func() (t [256]float64) {
+	for j := range t {
+		t[j] = math.Exp2(float64(j) / 256)
+	}
+	return t
+}()
 
 // logVariance is the natural log of the variance (about −690 for zero).
 func (s slot) logVariance() float64 {
@@ -247,8 +257,19 @@ func (m *Model) transform(x float64) float64 {
 	if m.p.cfg.Values {
 		return x
 	}
+	if i := int(x); float64(i) == x && i >= 0 && i < len(log1pCounts) {
+		return log1pCounts[i] // most buckets hold a few calls
+	}
 	return math.Log1p(max(x, 0))
 }
+
+// log1pCounts[i] is log1p(i).
+var log1pCounts = func() (t [256]float64) {
+	for i := range t {
+		t[i] = math.Log1p(float64(i))
+	}
+	return t
+}()
 
 func (m *Model) untransform(y float64) float64 {
 	if m.p.cfg.Values {
@@ -375,13 +396,23 @@ func shrink(d2, t2, rv, periods, shrinkage, memory, perPeriod float64) (w, unsur
 // spread is the standard deviation of a prediction in model units, floored so that a series
 // that never varied still yields finite residuals.
 func (m *Model) spread(mu, v float64) float64 {
+	sd, _ := m.spreadExpected(mu, v)
+	return sd
+}
+
+// spreadExpected is spread and the prediction in observation units (untransform(mu)): for
+// counts, the two share expm1 of the mean.
+func (m *Model) spreadExpected(mu, v float64) (sd, expected float64) {
+	expected = mu
 	if !m.p.cfg.Values {
 		// The learnt variance includes the counts' Poisson noise; that noise is its floor.
-		lambda := max(math.Expm1(mu), minRate)
+		e := math.Expm1(mu)
+		expected = max(e, 0) // untransform(mu)
+		lambda := max(e, minRate)
 		v = max(v, lambda/((1+lambda)*(1+lambda)))
 	}
 	floor := 1e-9 * (1 + math.Abs(mu))
-	return math.Sqrt(max(v, floor*floor))
+	return math.Sqrt(max(v, floor*floor)), expected
 }
 
 // tail returns the two-sided tail probability of x under the prediction and which way x
@@ -456,8 +487,8 @@ func (m *Model) Observe(t time.Time, x float64) Result {
 		return res
 	}
 	pr := m.predict(t)
-	sd := m.spread(pr.mu, pr.v)
-	res.Expected = m.untransform(pr.mu)
+	sd, expected := m.spreadExpected(pr.mu, pr.v)
+	res.Expected = expected
 	res.Low = m.untransform(pr.mu - m.p.band*sd)
 	res.High = m.untransform(pr.mu + m.p.band*sd)
 	switch {

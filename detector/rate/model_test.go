@@ -277,3 +277,16 @@ func TestValues(t *testing.T) {
 	require.Equal(t, "", p.Unit())
 	require.Regexp(t, regexp.MustCompile(`^Request rate dropped: -10; typical \d`), p.Explain(r).Summary)
 }
+
+// TestLookupTablesMatchMath: the tables the hot path reads give math's results bit for bit.
+func TestLookupTablesMatchMath(t *testing.T) {
+	for lv := math.MinInt16 + 1; lv <= math.MaxInt16; lv++ {
+		s := slot{lv: int16(lv)}
+		require.Equal(t, math.Exp2(float64(lv)/256), s.variance(), "lv %d", lv)
+	}
+	require.Zero(t, slot{lv: lvZero}.variance())
+	m := newParams(t, Config{}).NewModel(nil)
+	for _, x := range []float64{0, 1, 2, 3, 17, 255, 256, 1000, 2.5, -1} {
+		require.Equal(t, math.Log1p(max(x, 0)), m.transform(x), "x %g", x)
+	}
+}

@@ -18,9 +18,9 @@ func (m *Model) Band(t time.Time) (b Band, ok bool) {
 		return Band{}, false
 	}
 	pr := m.predict(t)
-	sd := m.spread(pr.mu, pr.v)
+	sd, expected := m.spreadExpected(pr.mu, pr.v)
 	return Band{
-		Expected: m.untransform(pr.mu),
+		Expected: expected,
 		Low:      m.untransform(pr.mu - m.p.band*sd),
 		High:     m.untransform(pr.mu + m.p.band*sd),
 	}, true
