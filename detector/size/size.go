@@ -191,8 +191,8 @@ func (s *Sizes) score(res *Result, st *stats, y float64) {
 	sd := spread(st)
 	z := (y - float64(st.loc)) / sd
 	res.Typical = math.Exp2(float64(st.loc))
-	res.Low = math.Exp2(float64(st.loc) - 1.645*sd)
-	res.High = math.Exp2(float64(st.loc) + 1.645*sd)
+	f := math.Exp2(1.645 * sd) // the band is symmetric in log space
+	res.Low, res.High = res.Typical/f, res.Typical*f
 	if z < typicalZ {
 		return // typical: P stays 1, and the costly tail is skipped on the hot path
 	}
