@@ -147,6 +147,7 @@ type Detector struct {
 	agentList       []*agentState // the same agents, in a slice for the sweeps
 	dirtyAgents     []*agentState
 	sessionPool     []*liveSession // ended sessions, reused: starting a session allocates nothing
+	symbolKeys      []size.Key     // each sequence symbol's context-size key (0: not hashed yet)
 	open            map[string]*openAnomaly
 	campaigns       map[string]*campaign
 	clock           int64 // event-time watermark (Unix ns)

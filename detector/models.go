@@ -37,55 +37,66 @@ const maxPriorAgents = 1000
 const priorRefresh = time.Hour
 
 // agentState is one agent's statistical baselines and what the detector needs around them.
-// Event ids are kept as 16-byte UUIDs: copying them costs no allocation on the hot path.
+// The models are embedded, not pointed to: with many agents every touch of another object is
+// a cache miss, and the hot path touches them all. Event ids are kept as 16-byte UUIDs:
+// copying them costs no allocation on the hot path.
 type agentState struct {
 	name  string // the map key (owned)
 	group string // its peer group (PeerGroupLabel), "" when the inventory names none
-	rate  *rate.Model
-	seq   *sequence.Baseline
 	// live are the agent's sessions in progress (an agent may hold several at once, one
-	// per server say), at most maxLiveSessions, least recently used first to go.
-	live   []*liveSession
-	first  int64 // event time of the first event (Unix ns)
-	last   int64 // event time of the latest request
-	events int64 // requests seen
+	// per server say), at most maxLiveSessions, least recently used first to go; they are
+	// kept in liveBuf.
+	live    []*liveSession
+	liveBuf [maxLiveSessions]*liveSession
+	first   int64 // event time of the first event (Unix ns)
+	last    int64 // event time of the latest request
+	events  int64 // requests seen
 	// bucketFirst and bucketLast are the first and last request ids of the open rate bucket
 	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
 	bucketFirst, bucketLast uuid.UUID
-	dirty                   bool
 	tools                   *agentTools // first_seen_tool's baseline, saving a map lookup per call
-	sizes                   *size.Sizes
-	// The scan model: the agent's enumeration and probe calls per session, on average over
-	// scanSessions sessions.
-	scanMean     float32
-	scanSessions uint32
+	// The models' baselines, each valid only when its model is enabled.
+	rate  rate.Model
+	seq   sequence.Baseline
+	sizes size.Sizes
 	// The session-shape model (shape.go): its feature baselines (nil until the agent's first
 	// request), fan-out window, error ratio (errors and calls, decayed) and sessions ended.
 	shape         *size.Sizes
 	fan           fanOut
 	errs, calls   float32
 	sessionsEnded uint32
+	// The scan model: the agent's enumeration and probe calls per session, on average over
+	// scanSessions sessions.
+	scanMean     float32
+	scanSessions uint32
+	dirty        bool
 }
 
 // maxLiveSessions bounds the sessions in progress per agent.
 const maxLiveSessions = 4
 
+// maxPooledSessions bounds the ended sessions kept for reuse: past it, the sessions of agents
+// gone idle are left to the garbage collector.
+const maxPooledSessions = 4096
+
 // liveSession is one session in progress.
 type liveSession struct {
+	sess   sequence.Session
 	id     string
 	server string
-	sess   *sequence.Session
-	prev   sequence.Symbol // the previous call
-	max    float64         // the highest step score raised (its end is raised only when it says more)
-	last   int64           // event time of its latest request
+	max    float64 // the highest step score raised (its end is raised only when it says more)
+	last   int64   // event time of its latest request
 	// lastID is its latest request's id; enum and probes count its enumeration calls and
 	// probes of unknown tools (the scan model).
 	lastID       uuid.UUID
 	enum, probes uint32
-	// The session-shape model's counts: when it started, its failed calls and distinct tools.
-	start  int64
-	errors uint32
-	tools  []sequence.Symbol
+	// The session-shape model's counts: when it started, its failed calls and distinct tools
+	// (in toolsBuf while they fit).
+	start    int64
+	errors   uint32
+	prev     sequence.Symbol // the previous call
+	tools    []sequence.Symbol
+	toolsBuf [8]sequence.Symbol
 }
 
 // agentRecord is agentState's stored record: its warm-up and its scan average.
@@ -137,19 +148,20 @@ func (d *Detector) agent(name, group string, t int64) *agentState {
 		return st
 	}
 	st := &agentState{name: strings.Clone(name), group: strings.Clone(group), first: t, last: t}
+	st.live = st.liveBuf[:0]
 	name = st.name
 	if !d.cfg.Rate.Disabled {
 		prior := d.prior
 		if p := d.groupPriors[group]; p != nil {
 			prior = p
 		}
-		st.rate = d.rateParams.NewModel(prior)
+		st.rate = *d.rateParams.NewModel(prior)
 	}
 	if !d.cfg.Sequence.Disabled {
-		st.seq = d.seqModel.NewBaseline()
+		st.seq = *d.seqModel.NewBaseline()
 	}
 	if !d.cfg.Size.Disabled {
-		st.sizes = d.sizeParams.New()
+		st.sizes = *d.sizeParams.New()
 	}
 	d.agents[name] = st
 	d.agentList = append(d.agentList, st)
@@ -179,7 +191,7 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 	st.last = max(st.last, t)
 	d.markDirty(st)
 	id, _ := uuid.Parse(ev.ID) // zero when not a UUID: evidence is then left out
-	if st.rate != nil {
+	if !d.cfg.Rate.Disabled {
 		first, last := st.bucketFirst, st.bucketLast
 		if res, ok := st.rate.Add(time.Unix(0, t), 1); ok {
 			out = d.raiseRate(out, st, res, first, last, t, now)
@@ -190,12 +202,13 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 		}
 	}
 	st.bucketLast = id
-	if st.seq != nil {
+	sym := sequence.Other // the call, when the sequence model interns it
+	if !d.cfg.Sequence.Disabled {
 		var ls *liveSession
 		out, ls = d.liveSession(out, st, ev.SessionID, ev.ServerID, t, now)
 		ls.last, ls.lastID = max(ls.last, t), id
-		sym := d.sequenceSymbol(ev)
-		step := st.seq.Step(ls.sess, sym, d.peer(st))
+		sym = d.sequenceSymbol(ev)
+		step := st.seq.Step(&ls.sess, sym, d.peer(st))
 		out = d.raiseStep(out, st, ls, ev, id, step, t, now)
 		ls.prev = sym
 		if !d.cfg.Scan.Disabled {
@@ -205,8 +218,8 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 			out = d.noteShape(out, st, ls, ev, id, sym, t, now)
 		}
 	}
-	if st.sizes != nil {
-		out = d.observeSizes(out, st, ev, id, t, now)
+	if !d.cfg.Size.Disabled {
+		out = d.observeSizes(out, st, ev, d.symbolSizeKey(ev, sym), id, t, now)
 	}
 	return out, st
 }
@@ -268,16 +281,25 @@ func (d *Detector) newSession() *liveSession {
 		ls := d.sessionPool[n-1]
 		d.sessionPool = d.sessionPool[:n-1]
 		ls.sess.Reset()
-		*ls = liveSession{sess: ls.sess, prev: sequence.Boundary, tools: ls.tools[:0]}
+		*ls = liveSession{sess: ls.sess, prev: sequence.Boundary, tools: ls.tools[:0]} // tools may point into ls.toolsBuf
 		return ls
 	}
-	return &liveSession{sess: d.seqModel.NewSession(), prev: sequence.Boundary}
+	ls := &liveSession{sess: *d.seqModel.NewSession(), prev: sequence.Boundary}
+	ls.tools = ls.toolsBuf[:0]
+	return ls
+}
+
+// poolSession keeps an ended session for reuse, up to maxPooledSessions.
+func (d *Detector) poolSession(ls *liveSession) {
+	if len(d.sessionPool) < maxPooledSessions {
+		d.sessionPool = append(d.sessionPool, ls)
+	}
 }
 
 // endSession scores one of st's sessions as a whole, learns it into the agent's and the
 // population's baselines and returns it to the pool.
 func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, ls *liveSession, t int64, now time.Time) []schemas.Anomaly {
-	s := ls.sess
+	s := &ls.sess
 	if s.Steps() > 0 {
 		v := st.seq.End(s, d.peer(st))
 		if score := v.Score(); score >= d.cfg.Sequence.MinScore && score > ls.max && beyondRange(v.Finding) {
@@ -308,7 +330,7 @@ func (d *Detector) endSession(out []schemas.Anomaly, st *agentState, ls *liveSes
 		d.populationDirty = true
 	}
 	st.live = slices.DeleteFunc(st.live, func(x *liveSession) bool { return x == ls })
-	d.sessionPool = append(d.sessionPool, ls)
+	d.poolSession(ls)
 	d.markDirty(st)
 	return out
 }
@@ -512,7 +534,7 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	clock := time.Unix(0, t)
 	idle := int64(d.cfg.Sequence.SessionIdle)
 	for _, st := range d.agentList { // a slice: ranging over the map costs more than the models
-		if st.rate != nil {
+		if !d.cfg.Rate.Disabled {
 			if res, ok := st.rate.Advance(clock); ok {
 				out = d.raiseRate(out, st, res, st.bucketFirst, st.bucketLast, t, now)
 				st.bucketFirst = uuid.Nil
@@ -539,10 +561,10 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 		groups := map[string][]*rate.Model{}
 		for _, st := range d.agentList {
 			if len(models) < maxPriorAgents {
-				models = append(models, st.rate)
+				models = append(models, &st.rate)
 			}
 			if g := st.group; g != "" && len(groups[g]) < maxPriorAgents {
-				groups[g] = append(groups[g], st.rate)
+				groups[g] = append(groups[g], &st.rate)
 			}
 		}
 		if p := d.rateParams.PriorFrom(models, d.cfg.Rate.PriorWeight); p != nil {
@@ -573,21 +595,21 @@ func encodeAgent(st *agentState) []byte {
 func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
 	snaps := make([]store.Baseline, 0, len(d.dirty)+5*len(d.dirtyAgents)+1)
 	for _, st := range d.dirtyAgents {
-		if st.rate != nil {
+		if !d.cfg.Rate.Disabled {
 			b, err := st.rate.MarshalBinary()
 			if err != nil {
 				panic("BUG: cannot marshal rate baseline: " + err.Error())
 			}
 			snaps = append(snaps, store.Baseline{Model: ModelRequestRate, Key: st.name, UpdatedAt: now, State: b})
 		}
-		if st.seq != nil {
+		if !d.cfg.Sequence.Disabled {
 			b, err := st.seq.MarshalBinary()
 			if err != nil {
 				panic("BUG: cannot marshal sequence baseline: " + err.Error())
 			}
 			snaps = append(snaps, store.Baseline{Model: ModelToolSequence, Key: st.name, UpdatedAt: now, State: b})
 		}
-		if st.sizes != nil {
+		if !d.cfg.Size.Disabled {
 			b, err := st.sizes.MarshalBinary()
 			if err != nil {
 				panic("BUG: cannot marshal size baseline: " + err.Error())
@@ -649,8 +671,9 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 		// An agent this instance tracked before another took it over: its sessions in
 		// progress here are stale, and its history is the other instance's.
 		for _, ls := range st.live {
-			d.sessionPool = append(d.sessionPool, ls)
+			d.poolSession(ls)
 		}
+		clear(st.live)
 		st.live = st.live[:0]
 		st.first = w.First.UnixNano()
 		st.events = w.Events

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mcpwatch/mcpwatch/detector/sequence"
 	"github.com/mcpwatch/mcpwatch/detector/size"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -62,9 +63,25 @@ func sizeKey(ev *schemas.Event) size.Key {
 	return size.KeyOf(ev.Method, "")
 }
 
-// observeSizes scores the request's and the response's sizes and learns them.
-func (d *Detector) observeSizes(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, t int64, now time.Time) []schemas.Anomaly {
-	k := sizeKey(ev)
+// symbolSizeKey is sizeKey for an event whose call the sequence model interned as sym: the
+// same (method, tool) pair, hashed once per symbol rather than once per event.
+func (d *Detector) symbolSizeKey(ev *schemas.Event, sym sequence.Symbol) size.Key {
+	if sym == sequence.Other || sym == sequence.Boundary {
+		return sizeKey(ev) // not one pair
+	}
+	if int(sym) >= len(d.symbolKeys) {
+		d.symbolKeys = append(d.symbolKeys, make([]size.Key, int(sym)+1-len(d.symbolKeys))...)
+	}
+	k := d.symbolKeys[sym]
+	if k == 0 {
+		k = sizeKey(ev)
+		d.symbolKeys[sym] = k
+	}
+	return k
+}
+
+// observeSizes scores the request's and the response's sizes of call k and learns them.
+func (d *Detector) observeSizes(out []schemas.Anomaly, st *agentState, ev *schemas.Event, k size.Key, id uuid.UUID, t int64, now time.Time) []schemas.Anomaly {
 	if ev.RequestBytes > 0 {
 		out = d.raiseSize(out, st, ev, id, st.sizes.Observe(k, size.Request, ev.RequestBytes), size.Request, t, now)
 	}
