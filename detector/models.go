@@ -96,7 +96,7 @@ type liveSession struct {
 	errors   uint32
 	prev     sequence.Symbol // the previous call
 	tools    []sequence.Symbol
-	toolsBuf [8]sequence.Symbol
+	toolsBuf [4]sequence.Symbol
 }
 
 // agentRecord is agentState's stored record: its warm-up and its scan average.

@@ -49,7 +49,7 @@ func (m *Model) NewPeerBaseline() *Baseline {
 
 // NewSession returns an empty session. Reuse it with Reset to avoid allocations.
 func (m *Model) NewSession() *Session {
-	s := &Session{maxCalls: m.cfg.MaxSymbols, maxTrans: m.cfg.MaxTransitions}
+	s := &Session{maxCalls: uint16(m.cfg.MaxSymbols), maxTrans: uint16(m.cfg.MaxTransitions)}
 	s.Reset()
 	return s
 }
@@ -98,16 +98,17 @@ func (b *Baseline) Bytes() int {
 // surprising finding so far. A session is scored against one baseline (its agent's) and may be
 // learnt into several (the agent's and its peer group's).
 type Session struct {
-	calls              table[uint16] // occurrences per call, saturating
-	trans              table[uint16]
-	maxCalls, maxTrans int
+	calls          table[uint16] // occurrences per call, saturating
+	trans          table[uint16]
+	steps          int
+	sumNLL, maxNLL float64
+	worst          Finding
+	// Counts bounded by the tables' caps, which fit in 16 bits.
+	newCalls, newTrans int32
+	shape              int32 // counts and length outside their range
+	maxCalls, maxTrans uint16
 	prev               Symbol
 	ended              bool
-	steps              int
-	sumNLL, maxNLL     float64
-	newCalls, newTrans int
-	shape              int // counts and length outside their range
-	worst              Finding
 }
 
 // Reset empties the session for reuse, keeping its memory.
@@ -289,8 +290,8 @@ func (b *Baseline) step(s *Session, c Symbol, peer *Baseline) Step {
 	s.sumNLL += nll
 	s.maxNLL = max(s.maxNLL, nll)
 
-	n, firstCall := record(&s.calls, uint32(c), s.maxCalls)
-	_, firstTrans := record(&s.trans, k, s.maxTrans)
+	n, firstCall := record(&s.calls, uint32(c), int(s.maxCalls))
+	_, firstTrans := record(&s.trans, k, int(s.maxTrans))
 	if firstCall && c != Boundary {
 		f := Finding{Kind: KindCall, To: c}
 		seen := 0
@@ -460,9 +461,9 @@ func (b *Baseline) End(s *Session, peer *Baseline) Verdict {
 		Steps:          s.steps,
 		MeanNLL:        s.sumNLL / float64(s.steps+1),
 		MaxNLL:         s.maxNLL,
-		NewCalls:       s.newCalls,
-		NewTransitions: s.newTrans,
-		OutOfRange:     s.shape,
+		NewCalls:       int(s.newCalls),
+		NewTransitions: int(s.newTrans),
+		OutOfRange:     int(s.shape),
 		Sessions:       int(b.sessions),
 	}
 }
@@ -501,8 +502,8 @@ func (b *Baseline) checkShape(s *Session) {
 // baseline and into its peer group's.
 func (b *Baseline) Learn(s *Session) {
 	if !s.ended {
-		record(&s.calls, uint32(Boundary), s.maxCalls)
-		record(&s.trans, transKey(s.prev, Boundary), s.maxTrans)
+		record(&s.calls, uint32(Boundary), int(s.maxCalls))
+		record(&s.trans, transKey(s.prev, Boundary), int(s.maxTrans))
 		s.ended = true
 	}
 	for _, e := range s.calls.ents {

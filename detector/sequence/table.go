@@ -50,6 +50,11 @@ func (t *table[V]) find(k uint32) int {
 
 // add appends k, which must be absent, and returns its position.
 func (t *table[V]) add(k uint32, v V) int {
+	if n := len(t.ents); n == cap(t.ents) && n < linearMax {
+		// Small tables grow two entries at a time: most agents' stay small, and doubling
+		// would leave a quarter of them empty.
+		t.ents = append(make([]entry[V], 0, n+2), t.ents...)
+	}
 	t.ents = append(t.ents, entry[V]{k, v})
 	pos := len(t.ents) - 1
 	switch {
