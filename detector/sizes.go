@@ -83,12 +83,21 @@ func (d *Detector) symbolSizeKey(ev *schemas.Event, sym sequence.Symbol) size.Ke
 // observeSizes scores the request's and the response's sizes of call k and learns them.
 func (d *Detector) observeSizes(out []schemas.Anomaly, st *agentState, ev *schemas.Event, k size.Key, id uuid.UUID, t int64, now time.Time) []schemas.Anomaly {
 	if ev.RequestBytes > 0 {
-		out = d.raiseSize(out, st, ev, id, st.sizes.Observe(k, size.Request, ev.RequestBytes), size.Request, t, now)
+		out = d.raiseSize(out, st, ev, id, d.observeSize(st, k, size.Request, ev.RequestBytes), size.Request, t, now)
 	}
 	if ev.ResponseBytes > 0 {
-		out = d.raiseSize(out, st, ev, id, st.sizes.Observe(k, size.Response, ev.ResponseBytes), size.Response, t, now)
+		out = d.raiseSize(out, st, ev, id, d.observeSize(st, k, size.Response, ev.ResponseBytes), size.Response, t, now)
 	}
 	return out
+}
+
+// observeSize scores and learns one size. Only sizes that score are raised, and only they
+// need the typical band for their explanation (unless every size is raised, at min_score 0).
+func (d *Detector) observeSize(st *agentState, k size.Key, dir size.Direction, bytes int) size.Result {
+	if d.cfg.Size.MinScore > 0 {
+		return st.sizes.Check(k, dir, bytes)
+	}
+	return st.sizes.Observe(k, dir, bytes)
 }
 
 func (d *Detector) raiseSize(out []schemas.Anomaly, st *agentState, ev *schemas.Event, id uuid.UUID, r size.Result, dir size.Direction, t int64, now time.Time) []schemas.Anomaly {

@@ -143,6 +143,17 @@ func (s *Sizes) find(k Key, dir Direction) int {
 
 // Observe scores bytes for call k in direction dir, then learns it.
 func (s *Sizes) Observe(k Key, dir Direction, bytes int) Result {
+	return s.observe(k, dir, bytes, true)
+}
+
+// Check is Observe for callers that explain only what scores: the band (Typical, Low, High)
+// is filled only for a size that is scored (Score above 0 is possible), which spares the
+// hot path its exponentials for every typical size.
+func (s *Sizes) Check(k Key, dir Direction, bytes int) Result {
+	return s.observe(k, dir, bytes, false)
+}
+
+func (s *Sizes) observe(k Key, dir Direction, bytes int, band bool) Result {
 	y := math.Log2(float64(max(bytes, 1)))
 	i := s.find(k, dir)
 	if i < 0 {
@@ -152,9 +163,9 @@ func (s *Sizes) Observe(k Key, dir Direction, bytes int) Result {
 	res := Result{Observed: float64(bytes), P: 1}
 	switch min := uint32(s.p.cfg.MinCount); {
 	case st.n >= min:
-		s.score(&res, st, y)
+		s.score(&res, st, y, band)
 	case s.all[dir].n >= min:
-		s.score(&res, &s.all[dir], y)
+		s.score(&res, &s.all[dir], y, band)
 		res.Overall = true
 	default:
 		res.Learning = true
@@ -172,7 +183,7 @@ func (s *Sizes) Peek(k Key, dir Direction, value int) Result {
 	y := math.Log2(float64(max(value, 1)))
 	min := uint32(s.p.cfg.MinCount)
 	if i := s.find(k, dir); i >= 0 && s.keys[i].n >= min {
-		s.score(&res, &s.keys[i], y)
+		s.score(&res, &s.keys[i], y, true)
 	} else {
 		res.Learning = true
 	}
@@ -187,12 +198,15 @@ func spread(st *stats) float64 { return max(1.25*float64(st.dev), 0.25) }
 // upper tail there is above 0.7 %, a score of at most 21).
 const typicalZ = 3
 
-func (s *Sizes) score(res *Result, st *stats, y float64) {
+// score fills res for y against st; band false leaves a typical size's band out.
+func (s *Sizes) score(res *Result, st *stats, y float64, band bool) {
 	sd := spread(st)
 	z := (y - float64(st.loc)) / sd
-	res.Typical = math.Exp2(float64(st.loc))
-	f := math.Exp2(1.645 * sd) // the band is symmetric in log space
-	res.Low, res.High = res.Typical/f, res.Typical*f
+	if band || z >= typicalZ {
+		res.Typical = math.Exp2(float64(st.loc))
+		f := math.Exp2(1.645 * sd) // the band is symmetric in log space
+		res.Low, res.High = res.Typical/f, res.Typical*f
+	}
 	if z < typicalZ {
 		return // typical: P stays 1, and the costly tail is skipped on the hot path
 	}

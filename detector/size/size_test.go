@@ -88,3 +88,44 @@ func TestConfigValidate(t *testing.T) {
 	c.SetDefaults()
 	require.NoError(t, c.Validate())
 }
+
+// TestCheckIsObserveWithoutTheTypicalBand: Check learns and scores exactly as Observe, and
+// leaves the band out only for sizes that are not scored.
+func TestCheckIsObserveWithoutTheTypicalBand(t *testing.T) {
+	p := params(t, Config{})
+	read := KeyOf("tools/call", "read_file")
+	observed, checked := p.New(), p.New()
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		name   string
+		bytes  int
+		banded bool // Check fills the band
+	}{
+		{name: "learning", bytes: 4000},
+		{name: "typical", bytes: 4100},
+		{name: "exfiltration-sized", bytes: 50 << 20, banded: true},
+		{name: "typical again", bytes: 3900},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name != "learning" {
+				for range 100 {
+					x := int(4000 * math.Exp2(r.NormFloat64()*0.6))
+					want, got := observed.Observe(read, Response, x), checked.Check(read, Response, x)
+					if got.Typical == 0 {
+						want.Typical, want.Low, want.High = 0, 0, 0
+					}
+					require.Equal(t, want, got)
+				}
+			}
+			want, got := observed.Observe(read, Response, tc.bytes), checked.Check(read, Response, tc.bytes)
+			if !tc.banded {
+				want.Typical, want.Low, want.High = 0, 0, 0
+			}
+			require.Equal(t, want, got)
+			require.Equal(t, tc.banded, got.Typical > 0)
+		})
+	}
+	a, _ := observed.MarshalBinary()
+	b, _ := checked.MarshalBinary()
+	require.Equal(t, a, b, "both learnt the same")
+}
