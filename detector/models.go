@@ -44,13 +44,11 @@ type agentState struct {
 	name  string // the map key (owned)
 	group string // its peer group (PeerGroupLabel), "" when the inventory names none
 	// live are the agent's sessions in progress (an agent may hold several at once, one
-	// per server say), at most maxLiveSessions, least recently used first to go; they are
-	// kept in liveBuf.
-	live    []*liveSession
-	liveBuf [maxLiveSessions]*liveSession
-	first   int64 // event time of the first event (Unix ns)
-	last    int64 // event time of the latest request
-	events  int64 // requests seen
+	// per server say), at most maxLiveSessions, least recently used first to go.
+	live   []*liveSession
+	first  int64 // event time of the first event (Unix ns)
+	last   int64 // event time of the latest request
+	events int64 // requests seen
 	// bucketFirst and bucketLast are the first and last request ids of the open rate bucket
 	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
 	bucketFirst, bucketLast uuid.UUID
@@ -148,7 +146,6 @@ func (d *Detector) agent(name, group string, t int64) *agentState {
 		return st
 	}
 	st := &agentState{name: strings.Clone(name), group: strings.Clone(group), first: t, last: t}
-	st.live = st.liveBuf[:0]
 	name = st.name
 	if !d.cfg.Rate.Disabled {
 		prior := d.prior

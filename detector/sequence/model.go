@@ -90,8 +90,8 @@ func (b *Baseline) Knows(s Symbol) bool { return b.calls.find(uint32(s)) >= 0 }
 // Bytes is the baseline's memory footprint: the struct and its tables' backing arrays.
 func (b *Baseline) Bytes() int {
 	return int(unsafe.Sizeof(*b)) +
-		cap(b.calls.ents)*int(unsafe.Sizeof(entry[callStat]{})) + cap(b.calls.index)*2 +
-		cap(b.trans.ents)*int(unsafe.Sizeof(entry[transStat]{})) + cap(b.trans.index)*2
+		cap(b.calls.ents)*int(unsafe.Sizeof(entry[callStat]{})) + b.calls.indexLen()*2 +
+		cap(b.trans.ents)*int(unsafe.Sizeof(entry[transStat]{})) + b.trans.indexLen()*2
 }
 
 // Session is one session in progress: its calls' counts, its transitions, and the most

@@ -7,8 +7,11 @@ package sequence
 // keys costs less than hashing — and than the index's memory and cache misses. Callers
 // enforce their own size caps, which must stay below 1<<16.
 type table[V any] struct {
-	ents  []entry[V]
-	index []uint16 // nil, or 0 = empty slot, else position+1; len a power of two ≥ 2·len(ents)
+	ents []entry[V]
+	// index is nil, or 0 = empty slot, else position+1, its length a power of two ≥
+	// 2·len(ents). A pointer, not a slice: most tables never have one, and the table is
+	// part of every agent's baseline and every session.
+	index *[]uint16
 }
 
 // linearMax is the most entries a table looks up by scanning, without an index.
@@ -36,9 +39,10 @@ func (t *table[V]) find(k uint32) int {
 		}
 		return -1
 	}
-	mask := uint32(len(t.index) - 1)
+	ix := *t.index
+	mask := uint32(len(ix) - 1)
 	for i := hashKey(k) & mask; ; i = (i + 1) & mask {
-		e := t.index[i]
+		e := ix[i]
 		if e == 0 {
 			return -1
 		}
@@ -62,7 +66,7 @@ func (t *table[V]) add(k uint32, v V) int {
 		if len(t.ents) > linearMax {
 			t.rebuild()
 		}
-	case 2*len(t.ents) > len(t.index):
+	case 2*len(t.ents) > len(*t.index):
 		t.rebuild()
 	default:
 		t.place(pos)
@@ -96,16 +100,19 @@ func (t *table[V]) removeWhere(drop func(e *entry[V]) bool) {
 // reset empties the table, keeping its memory.
 func (t *table[V]) reset() {
 	t.ents = t.ents[:0]
-	clear(t.index)
+	if t.index != nil {
+		clear(*t.index)
+	}
 }
 
 func (t *table[V]) place(pos int) {
-	mask := uint32(len(t.index) - 1)
+	ix := *t.index
+	mask := uint32(len(ix) - 1)
 	i := hashKey(t.ents[pos].key) & mask
-	for t.index[i] != 0 {
+	for ix[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.index[i] = uint16(pos + 1)
+	ix[i] = uint16(pos + 1)
 }
 
 // rebuild sizes the index to at least twice the entries and re-places them all; a table
@@ -118,12 +125,21 @@ func (t *table[V]) rebuild() {
 	for size < 2*len(t.ents) {
 		size *= 2
 	}
-	if size > len(t.index) {
-		t.index = make([]uint16, size)
+	if t.index == nil || size > len(*t.index) {
+		ix := make([]uint16, size)
+		t.index = &ix
 	} else {
-		clear(t.index)
+		clear(*t.index)
 	}
 	for pos := range t.ents {
 		t.place(pos)
 	}
+}
+
+// indexLen is the index's length (0: none).
+func (t *table[V]) indexLen() int {
+	if t.index == nil {
+		return 0
+	}
+	return len(*t.index)
 }
