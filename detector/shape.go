@@ -194,12 +194,13 @@ func (d *Detector) endShape(out []schemas.Anomaly, st *agentState, ls *liveSessi
 	c := d.cfg.Shape
 	dur := time.Duration(max(ls.last-ls.start, 0))
 	ms := int(min(dur.Milliseconds(), math.MaxInt32))
-	if r := st.shape.Observe(keyDuration, size.Request, max(ms, 1)); dur >= c.MinDuration {
+	// Explanations are written only for what is raised: a session's end allocates nothing.
+	if r := st.shape.Observe(keyDuration, size.Request, max(ms, 1)); dur >= c.MinDuration && d.raisesShape(r.Score, r.Learning) {
 		out = d.raiseShape(out, st, ls, FeatureDuration, r.Score, r.P, r.Learning,
 			fmt.Sprintf("a session of %s", shortWindow(dur.Round(time.Second))),
 			fmt.Sprintf("%s–%s (typical %s)", shortWindow(msDuration(r.Low)), shortWindow(msDuration(r.High)), shortWindow(msDuration(r.Typical))), t, now)
 	}
-	if r := st.shape.Observe(keyDistinctTools, size.Request, max(len(ls.tools), 1)); len(ls.tools) >= c.MinDistinctTools {
+	if r := st.shape.Observe(keyDistinctTools, size.Request, max(len(ls.tools), 1)); len(ls.tools) >= c.MinDistinctTools && d.raisesShape(r.Score, r.Learning) {
 		out = d.raiseShape(out, st, ls, FeatureDistinctTools, r.Score, r.P, r.Learning,
 			fmt.Sprintf("%d distinct tools in one session", len(ls.tools)),
 			fmt.Sprintf("%s–%s (typical %s)", shapeCount(r.Low), shapeCount(r.High), shapeCount(r.Typical)), t, now)
@@ -214,8 +215,10 @@ func (d *Detector) endShape(out []schemas.Anomaly, st *agentState, ls *liveSessi
 		if pk > 0 {
 			score = min(100, -10*math.Log10(pk))
 		}
-		out = d.raiseShape(out, st, ls, FeatureErrors, score, pk, false,
-			fmt.Sprintf("%d of %d calls failed", k, steps), fmt.Sprintf("%.1f%% of calls fail", 100*p), t, now)
+		if d.raisesShape(score, false) {
+			out = d.raiseShape(out, st, ls, FeatureErrors, score, pk, false,
+				fmt.Sprintf("%d of %d calls failed", k, steps), fmt.Sprintf("%.1f%% of calls fail", 100*p), t, now)
+		}
 	}
 	st.errs += float32(k)
 	st.calls += float32(steps)
@@ -228,8 +231,13 @@ func (d *Detector) endShape(out []schemas.Anomaly, st *agentState, ls *liveSessi
 	return out
 }
 
+// raisesShape reports whether a feature scoring score is raised.
+func (d *Detector) raisesShape(score float64, learning bool) bool {
+	return !learning && score >= d.cfg.Shape.MinScore
+}
+
 func (d *Detector) raiseShape(out []schemas.Anomaly, st *agentState, ls *liveSession, feature string, score, p float64, learning bool, observed, typical string, t int64, now time.Time) []schemas.Anomaly {
-	if learning || score < d.cfg.Shape.MinScore {
+	if !d.raisesShape(score, learning) {
 		return out
 	}
 	return d.raise(out, schemas.Anomaly{
