@@ -413,7 +413,7 @@ func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.A
 	parts := make([]int, 0, len(msgs))
 	for _, m := range msgs {
 		var ev schemas.Event
-		if err := json.Unmarshal(m.Value, &ev); err != nil {
+		if err := schemas.DecodeEvent(m.Value, &ev); err != nil {
 			d.skipped.Inc()
 			d.logger.Warn("skipping undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
