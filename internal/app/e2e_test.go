@@ -99,6 +99,8 @@ func baseConfig(t *testing.T, dataDir, upstream, webhook string) app.Config {
 		c.DataDir = dataDir
 		c.Collector.HTTP.Listen = "127.0.0.1:0"
 		c.API.Listen = "127.0.0.1:0"
+		// Not the default port: a developer's own mcpwatch may be running on it.
+		c.Bus.Embedded.Port = freePort(t)
 		c.Writer.FlushInterval = 20 * time.Millisecond
 		c.Alerting.Webhooks = []alerting.WebhookConfig{{Name: "soc", URL: webhook}}
 		c.Alerting.Retry.InitialBackoff = 20 * time.Millisecond
@@ -223,7 +225,6 @@ func TestEndToEndEmbedded(t *testing.T) {
 	hook := newWebhookReceiver(t)
 	dataDir := t.TempDir()
 	cfg := baseConfig(t, dataDir, upstream.URL, hook.srv.URL)
-	cfg.Bus.Embedded.Port = freePort(t)
 
 	a := startApp(t, cfg)
 	checkPipeline(t, a.TapAddr(), a.APIAddr(), hook)
