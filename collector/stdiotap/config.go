@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 )
 
 // Defaults for Config fields left empty.
@@ -34,6 +36,12 @@ type Config struct {
 	// MaxPending bounds the requests awaiting an answer, per direction; beyond it requests are
 	// not tracked. Default 1024.
 	MaxPending int `yaml:"max_pending"`
+	// Capture decides what content events carry, as collector.capture,
+	// collector.inspection_max_bytes and collector.definitions_max_bytes do for the HTTP tap:
+	// by default none is captured, and arguments and results travel masked and size-capped for
+	// the enricher's inspection (and list results whole, for drift), which drops them before
+	// storage.
+	Capture capture.Config `yaml:"-"`
 }
 
 // Validate reports every invalid field by its flag or key name.
@@ -44,6 +52,9 @@ func (c Config) Validate() error {
 	}
 	if c.RequestTimeout < 0 {
 		errs = append(errs, errors.New("request_timeout: must not be negative"))
+	}
+	if err := c.Capture.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxPending < 0 {
 		errs = append(errs, errors.New("max_pending: must not be negative"))

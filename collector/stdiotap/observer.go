@@ -213,7 +213,7 @@ func (o *observer) message(dir schemas.Direction, m *jsonrpc.Message, at time.Ti
 				o.client.protocolVersion = pv
 			}
 		}
-		o.resolve(c, at, answered(m))
+		o.resolve(c, at, o.answered(m))
 	}
 }
 
@@ -250,6 +250,8 @@ func (o *observer) newCall(m *jsonrpc.Message, dir schemas.Direction, kind schem
 	if m.ID != nil {
 		ev.JSONRPCID = m.IDString()
 	}
+	// Masked and copied now: m points into a line buffer the reader reuses.
+	ev.Content = o.t.capture.Decide(o.serverID, m.Method, f.Target).Arguments(m.Method, m.Params)
 	return &call{ev: ev, start: at, initialize: m.Method == "initialize" && dir == schemas.ClientToServer}
 }
 
@@ -304,12 +306,14 @@ func (o *observer) emit(ev schemas.Event) {
 
 func timedOut(ev *schemas.Event) { ev.Status = schemas.StatusTimeout }
 
-// answered fills an event from the response m.
-func answered(m *jsonrpc.Message) func(*schemas.Event) {
+// answered fills an event from the response m, with the result's content when the event
+// carries content.
+func (o *observer) answered(m *jsonrpc.Message) func(*schemas.Event) {
 	return func(ev *schemas.Event) {
 		f := jsonrpc.DescribeResponse(m)
 		ev.ResponseBytes = len(m.Raw)
 		ev.ResultHash = f.ResultHash
+		ev.Content = o.t.capture.Decide(ev.ServerID, ev.Method, ev.Target).WithResult(ev.Content, m.Result, m.Error)
 		switch {
 		case f.HasError:
 			ev.Status, ev.ErrorCode = schemas.StatusError, f.ErrorCode

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -20,6 +21,7 @@ import (
 // Tap runs MCP servers over stdio and observes their traffic.
 type Tap struct {
 	cfg     Config
+	capture *capture.Policy
 	emitter pipeline.EventEmitter
 	log     *slog.Logger
 
@@ -36,9 +38,14 @@ func New(cfg Config, emitter pipeline.EventEmitter, set pipeline.Settings) (*Tap
 	if emitter == nil {
 		return nil, errors.New("cannot create stdiotap: no event emitter")
 	}
+	policy, err := capture.New(cfg.Capture)
+	if err != nil {
+		return nil, fmt.Errorf("invalid stdiotap config: %w", err)
+	}
 	set = set.WithComponent("stdiotap")
 	return &Tap{
 		cfg:     cfg.withDefaults(),
+		capture: policy,
 		emitter: emitter,
 		log:     set.Logger,
 		events: pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
