@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// CollectorID names this receiver in events. Default "otlp@" + the host name.
 	CollectorID string `yaml:"collector_id"`
+	// Capture decides what of the spans' opt-in payload attributes (gen_ai.tool.call.arguments
+	// and .result, traceloop's entity input and output) events carry: collector.capture and
+	// collector.inspection_max_bytes, as for the taps. The app fills it in.
+	Capture capture.Config `yaml:"-"`
 }
 
 // TransportConfig configures one of the two OTLP transports.

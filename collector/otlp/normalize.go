@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -72,6 +73,7 @@ func (b *batch) rejectedTotal() int {
 // normalizer turns spans into events. It holds no state besides the collector id.
 type normalizer struct {
 	collectorID string
+	capture     *capture.Policy // what of the payload attributes events carry (nil: nothing)
 }
 
 // request converts every span of an export request (TracesData is ExportTraceServiceRequest
@@ -246,8 +248,17 @@ func (n normalizer) span(in spanInput) result {
 	} else {
 		args, res = jsonText(a["gen_ai.tool.call.arguments"]), jsonText(a["gen_ai.tool.call.result"])
 	}
-	// Only the shape and hashes of payloads are kept; the values stay in the span.
+	// The shape and hashes of payloads are kept; their values travel only as the capture
+	// policy says (masked and capped for inspection, stored only where captured).
 	ev.ArgsShape, ev.ArgsHash = jsonrpc.ShapeAndHash(args)
+	if d := n.capture.Decide(ev.ServerID, ev.Method, ev.Target); d.MaxBytes > 0 {
+		if text, cut := capture.Mask(args, d.MaxBytes, ""); text != "" {
+			ev.Content = &schemas.Content{Arguments: text, Truncated: cut, Captured: d.Captured}
+		}
+		if len(res) > 0 {
+			ev.Content = d.WithResult(ev.Content, res, nil)
+		}
+	}
 	ev.ResultHash = jsonrpc.Hash(res)
 	ev.Status, ev.ErrorCode = spanStatus(sp, a, toolError)
 	if ev.Status != schemas.StatusOK && ev.Status != schemas.StatusToolError {

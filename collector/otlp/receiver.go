@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP/gRPC exporters compress with gzip by default
 
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
@@ -58,19 +59,22 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 		return nil, errors.New("cannot create otlp receiver: no event emitter")
 	}
 	cfg = cfg.withDefaults()
+	policy, err := capture.New(cfg.Capture)
+	if err != nil {
+		return nil, fmt.Errorf("invalid otlp receiver config: %w", err)
+	}
 	settings = settings.WithComponent("otlp")
 	r := &Receiver{
 		cfg:     cfg,
 		emitter: emitter,
 		log:     settings.Logger,
 		metrics: newMetrics(settings.Registry),
-		norm:    normalizer{collectorID: cfg.CollectorID},
+		norm:    normalizer{collectorID: cfg.CollectorID, capture: policy},
 	}
 	for _, t := range cfg.BearerTokens {
 		r.tokens = append(r.tokens, []byte(t))
 	}
 	if cfg.TLS.enabled() {
-		var err error
 		if r.tls, err = loadTLS(cfg.TLS); err != nil {
 			return nil, err
 		}

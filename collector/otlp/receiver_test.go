@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -168,7 +169,9 @@ func fixtureBytes(t testing.TB, name string) []byte {
 // TestExportEndToEnd sends every fixture over every transport and encoding and checks the
 // events are exactly the ones the fixture table expects.
 func TestExportEndToEnd(t *testing.T) {
-	r, rec, reg := startReceiver(t, Config{})
+	// The fixtures' events are the normalised spans; content is TestPayloadContent's.
+	off := 0
+	r, rec, reg := startReceiver(t, Config{Capture: capture.Config{InspectionMaxBytes: &off, DefinitionsMaxBytes: &off}})
 	conn := dialGRPC(t, r.GRPCAddr())
 	url := "http://" + r.HTTPAddr() + TracesPath
 

@@ -234,7 +234,7 @@ func (a *App) collector() (pipeline.Component, error) {
 		a.set.Logger.Warn("no MCP upstreams configured and ingest disabled: the collector listens nowhere")
 	}
 	if a.cfg.Collector.OTLP.Enabled {
-		if c.otlp, err = otlp.New(a.cfg.Collector.OTLP, em, a.set); err != nil {
+		if c.otlp, err = otlp.New(a.cfg.Collector.OTLPConfig(), em, a.set); err != nil {
 			return fail(err)
 		}
 	}

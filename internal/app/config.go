@@ -88,6 +88,13 @@ func (c CollectorConfig) captureConfig() capture.Config {
 	return capture.Config{Rules: c.Capture, InspectionMaxBytes: c.InspectionMaxBytes, DefinitionsMaxBytes: c.DefinitionsMaxBytes}
 }
 
+// OTLPConfig is the OTLP receiver's configuration with the capture policy it applies.
+func (c CollectorConfig) OTLPConfig() otlp.Config {
+	o := c.OTLP
+	o.Capture = c.captureConfig()
+	return o
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	// Level is debug, info, warn or error (default info).
