@@ -8,9 +8,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// chErrorStatuses are the statuses Agent.Errors and the errors metric count.
-const chErrorStatuses = "status IN ('error', 'tool_error', 'timeout')"
-
 // Agents summarises the agents seen in [Since, Until), riskiest first.
 func (c *ClickHouse) Agents(ctx context.Context, q AgentQuery) ([]Agent, error) {
 	return c.agents(ctx, "", q)
@@ -31,7 +28,7 @@ func (c *ClickHouse) agents(ctx context.Context, id string, q AgentQuery) ([]Age
 	where, args := eqWhere([]string{"agent_id != ''"}, []any{}, "agent_id", id)
 	where, args = rangeWhere(where, args, "observed_us", q.Since, q.Until)
 	rows, err := c.conn.Query(ctx, `SELECT agent_id, min(observed_us), max(observed_us), uniqExact(event_id),
-		uniqExactIf(event_id, `+chErrorStatuses+`), uniqExactIf(session_id, session_id != ''),
+		uniqExactIf(event_id, `+errorStatuses+`), uniqExactIf(session_id, session_id != ''),
 		groupUniqArrayIf(server_id, server_id != ''), groupUniqArrayIf(target, method = 'tools/call' AND target != '')
 		FROM `+c.t("events")+` WHERE `+strings.Join(where, " AND ")+` GROUP BY agent_id`, args...)
 	out, err := queryAll(rows, err, "agents", func(a *Agent) error {
@@ -76,7 +73,7 @@ func (c *ClickHouse) seriesSource(metric string) chSeriesSource {
 	case MetricCalls, MetricErrors:
 		where := "kind = 'request'"
 		if metric == MetricErrors {
-			where += " AND " + chErrorStatuses
+			where += " AND " + errorStatuses
 		}
 		return chSeriesSource{from: c.t("events"), time: "observed_us", where: where, count: "uniqExact(event_id)",
 			keys: events, agent: "agent_id", server: "server_id"}

@@ -345,3 +345,7 @@ func agentScores(rows rowScanner, err error) (map[string][]float64, error) {
 	})
 	return byAgent, err
 }
+
+// errorStatuses are the statuses Agent.Errors and the errors metric count, as SQL both backends
+// understand.
+const errorStatuses = "status IN ('error', 'tool_error', 'timeout')"

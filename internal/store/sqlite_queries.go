@@ -8,9 +8,6 @@ import (
 	"strings"
 )
 
-// sqliteErrorStatuses are the statuses Agent.Errors and the errors metric count.
-const sqliteErrorStatuses = "status IN ('error', 'tool_error', 'timeout')"
-
 // Agents summarises the agents seen in [Since, Until), riskiest first.
 func (s *SQLite) Agents(ctx context.Context, q AgentQuery) ([]Agent, error) {
 	return s.agents(ctx, "", q)
@@ -30,7 +27,7 @@ func (s *SQLite) agents(ctx context.Context, id string, q AgentQuery) ([]Agent, 
 	where, args := eqWhere([]string{"agent_id <> ''"}, []any{}, "agent_id", id)
 	where, args = rangeWhere(where, args, "observed_at", q.Since, q.Until)
 	rows, err := s.r.QueryContext(ctx, `SELECT agent_id, min(observed_at), max(observed_at), count(*),
-		coalesce(sum(`+sqliteErrorStatuses+`), 0), count(DISTINCT nullif(session_id, '')),
+		coalesce(sum(`+errorStatuses+`), 0), count(DISTINCT nullif(session_id, '')),
 		json_group_array(DISTINCT server_id) FILTER (WHERE server_id <> ''),
 		json_group_array(DISTINCT target) FILTER (WHERE method = 'tools/call' AND target <> '')
 		FROM events WHERE `+strings.Join(where, " AND ")+` GROUP BY agent_id`, args...)
@@ -74,7 +71,7 @@ type sqliteSeriesSource struct {
 
 var sqliteSeriesSources = map[string]sqliteSeriesSource{
 	MetricCalls:  {table: "events", time: "observed_at", where: "kind = 'request'", keys: sqliteEventKeys},
-	MetricErrors: {table: "events", time: "observed_at", where: "kind = 'request' AND " + sqliteErrorStatuses, keys: sqliteEventKeys},
+	MetricErrors: {table: "events", time: "observed_at", where: "kind = 'request' AND " + errorStatuses, keys: sqliteEventKeys},
 	MetricAnomalies: {table: "anomalies", time: "first_seen", where: "learning = 0", keys: map[string]string{
 		"agent": "agent_id", "server": "server_id", "kind": "kind", "severity": "severity"}},
 	MetricDeliveries: {table: "deliveries", time: "time", where: "1", keys: map[string]string{
