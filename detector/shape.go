@@ -3,12 +3,12 @@ package detector
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"gonum.org/v1/gonum/mathext"
 
+	"github.com/mcpwatch/mcpwatch/detector/rate"
 	"github.com/mcpwatch/mcpwatch/detector/sequence"
 	"github.com/mcpwatch/mcpwatch/detector/size"
 	"github.com/mcpwatch/mcpwatch/internal/config"
@@ -155,7 +155,7 @@ func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSess
 	if r.Learning || r.Score < d.cfg.Shape.MinScore {
 		return out
 	}
-	window := shortWindow(d.cfg.Shape.FanOutWindow)
+	window := rate.ShortDuration(d.cfg.Shape.FanOutWindow)
 	observed := fmt.Sprintf("%d servers within %s", n, window)
 	typical := fmt.Sprintf("%s–%s per %s (typical %s)", shapeCount(r.Low), shapeCount(r.High), window, shapeCount(r.Typical))
 	return d.raiseOrUpdate(out, schemas.Anomaly{
@@ -197,8 +197,8 @@ func (d *Detector) endShape(out []schemas.Anomaly, st *agentState, ls *liveSessi
 	// Explanations are written only for what is raised: a session's end allocates nothing.
 	if r := st.shape.Observe(keyDuration, size.Request, max(ms, 1)); dur >= c.MinDuration && d.raisesShape(r.Score, r.Learning) {
 		out = d.raiseShape(out, st, ls, FeatureDuration, r.Score, r.P, r.Learning,
-			fmt.Sprintf("a session of %s", shortWindow(dur.Round(time.Second))),
-			fmt.Sprintf("%s–%s (typical %s)", shortWindow(msDuration(r.Low)), shortWindow(msDuration(r.High)), shortWindow(msDuration(r.Typical))), t, now)
+			fmt.Sprintf("a session of %s", rate.ShortDuration(dur.Round(time.Second))),
+			fmt.Sprintf("%s–%s (typical %s)", rate.ShortDuration(msDuration(r.Low)), rate.ShortDuration(msDuration(r.High)), rate.ShortDuration(msDuration(r.Typical))), t, now)
 	}
 	if r := st.shape.Observe(keyDistinctTools, size.Request, max(len(ls.tools), 1)); len(ls.tools) >= c.MinDistinctTools && d.raisesShape(r.Score, r.Learning) {
 		out = d.raiseShape(out, st, ls, FeatureDistinctTools, r.Score, r.P, r.Learning,
@@ -262,18 +262,6 @@ func (d *Detector) raiseShape(out []schemas.Anomaly, st *agentState, ls *liveSes
 
 func msDuration(ms float64) time.Duration {
 	return time.Duration(ms * float64(time.Millisecond)).Round(time.Second)
-}
-
-// shortWindow writes a duration without zero units: 1h, 90m → 1h30m, 45s.
-func shortWindow(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // shapeCount writes a typical count: whole numbers, one decimal below ten.

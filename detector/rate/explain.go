@@ -26,7 +26,7 @@ func (p *Params) Unit() string {
 	case time.Hour:
 		return "calls/h"
 	}
-	return "calls per " + shortDuration(p.cfg.Bucket)
+	return "calls per " + ShortDuration(p.cfg.Bucket)
 }
 
 // Explain puts a result in words and numbers, e.g. observed "212 calls/min", typical
@@ -84,8 +84,9 @@ func formatNumber(x float64) string {
 	return strconv.FormatFloat(x, 'g', 2, 64)
 }
 
-// shortDuration writes 5m rather than 5m0s.
-func shortDuration(d time.Duration) string {
+// ShortDuration writes a duration without trailing zero units: 5m rather than 5m0s, 1h rather
+// than 1h0m0s.
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
