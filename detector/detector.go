@@ -122,14 +122,13 @@ type Detector struct {
 	lastSnapshot time.Time
 	now          func() time.Time
 	// started is when the baselines were restored; partitions are when each partition of
-	// mcp.events.enriched last brought a message (wall clock), to notice a rebalance.
+	// mcp.events.enriched last brought a message (wall clock, recorded by observeBatch), to
+	// notice a rebalance and partitions gone idle.
 	started    time.Time
 	partitions map[int]time.Time
-	// partLatest and partActive are each partition's latest event time and when it last
-	// brought a message (wall clock); watermarkCap is the watermark's limit for the event in
-	// progress (0: none), from them.
+	// partLatest is each partition's latest event time; watermarkCap is the watermark's limit
+	// for the event in progress (0: none), from it.
 	partLatest   map[int]int64
-	partActive   map[int]time.Time
 	watermarkCap int64
 	capPartition int // the partition watermarkCap comes from (-1: none)
 
@@ -202,7 +201,6 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 		dirty:      map[string]struct{}{},
 		partitions: map[int]time.Time{},
 		partLatest: map[int]int64{},
-		partActive: map[int]time.Time{},
 		now:        time.Now,
 	}
 	d.consumer = bus.NewConsumer(brokers, busCfg, bus.ConsumerConfig{Group: Group, Topics: []string{bus.TopicEventsEnriched}}, d.handle, set)
@@ -314,7 +312,6 @@ func (d *Detector) followRebalance(ctx context.Context, msgs []kafka.Message) er
 		} else {
 			acquired = acquired || wall.Sub(d.started) > d.cfg.SnapshotInterval
 		}
-		d.partitions[m.Partition] = wall
 	}
 	if !acquired {
 		return nil
@@ -418,11 +415,11 @@ func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.A
 			d.logger.Warn("skipping undecodable event", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
 		}
-		if _, ok := d.partLatest[m.Partition]; !ok || now.Sub(d.partActive[m.Partition]) > partitionIdle {
+		if _, ok := d.partLatest[m.Partition]; !ok || now.Sub(d.partitions[m.Partition]) > partitionIdle {
 			// A partition (re)joining holds the watermark from its first event on.
 			d.partLatest[m.Partition] = eventTime(&ev, now)
 		}
-		d.partActive[m.Partition] = now
+		d.partitions[m.Partition] = now
 		evs = append(evs, ev)
 		parts = append(parts, m.Partition)
 	}
@@ -446,7 +443,7 @@ func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.A
 func (d *Detector) capWatermark(now time.Time) {
 	d.watermarkCap, d.capPartition = 0, -1
 	for p, t := range d.partLatest {
-		if now.Sub(d.partActive[p]) > partitionIdle {
+		if now.Sub(d.partitions[p]) > partitionIdle {
 			continue
 		}
 		if d.capPartition < 0 || t < d.watermarkCap {
