@@ -406,39 +406,10 @@ func TestBinarySIGTERMLosesNoCall(t *testing.T) {
 	p := startMcpwatch(t, args...)
 	waitReady(t, rc.apiURL, p.exited, p.stderr)
 
-	// Sequential calls until one fails because mcpwatch is gone.
 	const beforeSignal = 20
-	var succeeded []string
-	signalled := make(chan struct{})
-	callsDone := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, err := connectAgent(ctx, rc.tapURL, "stream-agent")
-		if err != nil {
-			callsDone <- err
-			return
-		}
-		defer cs.Close()
-		for i := 0; ; i++ {
-			msg := fmt.Sprintf("stream-%d", i)
-			if err := echo(ctx, cs, msg); err != nil {
-				callsDone <- nil
-				return
-			}
-			succeeded = append(succeeded, msg)
-			if i+1 == beforeSignal {
-				close(signalled)
-			}
-		}
-	}()
-	select {
-	case <-signalled:
-	case err := <-callsDone:
-		t.Fatalf("calls stopped early (%v):\n%s", err, p.stderr)
-	}
+	calls := callUntilDown(t, p, rc.tapURL, "stream-agent", beforeSignal)
 	require.Equal(t, 0, p.terminate(t), p.stderr.String())
-	require.NoError(t, <-callsDone)
+	succeeded := calls.wait(t)
 	require.GreaterOrEqual(t, len(succeeded), beforeSignal)
 	t.Logf("%d calls succeeded, %d of them after SIGTERM was sent", len(succeeded), len(succeeded)-beforeSignal)
 
@@ -459,4 +430,53 @@ func TestBinarySIGTERMLosesNoCall(t *testing.T) {
 		return len(missing) == 0
 	}, 20*time.Second, 100*time.Millisecond, "calls the client saw succeed but not stored: %v", &missing)
 	require.Equal(t, 0, p.terminate(t), p.stderr.String())
+}
+
+// echoCalls are sequential echo calls an agent makes through the tap until one fails.
+type echoCalls struct {
+	succeeded []string
+	done      chan error
+}
+
+// callUntilDown starts echo calls ("<agent>-<i>") as agent through the tap at tapURL until one
+// fails because mcpwatch is gone, and returns once n have succeeded (failing the test if the
+// calls stop before that).
+func callUntilDown(t *testing.T, p *mcpwatchProcess, tapURL, agent string, n int) *echoCalls {
+	t.Helper()
+	c := &echoCalls{done: make(chan error, 1)}
+	reached := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := connectAgent(ctx, tapURL, agent)
+		if err != nil {
+			c.done <- err
+			return
+		}
+		defer cs.Close()
+		for i := 0; ; i++ {
+			msg := fmt.Sprintf("%s-%d", agent, i)
+			if err := echo(ctx, cs, msg); err != nil {
+				c.done <- nil
+				return
+			}
+			c.succeeded = append(c.succeeded, msg)
+			if i+1 == n {
+				close(reached)
+			}
+		}
+	}()
+	select {
+	case <-reached:
+	case err := <-c.done:
+		t.Fatalf("calls stopped early (%v):\n%s", err, p.stderr)
+	}
+	return c
+}
+
+// wait returns the calls that succeeded, once a call has failed.
+func (c *echoCalls) wait(t *testing.T) []string {
+	t.Helper()
+	require.NoError(t, <-c.done)
+	return c.succeeded
 }

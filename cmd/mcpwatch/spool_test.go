@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -34,37 +32,9 @@ func TestBinaryKill9LosesNoAcknowledgedCall(t *testing.T) {
 	// to the spool (the tap's hand-off queue lingers up to 1 ms; the spool write takes more on a
 	// busy machine). Each call here is a full MCP round trip, so this covers tens of ms.
 	const killWindow = 10
-	var succeeded []string
-	killed := make(chan struct{})
-	callsDone := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, err := connectAgent(ctx, rc.tapURL, "kill-agent")
-		if err != nil {
-			callsDone <- err
-			return
-		}
-		defer cs.Close()
-		for i := 0; ; i++ {
-			msg := fmt.Sprintf("kill-%d", i)
-			if err := echo(ctx, cs, msg); err != nil {
-				callsDone <- nil
-				return
-			}
-			succeeded = append(succeeded, msg)
-			if i+1 == beforeKill {
-				close(killed)
-			}
-		}
-	}()
-	select {
-	case <-killed:
-	case err := <-callsDone:
-		t.Fatalf("calls stopped early (%v):\n%s", err, p.stderr)
-	}
+	calls := callUntilDown(t, p, rc.tapURL, "kill-agent", beforeKill)
 	p.stop(t, syscall.SIGKILL)
-	require.NoError(t, <-callsDone)
+	succeeded := calls.wait(t)
 	require.GreaterOrEqual(t, len(succeeded), beforeKill)
 
 	p = startMcpwatch(t, args...)
