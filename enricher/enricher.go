@@ -295,9 +295,12 @@ func (e *Enricher) Enrich(ev *schemas.Event) []schemas.Anomaly {
 	anomalies = e.definitions(ev, anomalies)
 	anomalies = e.suspicious.observe(ev, anomalies)
 	anomalies = e.policy.Apply(ev, time.Now(), anomalies) // inventory labels, unknown_agent, policy_violation
-	for i := range anomalies {
-		if anomalies[i].Tags == nil && anomalies[i].AgentID == ev.AgentID {
-			anomalies[i].Tags = schemas.TagsOf(ev)
+	if len(anomalies) > 0 {
+		tags := schemas.TagsOf(ev)
+		for i := range anomalies {
+			if anomalies[i].Tags == nil && anomalies[i].AgentID == ev.AgentID {
+				anomalies[i].Tags = tags
+			}
 		}
 	}
 	if ev.Content != nil && !ev.Content.Captured {
