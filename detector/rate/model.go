@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/mathext"
+
+	"github.com/mcpwatch/mcpwatch/detector/internal/fastlog"
 )
 
 const (
@@ -107,8 +109,44 @@ func (s *slot) setVariance(v float64) {
 		s.lv = lvZero
 		return
 	}
-	s.lv = int16(max(-math.MaxInt16, min(math.MaxInt16, math.Round(256*math.Log2(v)))))
+	s.lv = int16(max(-math.MaxInt16, min(math.MaxInt16, log2x256(v))))
 }
+
+// log2x256 returns round(256·log2(v)) for v > 0 from v's exponent and a table of the
+// mantissas where the rounding steps up, without a logarithm on the hot path (setVariance
+// runs three times a bucket). It differs from math.Round(256*math.Log2(v)) only within an
+// ulp or so of a step.
+func log2x256(v float64) float64 {
+	bits := math.Float64bits(v)
+	exp := int(bits>>52) & 0x7ff
+	if exp == 0 || exp == 0x7ff { // subnormal, infinite or NaN
+		return math.Round(256 * math.Log2(v))
+	}
+	frac := bits & (1<<52 - 1) // v = 2^(exp−1023) · (1 + frac/2^52)
+	j := log2Start[frac>>44]
+	for j < 256 && frac >= log2Steps[j] {
+		j++
+	}
+	return float64(256*(exp-1023) + int(j))
+}
+
+// log2Steps[j] is the mantissa (fraction bits) of 2^((j+0.5)/256): from it on, a mantissa
+// rounds to j+1 256ths of a power of two. log2Start[i] is the rounding of the smallest
+// mantissa whose top 8 fraction bits are i, where the search starts.
+var log2Steps, log2Start = func() (steps [256]uint64, start [256]uint16) {
+	for j := range steps {
+		steps[j] = math.Float64bits(math.Exp2((float64(j)+0.5)/256)) & (1<<52 - 1)
+	}
+	for i := range start {
+		lo := uint64(i) << 44
+		j := uint16(0)
+		for j < 256 && lo >= steps[j] {
+			j++
+		}
+		start[i] = j
+	}
+	return
+}()
 
 // Model is one agent's request-rate baseline. It is not safe for concurrent use.
 type Model struct {
@@ -318,7 +356,7 @@ func (m *Model) predict(t time.Time) prediction {
 	level := float64(m.level)
 	lv := logTiny
 	if m.v0 > 0 {
-		lv = math.Log(float64(m.v0))
+		lv = fastlog.Log(float64(m.v0))
 	}
 	season, unsure := level, 0.0
 	if s := pr.idx[layerDay]; s >= 0 {
@@ -363,7 +401,7 @@ func (m *Model) predict(t time.Time) prediction {
 			pr.mu += w * d
 			unsure += u
 			// The hour profile cuts across the others: it scales their variance.
-			lv += w * (sl.logVariance() - math.Log(rv))
+			lv += w * (sl.logVariance() - fastlog.Log(rv))
 		}
 	}
 	pr.v = math.Exp(lv) + unsure
@@ -403,16 +441,32 @@ func (m *Model) spread(mu, v float64) float64 {
 // spreadExpected is spread and the prediction in observation units (untransform(mu)): for
 // counts, the two share expm1 of the mean.
 func (m *Model) spreadExpected(mu, v float64) (sd, expected float64) {
-	expected = mu
-	if !m.p.cfg.Values {
-		// The learnt variance includes the counts' Poisson noise; that noise is its floor.
-		e := math.Expm1(mu)
-		expected = max(e, 0) // untransform(mu)
-		lambda := max(e, minRate)
-		v = max(v, lambda/((1+lambda)*(1+lambda)))
+	sd, b := m.bandOf(mu, v)
+	return sd, b.Expected
+}
+
+// bandOf returns the spread of a prediction (mean mu, variance v) and its typical band in
+// observation units. For counts, the band's edges are expm1(mu ± band·sd): computed as
+// e^mu·e^(±band·sd) − 1 from expm1(mu) and one exponential, where three expm1 would take
+// twice the time.
+func (m *Model) bandOf(mu, v float64) (sd float64, b Band) {
+	if m.p.cfg.Values {
+		sd = m.floorSpread(mu, v)
+		return sd, Band{Expected: mu, Low: mu - m.p.band*sd, High: mu + m.p.band*sd}
 	}
+	// The learnt variance includes the counts' Poisson noise; that noise is its floor.
+	e := math.Expm1(mu)
+	lambda := max(e, minRate)
+	sd = m.floorSpread(mu, max(v, lambda/((1+lambda)*(1+lambda))))
+	f := math.Exp(m.p.band * sd)
+	return sd, Band{Expected: max(e, 0), Low: max((e+1)/f-1, 0), High: max((e+1)*f-1, 0)}
+}
+
+// floorSpread is the standard deviation for variance v, floored so that a series that never
+// varied still yields finite residuals.
+func (m *Model) floorSpread(mu, v float64) float64 {
 	floor := 1e-9 * (1 + math.Abs(mu))
-	return math.Sqrt(max(v, floor*floor)), expected
+	return math.Sqrt(max(v, floor*floor))
 }
 
 // tail returns the two-sided tail probability of x under the prediction and which way x
@@ -487,10 +541,8 @@ func (m *Model) Observe(t time.Time, x float64) Result {
 		return res
 	}
 	pr := m.predict(t)
-	sd, expected := m.spreadExpected(pr.mu, pr.v)
-	res.Expected = expected
-	res.Low = m.untransform(pr.mu - m.p.band*sd)
-	res.High = m.untransform(pr.mu + m.p.band*sd)
+	sd, band := m.bandOf(pr.mu, pr.v)
+	res.Expected, res.Low, res.High = band.Expected, band.Low, band.High
 	switch {
 	case pr.w[layerWeek] > 0.5:
 		res.Season = SeasonWeek
@@ -500,30 +552,47 @@ func (m *Model) Observe(t time.Time, x float64) Result {
 
 	p, dir := m.tail(x, y, pr, sd)
 	res.Direction = dir
-	surprise := -math.Log10(max(p, math.SmallestNonzeroFloat64))
+	p = max(p, math.SmallestNonzeroFloat64)
+	k := decade(p)
 	if m.n < minLearn {
 		res.Learning = true
 	} else {
-		res.Probability = m.calibrate(surprise)
-		res.Score = min(100, -10*math.Log10(max(res.Probability, 1e-300)))
+		res.Probability = m.calibrate(p, k)
+		res.Score = min(100, -10/math.Ln10*fastlog.Log(max(res.Probability, 1e-300)))
 		res.Repeat = m.episode(res.Score, res.Direction)
 	}
 	m.learn(y, pr, sd)
-	m.record(surprise)
+	m.record(k)
 	return res
 }
 
-// calibrate turns a surprise into a probability tempered by the agent's record: the share
-// of past buckets at least this surprising. The record starts as a calibrated model's (a
-// tenth of the buckets in each further decade), so the model's own probability stands
-// until the agent shows that such surprises are routine for it.
-func (m *Model) calibrate(surprise float64) float64 {
-	p := math.Exp(-surprise * math.Ln10)
-	k := min(int(surprise), calBins-1)
+// decade returns the decade of surprise of probability p (0 < p ≤ 1): ⌊−log10 p⌋, at most
+// calBins−1, found by comparison rather than a logarithm on the hot path.
+func decade(p float64) int {
+	k := 0
+	for k < calBins-1 && p <= pow10Neg[k+1] {
+		k++
+	}
+	return k
+}
+
+// pow10Neg[k] is 10^−k.
+var pow10Neg = func() (t [calBins]float64) {
+	for k := range t {
+		t[k] = math.Pow(10, -float64(k))
+	}
+	return t
+}()
+
+// calibrate turns a probability p, of decade of surprise k, into one tempered by the
+// agent's record: the share of past buckets at least this surprising. The record starts as
+// a calibrated model's (a tenth of the buckets in each further decade), so the model's own
+// probability stands until the agent shows that such surprises are routine for it.
+func (m *Model) calibrate(p float64, k int) float64 {
 	share := float64(m.cal[k])
 	if k < calBins-1 {
 		// Within a decade, spread the share as a calibrated model would.
-		share *= (math.Exp((float64(k)-surprise)*math.Ln10) - 0.1) / 0.9
+		share *= (p/pow10Neg[k] - 0.1) / 0.9
 	}
 	for _, c := range m.cal[k+1:] {
 		share += float64(c)
@@ -531,14 +600,14 @@ func (m *Model) calibrate(surprise float64) float64 {
 	return max(p, share)
 }
 
-// record adds a bucket's surprise to the agent's record, once the model has learnt for a
-// day: the surprises of its first hours say more about the model than about the agent.
-func (m *Model) record(surprise float64) {
+// record adds a bucket's decade of surprise to the agent's record, once the model has
+// learnt for a day: the surprises of its first hours say more about the model than about
+// the agent.
+func (m *Model) record(k int) {
 	if float64(m.n) < m.p.layers[layerDay].buckets {
 		return
 	}
 	a := float32(m.p.calRate)
-	k := min(int(surprise), calBins-1)
 	for i := range m.cal {
 		m.cal[i] -= a * m.cal[i]
 	}

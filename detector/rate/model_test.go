@@ -290,3 +290,24 @@ func TestLookupTablesMatchMath(t *testing.T) {
 		require.Equal(t, math.Log1p(max(x, 0)), m.transform(x), "x %g", x)
 	}
 }
+
+// TestLog2x256 checks the table-driven rounding of 256·log2(v) against the logarithm over
+// a million values across the exponent range, and at exact powers of two.
+func TestLog2x256(t *testing.T) {
+	src := rand.New(rand.NewPCG(1, 2))
+	for range 1_000_000 {
+		v := math.Ldexp(1+src.Float64(), src.IntN(200)-100)
+		require.Equal(t, math.Round(256*math.Log2(v)), log2x256(v), "v=%v", v)
+	}
+	for e := -1074; e < 1024; e++ {
+		v := math.Ldexp(1, e)
+		require.Equal(t, float64(256*e), log2x256(v), "v=2^%d", e)
+	}
+}
+
+// TestDecade checks the decade of surprise found by comparison against ⌊−log10 p⌋.
+func TestDecade(t *testing.T) {
+	for _, p := range []float64{1, 0.5, 0.11, 0.099, 0.0099, 3e-5, 1e-11 / 2, 1e-300, math.SmallestNonzeroFloat64} {
+		require.Equal(t, min(int(-math.Log10(p)), calBins-1), decade(p), "p=%v", p)
+	}
+}

@@ -18,12 +18,8 @@ func (m *Model) Band(t time.Time) (b Band, ok bool) {
 		return Band{}, false
 	}
 	pr := m.predict(t)
-	sd, expected := m.spreadExpected(pr.mu, pr.v)
-	return Band{
-		Expected: expected,
-		Low:      m.untransform(pr.mu - m.p.band*sd),
-		High:     m.untransform(pr.mu + m.p.band*sd),
-	}, true
+	_, b = m.bandOf(pr.mu, pr.v)
+	return b, true
 }
 
 // HoursPerWeek is the number of entries of WeekBands: one per hour of the week.
