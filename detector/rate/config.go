@@ -139,6 +139,7 @@ type Params struct {
 
 	layers [numLayers]layer
 	nslots int // slots of all profiles
+	codec  slotCodec
 
 	// Per-bucket learning rates (floors: early on, models average their history instead).
 	levelRate, calRate float64
@@ -220,6 +221,18 @@ func NewParams(cfg Config) (*Params, error) {
 			lp.memory = (2 - lp.rate) / lp.rate / perSlot
 		}
 		p.layers[i] = lp
+	}
+	p.codec = slotCodec{compact: !cfg.Values, width: 6, nQuantum: 1}
+	if p.codec.compact {
+		// n counts until 1/(n+1) falls to the slowest-learning profile's rate:
+		// nCompactMax steps of nQuantum must reach that far.
+		p.codec.width = 4
+		for _, l := range p.layers {
+			if l.slots > 0 {
+				saturated := math.Ceil(1 / l.rate)
+				p.codec.nQuantum = max(p.codec.nQuantum, min(nQuantumMax, int(math.Ceil(saturated/nCompactMax))))
+			}
+		}
 	}
 	p.tail = distuv.StudentsT{Mu: 0, Sigma: 1, Nu: cfg.TailDF}
 	p.band = p.tail.Quantile(0.5 + BandProbability/2)

@@ -22,7 +22,7 @@ const snapshotHeader = 1 + 1 + numLayers*2 + 8 + (8+calBins)*4
 // MarshalBinary encodes the model's state (little-endian, float32s): about 1.7 KB with the
 // default profiles.
 func (m *Model) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, snapshotHeader+m.slots.len()*8)
+	b := make([]byte, 0, snapshotHeader+m.p.nslots*8)
 	b = append(b, snapshotVersion)
 	var flags byte
 	if m.open {
@@ -45,7 +45,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	for _, x := range m.cal {
 		f(x)
 	}
-	for i := range m.slots.len() {
+	for i := range m.p.nslots {
 		s := m.slot(i)
 		f(s.mean)
 		b = binary.LittleEndian.AppendUint16(b, uint16(s.lv))
@@ -78,7 +78,7 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			return fmt.Errorf("cannot restore a request-rate baseline: it has %d slots in profile %d, the configuration %d", n, i, l.slots)
 		}
 	}
-	if want := snapshotHeader + m.slots.len()*8; len(b) != want {
+	if want := snapshotHeader + m.p.nslots*8; len(b) != want {
 		return fmt.Errorf("cannot restore a request-rate baseline: %d bytes, want %d", len(b), want)
 	}
 	bucket := int64(binary.LittleEndian.Uint64(b[8:]))
@@ -94,13 +94,13 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 	for i := range s.cal {
 		s.cal[i] = f()
 	}
-	slots := makeSlots(m.slots.len())
+	slots := m.p.codec.make(m.p.nslots)
 	s.hotAt = noHot
-	for i := range slots.len() {
+	for i := range m.p.nslots {
 		sl := slot{mean: f(), lv: int16(binary.LittleEndian.Uint16(rest)), n: rest[2]}
 		hot := version >= 2 && rest[3]&slotHot != 0
 		rest = rest[4:]
-		slots.set(i, sl)
+		m.p.codec.set(slots, i, sl)
 		if !finite(sl.mean) {
 			return errors.New("cannot restore a request-rate baseline: it holds a non-finite number")
 		}

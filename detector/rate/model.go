@@ -36,29 +36,64 @@ type slot struct {
 	_    uint8
 }
 
-// slotBytes is a slot's packed size: its mean rounded to 24 bits (a float32 without its last
-// 8 mantissa bits: a relative precision of 2⁻¹⁶), lv and n, little-endian.
-const slotBytes = 6
-
-// slots holds a model's slots packed slotBytes apiece: the slots are most of an agent's
-// memory (204 of them by default: 1,224 bytes, where slot structs would take 1,632). Only
-// the slots a model is not learning are packed: a profile's current slot is learnt at full
-// precision (Model.hot) and rounded once the profile moves on to the next slot, so the
-// rounding never swallows the small steps of an average that learns slowly.
+// slots holds a model's slots packed: they are most of an agent's memory (204 of them by
+// default). Only the slots a model is not learning are packed: a profile's current slot is
+// learnt at full precision (Model.hot) and rounded once the profile moves on to the next
+// slot, so the rounding never swallows the small steps of an average that learns slowly.
 type slots []byte
 
-func makeSlots(n int) slots { return make(slots, n*slotBytes) }
+// slotCodec packs slots. Call counts (log1p of calls per bucket: a few units at most) take 4
+// bytes a slot: the mean as a half-precision float (a relative precision of 2⁻¹¹), the
+// variance's log2 in 1/128ths (±16 octaves; below that it counts as the bottom) and n in
+// multiples of nQuantum (n matters only until 1/(n+1) falls to the slot's learning rate, a
+// few hundred updates, and a slot cools after a visit of tens). Plain values (Config.Values:
+// any range) take 6 bytes: the mean rounded to 24 bits (2⁻¹⁶), lv and n whole.
+type slotCodec struct {
+	compact  bool
+	width    int
+	nQuantum int
+}
 
-func (s slots) len() int { return len(s) / slotBytes }
+// Compact slots' fields: lv in 12 bits, n in 4.
+const (
+	lvCompactShift = 1     // lv in 1/256ths to 1/128ths
+	lvCompactZero  = -2048 // a zero variance
+	lvCompactMax   = 2047  // the largest lv (and −lvCompactMax the smallest)
+	nCompactMax    = 15    // the largest multiple of nQuantum
+	nQuantumMax    = 18    // nQuantum at which n reaches 255
+)
 
-func (s slots) at(i int) slot {
-	b := s[i*slotBytes : i*slotBytes+slotBytes]
+func (c *slotCodec) make(n int) slots { return make(slots, n*c.width) }
+
+func (c *slotCodec) at(s slots, i int) slot {
+	if c.compact {
+		b := s[i*4 : i*4+4]
+		mean := halfToFloat32(binary.LittleEndian.Uint16(b))
+		packed := int16(binary.LittleEndian.Uint16(b[2:]))
+		lv := int16(lvZero)
+		if lv12 := packed >> 4; lv12 != lvCompactZero {
+			lv = lv12 << lvCompactShift
+		}
+		return slot{mean: mean, lv: lv, n: uint8(min(math.MaxUint8, int(packed&nCompactMax)*c.nQuantum))}
+	}
+	b := s[i*6 : i*6+6]
 	mean := uint32(b[0])<<8 | uint32(b[1])<<16 | uint32(b[2])<<24
 	return slot{mean: math.Float32frombits(mean), lv: int16(binary.LittleEndian.Uint16(b[3:])), n: b[5]}
 }
 
-func (s slots) set(i int, sl slot) {
-	b := s[i*slotBytes : i*slotBytes+slotBytes]
+func (c *slotCodec) set(s slots, i int, sl slot) {
+	if c.compact {
+		b := s[i*4 : i*4+4]
+		binary.LittleEndian.PutUint16(b, float32ToHalf(sl.mean))
+		lv12 := lvCompactZero
+		if sl.lv != lvZero {
+			lv12 = max(-lvCompactMax, min(lvCompactMax, (int(sl.lv)+1<<(lvCompactShift-1))>>lvCompactShift))
+		}
+		nq := (int(sl.n) + c.nQuantum - 1) / c.nQuantum // rounded up: a seen slot stays seen
+		binary.LittleEndian.PutUint16(b[2:], uint16(lv12<<4|min(nq, nCompactMax)))
+		return
+	}
+	b := s[i*6 : i*6+6]
 	mean := round24(sl.mean)
 	b[0], b[1], b[2] = byte(mean>>8), byte(mean>>16), byte(mean>>24)
 	binary.LittleEndian.PutUint16(b[3:], uint16(sl.lv))
@@ -71,6 +106,44 @@ func round24(x float32) uint32 {
 	u := math.Float32bits(x)
 	u += 0x7f + (u>>8)&1
 	return u &^ 0xff
+}
+
+// float32ToHalf rounds x to the nearest IEEE 754 half-precision float (ties to even),
+// saturating at the largest finite one; NaN becomes the largest too.
+func float32ToHalf(x float32) uint16 {
+	b := math.Float32bits(x)
+	sign := uint16(b>>16) & 0x8000
+	exp := int(b>>23&0xff) - 127 + 15
+	mant := b & 0x7fffff
+	if exp >= 31 {
+		return sign | 0x7bff
+	}
+	shift := uint32(13)
+	h := uint32(exp) << 10
+	if exp <= 0 { // a subnormal half, or zero
+		if exp < -10 {
+			return sign
+		}
+		mant |= 0x800000
+		shift = uint32(14 - exp)
+		h = 0
+	}
+	rem, halfway := mant&(1<<shift-1), uint32(1)<<(shift-1)
+	h |= mant >> shift
+	if rem > halfway || (rem == halfway && h&1 == 1) {
+		h++ // a carry into the exponent is the next power of two, as it should be
+	}
+	return sign | uint16(min(h, 0x7bff))
+}
+
+// halfToFloat32 is the value of a half-precision float (never infinite or NaN here).
+func halfToFloat32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp, mant := uint32(h>>10)&0x1f, uint32(h&0x3ff)
+	if exp == 0 { // subnormal: mant·2⁻²⁴
+		return math.Float32frombits(sign | math.Float32bits(float32(mant)*(1.0/(1<<24))))
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
 }
 
 // lvZero encodes a variance of zero.
@@ -236,7 +309,7 @@ type Result struct {
 // NewModel returns a model for one agent, starting from prior (nil: no prior, the model
 // learns from its first buckets and does not score before it has seen ten of them).
 func (p *Params) NewModel(prior *Prior) *Model {
-	m := &Model{p: p, slots: makeSlots(p.nslots), hotAt: noHot}
+	m := &Model{p: p, slots: p.codec.make(p.nslots), hotAt: noHot}
 	m.start(prior)
 	return m
 }
@@ -261,7 +334,7 @@ func (m *Model) slot(s int) slot {
 			return m.hot[i]
 		}
 	}
-	return m.slots.at(s)
+	return m.p.codec.at(m.slots, s)
 }
 
 // slotOf returns slot s of profile i at full precision.
@@ -269,7 +342,7 @@ func (m *Model) slotOf(i, s int) slot {
 	if int(m.hotAt[i]) == s {
 		return m.hot[i]
 	}
-	return m.slots.at(s)
+	return m.p.codec.at(m.slots, s)
 }
 
 // heat makes slot s profile i's current slot, packing the previous one.
@@ -279,15 +352,15 @@ func (m *Model) heat(i, s int) {
 	}
 	if h := int(m.hotAt[i]); h >= 0 {
 		full := m.hot[i]
-		m.slots.set(h, full)
+		m.p.codec.set(m.slots, h, full)
 		if full.n > 0 {
 			// The running sums follow the rounding, as resum would count the slot.
-			old, q := float64(full.mean), float64(m.slots.at(h).mean)
+			old, q := float64(full.mean), float64(m.p.codec.at(m.slots, h).mean)
 			m.sum[i] += q - old
 			m.sumsq[i] += q*q - old*old
 		}
 	}
-	m.hot[i], m.hotAt[i] = m.slots.at(s), int16(s)
+	m.hot[i], m.hotAt[i] = m.p.codec.at(m.slots, s), int16(s)
 }
 
 // transform maps an observation to model units.

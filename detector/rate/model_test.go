@@ -311,3 +311,27 @@ func TestDecade(t *testing.T) {
 		require.Equal(t, min(int(-math.Log10(p)), calBins-1), decade(p), "p=%v", p)
 	}
 }
+
+// TestHalf checks the half-precision conversion of compact slots' means: every finite half
+// survives a round trip, and a float32 rounds to a nearest half.
+func TestHalf(t *testing.T) {
+	for h := range uint16(0xffff) {
+		if h&0x7c00 == 0x7c00 { // infinities and NaNs are never written
+			continue
+		}
+		require.Equal(t, h, float32ToHalf(halfToFloat32(h)), "half %#04x", h)
+	}
+	src := rand.New(rand.NewPCG(5, 6))
+	for range 1_000_000 {
+		x := float32(math.Ldexp(src.Float64()*2-1, src.IntN(40)-24))
+		h := float32ToHalf(x)
+		got := halfToFloat32(h)
+		// No half between got and x: the neighbours of h are at least as far from x.
+		for _, nb := range []uint16{h + 1, h - 1} {
+			if nb&0x7c00 != 0x7c00 && (nb^h)&0x8000 == 0 {
+				require.LessOrEqual(t, math.Abs(float64(got-x)), math.Abs(float64(halfToFloat32(nb)-x)), "x=%v", x)
+			}
+		}
+	}
+	require.Equal(t, float32(65504), halfToFloat32(float32ToHalf(1e9)), "saturates")
+}

@@ -17,7 +17,7 @@ type Prior struct {
 // FlatPrior is a prior without seasonality: about typical calls per bucket (or a typical
 // value, with Config.Values), worth weight buckets of evidence.
 func (p *Params) FlatPrior(typical, weight float64) *Prior {
-	pr := &Prior{weight: float32(max(weight, 1)), slots: makeSlots(p.nslots)}
+	pr := &Prior{weight: float32(max(weight, 1)), slots: p.codec.make(p.nslots)}
 	if p.cfg.Values {
 		pr.level = float32(typical)
 		pr.v0 = float32(max(typical*typical, 1) / 100)
@@ -44,7 +44,7 @@ func (p *Params) PriorFrom(models []*Model, weight float64) *Prior {
 		return nil
 	}
 	weight = max(weight, 1)
-	pr := &Prior{weight: float32(weight), slots: makeSlots(p.nslots)}
+	pr := &Prior{weight: float32(weight), slots: p.codec.make(p.nslots)}
 	buf := make([]float32, 0, len(use))
 	median := func(get func(*Model) (float32, bool)) (float32, bool) {
 		buf = buf[:0]
@@ -78,7 +78,7 @@ func (p *Params) PriorFrom(models []*Model, weight float64) *Prior {
 			v, _ := median(func(m *Model) (float32, bool) { return float32(m.slot(i).variance()), seen(m) })
 			sl := slot{mean: off, n: n}
 			sl.setVariance(float64(v))
-			pr.slots.set(i, sl)
+			p.codec.set(pr.slots, i, sl)
 		}
 	}
 	return pr
