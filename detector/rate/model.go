@@ -7,7 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/mathext"
 
-	"github.com/mcpwatch/mcpwatch/detector/internal/fastlog"
+	"github.com/mcpwatch/mcpwatch/detector/internal/fastmath"
 )
 
 const (
@@ -429,7 +429,7 @@ func (m *Model) predict(t time.Time) prediction {
 	level := float64(m.level)
 	lv := logTiny
 	if m.v0 > 0 {
-		lv = fastlog.Log(float64(m.v0))
+		lv = fastmath.Log(float64(m.v0))
 	}
 	season, unsure := level, 0.0
 	if s := pr.idx[layerDay]; s >= 0 {
@@ -474,10 +474,10 @@ func (m *Model) predict(t time.Time) prediction {
 			pr.mu += w * d
 			unsure += u
 			// The hour profile cuts across the others: it scales their variance.
-			lv += w * (sl.logVariance() - fastlog.Log(rv))
+			lv += w * (sl.logVariance() - fastmath.Log(rv))
 		}
 	}
-	pr.v = math.Exp(lv) + unsure
+	pr.v = fastmath.Exp(lv) + unsure
 	return pr
 }
 
@@ -528,11 +528,19 @@ func (m *Model) bandOf(mu, v float64) (sd float64, b Band) {
 		return sd, Band{Expected: mu, Low: mu - m.p.band*sd, High: mu + m.p.band*sd}
 	}
 	// The learnt variance includes the counts' Poisson noise; that noise is its floor.
-	e := math.Expm1(mu)
+	e := expm1(mu)
 	lambda := max(e, minRate)
 	sd = m.floorSpread(mu, max(v, lambda/((1+lambda)*(1+lambda))))
-	f := math.Exp(m.p.band * sd)
+	f := fastmath.Exp(m.p.band * sd)
 	return sd, Band{Expected: max(e, 0), Low: max((e+1)/f-1, 0), High: max((e+1)*f-1, 0)}
+}
+
+// expm1 is math.Expm1 from fastmath.Exp where e^x − 1 loses no precision that matters.
+func expm1(x float64) float64 {
+	if math.Abs(x) < 1e-2 {
+		return math.Expm1(x)
+	}
+	return fastmath.Exp(x) - 1
 }
 
 // floorSpread is the standard deviation for variance v, floored so that a series that never
@@ -631,7 +639,7 @@ func (m *Model) Observe(t time.Time, x float64) Result {
 		res.Learning = true
 	} else {
 		res.Probability = m.calibrate(p, k)
-		res.Score = min(100, -10/math.Ln10*fastlog.Log(max(res.Probability, 1e-300)))
+		res.Score = min(100, -10/math.Ln10*fastmath.Log(max(res.Probability, 1e-300)))
 		res.Repeat = m.episode(res.Score, res.Direction)
 	}
 	m.learn(y, pr, sd)

@@ -5,7 +5,7 @@ import (
 	"math"
 	"unsafe"
 
-	"github.com/mcpwatch/mcpwatch/detector/internal/fastlog"
+	"github.com/mcpwatch/mcpwatch/detector/internal/fastmath"
 )
 
 // ModelName names the model in anomaly explanations.
@@ -288,7 +288,7 @@ func (b *Baseline) step(s *Session, c Symbol, peer *Baseline) Step {
 	k := transKey(prev, c)
 	ci, ti := b.calls.find(uint32(c)), b.trans.find(k)
 	st := Step{Prob: b.transProbAt(b.calls.find(uint32(prev)), ti, ci, c, peer), Finding: Finding{P: 1}}
-	nll := -fastlog.Log(st.Prob)
+	nll := -fastmath.Log(st.Prob)
 	s.sumNLL += nll
 	s.maxNLL = max(s.maxNLL, nll)
 

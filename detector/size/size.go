@@ -8,7 +8,7 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
-	"github.com/mcpwatch/mcpwatch/detector/internal/fastlog"
+	"github.com/mcpwatch/mcpwatch/detector/internal/fastmath"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 )
 
@@ -155,7 +155,7 @@ func (s *Sizes) Check(k Key, dir Direction, bytes int) Result {
 }
 
 func (s *Sizes) observe(k Key, dir Direction, bytes int, band bool) Result {
-	y := fastlog.Log2(float64(max(bytes, 1)))
+	y := fastmath.Log2(float64(max(bytes, 1)))
 	i := s.find(k, dir)
 	if i < 0 {
 		i = s.add(k, dir)
@@ -181,7 +181,7 @@ func (s *Sizes) observe(k Key, dir Direction, bytes int, band bool) Result {
 // count that is still growing (servers an agent reached so far this hour).
 func (s *Sizes) Peek(k Key, dir Direction, value int) Result {
 	res := Result{Observed: float64(value), P: 1}
-	y := fastlog.Log2(float64(max(value, 1)))
+	y := fastmath.Log2(float64(max(value, 1)))
 	min := uint32(s.p.cfg.MinCount)
 	if i := s.find(k, dir); i >= 0 && s.keys[i].n >= min {
 		s.score(&res, &s.keys[i], y, true)
@@ -215,7 +215,7 @@ func (s *Sizes) score(res *Result, st *stats, y float64, band bool) {
 	if res.P < 1e-300 {
 		res.P = 1e-300
 	}
-	res.Score = max(0, min(100, -10*fastlog.Log10(res.P)))
+	res.Score = max(0, min(100, -10*fastmath.Log10(res.P)))
 }
 
 // learn moves the key toward y, clipped to three spreads (Huber) once it has history.

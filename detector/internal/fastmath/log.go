@@ -1,4 +1,4 @@
-package fastlog
+package fastmath
 
 import "math"
 

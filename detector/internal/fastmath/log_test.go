@@ -1,4 +1,4 @@
-package fastlog
+package fastmath
 
 import (
 	"math"
@@ -36,7 +36,7 @@ func BenchmarkLog(b *testing.B) {
 	for _, f := range []struct {
 		name string
 		log  func(float64) float64
-	}{{"fastlog", Log}, {"math", math.Log}} {
+	}{{"fastmath", Log}, {"math", math.Log}} {
 		b.Run(f.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var sum float64
