@@ -88,13 +88,11 @@ type liveSession struct {
 	// probes of unknown tools (the scan model).
 	lastID       uuid.UUID
 	enum, probes uint32
-	// The session-shape model's counts: when it started, its failed calls and distinct tools
-	// (in toolsBuf while they fit).
-	start    int64
-	errors   uint32
-	prev     sequence.Symbol // the previous call
-	tools    []sequence.Symbol
-	toolsBuf [4]sequence.Symbol
+	// The session-shape model's counts: when it started and its failed calls (its distinct
+	// tools are those of sess).
+	start  int64
+	errors uint32
+	prev   sequence.Symbol // the previous call
 }
 
 // agentRecord is agentState's stored record: its warm-up and its scan average.
@@ -212,7 +210,7 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 			out = d.observeScan(out, st, ls, ev, id, step.NewCall, t, now)
 		}
 		if !d.cfg.Shape.Disabled {
-			out = d.noteShape(out, st, ls, ev, id, sym, t, now)
+			out = d.noteShape(out, st, ls, ev, id, t, now)
 		}
 	}
 	if !d.cfg.Size.Disabled {
@@ -278,12 +276,10 @@ func (d *Detector) newSession() *liveSession {
 		ls := d.sessionPool[n-1]
 		d.sessionPool = d.sessionPool[:n-1]
 		ls.sess.Reset()
-		*ls = liveSession{sess: ls.sess, prev: sequence.Boundary, tools: ls.tools[:0]} // tools may point into ls.toolsBuf
+		*ls = liveSession{sess: ls.sess, prev: sequence.Boundary}
 		return ls
 	}
-	ls := &liveSession{sess: *d.seqModel.NewSession(), prev: sequence.Boundary}
-	ls.tools = ls.toolsBuf[:0]
-	return ls
+	return &liveSession{sess: *d.seqModel.NewSession(), prev: sequence.Boundary}
 }
 
 // poolSession keeps an ended session for reuse, up to maxPooledSessions.

@@ -109,9 +109,6 @@ var (
 	keyServers       = size.KeyOf("window", "servers")
 )
 
-// maxSessionTools bounds the distinct tools a session counts (and keeps, pooled).
-const maxSessionTools = 64
-
 // errorMemory is how many calls the agent's error ratio remembers (an EWMA beyond).
 const errorMemory = 2000
 
@@ -123,12 +120,9 @@ type fanOut struct {
 
 // noteShape counts a request into its session and the agent's fan-out, raising server_fanout
 // when the servers reached so far are unusual for the agent.
-func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSession, ev *schemas.Event, id uuid.UUID, sym sequence.Symbol, t int64, now time.Time) []schemas.Anomaly {
+func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSession, ev *schemas.Event, id uuid.UUID, t int64, now time.Time) []schemas.Anomaly {
 	if ev.Status == schemas.StatusError || ev.Status == schemas.StatusToolError || ev.Status == schemas.StatusTimeout {
 		ls.errors++
-	}
-	if ev.Method == "tools/call" && len(ls.tools) < maxSessionTools && !containsSym(ls.tools, sym) {
-		ls.tools = append(ls.tools, sym)
 	}
 	if st.shape == nil {
 		st.shape = d.shapeParams.New()
@@ -177,13 +171,10 @@ func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSess
 	}, evidence(id), now, d.cfg.MergeWindow, false)
 }
 
-func containsSym(s []sequence.Symbol, x sequence.Symbol) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
+// isToolCall reports whether sym is a tools/call.
+func (d *Detector) isToolCall(sym sequence.Symbol) bool {
+	method, _ := d.seqModel.Symbols().Call(sym)
+	return method == "tools/call"
 }
 
 // endShape scores an ended session's duration, distinct tools and errors, then learns them.
@@ -200,9 +191,10 @@ func (d *Detector) endShape(out []schemas.Anomaly, st *agentState, ls *liveSessi
 			fmt.Sprintf("a session of %s", rate.ShortDuration(dur.Round(time.Second))),
 			fmt.Sprintf("%s–%s (typical %s)", rate.ShortDuration(msDuration(r.Low)), rate.ShortDuration(msDuration(r.High)), rate.ShortDuration(msDuration(r.Typical))), t, now)
 	}
-	if r := st.shape.Observe(keyDistinctTools, size.Request, max(len(ls.tools), 1)); len(ls.tools) >= c.MinDistinctTools && d.raisesShape(r.Score, r.Learning) {
+	tools := ls.sess.CountCalls(d.isToolCall)
+	if r := st.shape.Observe(keyDistinctTools, size.Request, max(tools, 1)); tools >= c.MinDistinctTools && d.raisesShape(r.Score, r.Learning) {
 		out = d.raiseShape(out, st, ls, FeatureDistinctTools, r.Score, r.P, r.Learning,
-			fmt.Sprintf("%d distinct tools in one session", len(ls.tools)),
+			fmt.Sprintf("%d distinct tools in one session", tools),
 			fmt.Sprintf("%s–%s (typical %s)", shapeCount(r.Low), shapeCount(r.High), shapeCount(r.Typical)), t, now)
 	}
 	// Errors: P(X ≥ k) for X ~ Binomial(steps, p), p the agent's error ratio smoothed

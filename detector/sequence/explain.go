@@ -52,21 +52,21 @@ func (m *Model) endName(s Symbol, boundary string) string {
 	return m.syms.Name(s)
 }
 
-func times(n int) string {
+func times[T ~int | ~int32](n T) string {
 	if n == 1 {
 		return "once"
 	}
 	return thousands(n) + " times"
 }
 
-func rangeTimes(lo, hi int) string {
+func rangeTimes[T ~int | ~int32](lo, hi T) string {
 	if lo == hi {
 		return times(lo)
 	}
 	return thousands(lo) + "–" + thousands(hi) + " times"
 }
 
-func calls(n int) string {
+func calls[T ~int | ~int32](n T) string {
 	if n == 1 {
 		return "1 call"
 	}
@@ -74,8 +74,8 @@ func calls(n int) string {
 }
 
 // thousands formats n with commas: 1204 → "1,204".
-func thousands(n int) string {
-	s := strconv.Itoa(n)
+func thousands[T ~int | ~int32](n T) string {
+	s := strconv.Itoa(int(n))
 	neg := n < 0
 	if neg {
 		s = s[1:]

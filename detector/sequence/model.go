@@ -113,6 +113,18 @@ type Session struct {
 	ended              bool
 }
 
+// CountCalls returns how many of the distinct calls the session made (as many as its table
+// holds: MaxSymbols) keep reports true for.
+func (s *Session) CountCalls(keep func(Symbol) bool) int {
+	n := 0
+	for i := range s.calls.ents {
+		if c := Symbol(s.calls.ents[i].key); c != Boundary && keep(c) {
+			n++
+		}
+	}
+	return n
+}
+
 // Reset empties the session for reuse, keeping its memory.
 func (s *Session) Reset() {
 	s.calls.reset()
@@ -204,15 +216,16 @@ type Finding struct {
 	Kind     Kind
 	From, To Symbol
 	// Observed is the session's count of To (count kinds) or its length (length kinds).
-	Observed int
+	// The counts are int32: a Finding is part of every session in progress.
+	Observed int32
 	// Min and Max are the range seen in past sessions (count and length kinds).
-	Min, Max int
+	Min, Max int32
 	// Seen of Sessions past sessions of the agent had the call or transition.
-	Seen, Sessions int
+	Seen, Sessions int32
 	// HasPeer reports whether a peer baseline took part; PeerSeen of PeerSessions of the
 	// peers' sessions had the call or transition, and PeerP is its smoothed probability.
 	HasPeer                bool
-	PeerSeen, PeerSessions int
+	PeerSeen, PeerSessions int32
 	PeerP                  float64
 	// P is the probability of a session doing this under the agent's baseline, smoothed
 	// toward the peers: (Seen + s·PeerP) / (Sessions + s). 1 when there is nothing to report.
@@ -343,11 +356,11 @@ func (b *Baseline) rate(f *Finding, seen int, peer *Baseline, peerSeen int) {
 	a := b.m.cfg.Smoothing
 	q := b.m.cfg.PriorRate
 	if peer != nil {
-		f.HasPeer, f.PeerSeen, f.PeerSessions = true, peerSeen, int(peer.sessions)
+		f.HasPeer, f.PeerSeen, f.PeerSessions = true, i32(peerSeen), i32(int(peer.sessions))
 		q = (float64(peerSeen) + a*q) / (float64(peer.sessions) + a)
 		f.PeerP = q
 	}
-	f.Seen, f.Sessions = seen, int(b.sessions)
+	f.Seen, f.Sessions = i32(seen), i32(int(b.sessions))
 	f.P = (float64(seen) + a*q) / (float64(b.sessions) + a)
 }
 
@@ -378,7 +391,7 @@ func (b *Baseline) transSessions(k uint32) int {
 func (b *Baseline) shapeFinding(k Kind, c Symbol, observed, lo, hi int) Finding {
 	a := b.m.cfg.Smoothing
 	return Finding{
-		Kind: k, To: c, Observed: observed, Min: lo, Max: hi, Sessions: int(b.sessions),
+		Kind: k, To: c, Observed: i32(observed), Min: i32(lo), Max: i32(hi), Sessions: i32(int(b.sessions)),
 		P: a * b.m.cfg.PriorRate / (float64(b.sessions) + a),
 	}
 }
@@ -659,3 +672,6 @@ func (b *Baseline) recountOut() {
 		}
 	}
 }
+
+// i32 is n saturated to int32, a Finding's counts.
+func i32(n int) int32 { return int32(max(math.MinInt32, min(math.MaxInt32, n))) }

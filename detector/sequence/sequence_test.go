@@ -69,7 +69,7 @@ func TestNormalSessionIsNotSurprising(t *testing.T) {
 	}
 	// The least likely part of the session is still something every session did.
 	require.InDelta(t, 50.5/51, v.Finding.P, 1e-12)
-	require.Equal(t, 50, v.Finding.Seen)
+	require.EqualValues(t, 50, v.Finding.Seen)
 	require.Less(t, v.Score(), 0.1)
 	require.Equal(t, 6, v.Steps)
 	require.Equal(t, 50, v.Sessions)
@@ -120,7 +120,7 @@ func TestRareIsLessSurprisingThanNew(t *testing.T) {
 	_, rare := a.run("initialize notifications/initialized tools/list tools/call:write", nil)
 	_, unseen := a.run("initialize notifications/initialized tools/list tools/call:drop", nil)
 	require.Equal(t, KindCall, rare.Finding.Kind)
-	require.Equal(t, 2, rare.Finding.Seen)
+	require.EqualValues(t, 2, rare.Finding.Seen)
 	require.InDelta(t, 2.5/101, rare.Finding.P, 1e-12)
 	require.InDelta(t, 0.5/101, unseen.Finding.P, 1e-12)
 	require.Greater(t, unseen.Score(), rare.Score())
@@ -152,7 +152,7 @@ func TestCountsAndLengthOutsideTheirRange(t *testing.T) {
 	for i, c := range calls {
 		if st := a.b.Step(a.s, c, nil); st.Finding.Kind == KindCountAbove {
 			at = i
-			require.Equal(t, 3, st.Finding.Observed)
+			require.EqualValues(t, 3, st.Finding.Observed)
 			require.InDelta(t, 0.5/1205, st.Finding.P, 1e-15)
 			break
 		}
@@ -163,7 +163,7 @@ func TestCountsAndLengthOutsideTheirRange(t *testing.T) {
 	}
 	v := a.b.End(a.s, nil)
 	require.Equal(t, KindCountAbove, v.Finding.Kind)
-	require.Equal(t, 40, v.Finding.Observed, "the verdict has the final count")
+	require.EqualValues(t, 40, v.Finding.Observed, "the verdict has the final count")
 	e := a.m.Explain(v.Finding)
 	require.Equal(t, "tools/list called 40 times in the session; 1–2 times in every one of 1,204 sessions", e.Summary)
 	require.Equal(t, "40 × tools/list", e.Observed)
@@ -206,7 +206,7 @@ func TestColdAgentsAndPeers(t *testing.T) {
 	require.True(t, steps[1].NewCall)
 	require.InDelta(t, 0.5/1001, v.Finding.P, 1e-12)
 	require.True(t, v.Finding.HasPeer)
-	require.Equal(t, 1000, v.Finding.PeerSessions)
+	require.EqualValues(t, 1000, v.Finding.PeerSessions)
 	require.Contains(t, m.Explain(v.Finding).Summary, "seen in 0 of 0 sessions (0 of 1,000 peer sessions)")
 
 	// An agent that does it all the time is not flagged for it even though its peers never do:
@@ -312,7 +312,7 @@ func TestHalvingKeepsRatios(t *testing.T) {
 	require.Equal(t, 50, a.b.Sessions())
 	checkInvariants(t, a.b)
 	_, after := a.run("initialize tools/call:rare", nil)
-	require.Equal(t, 13, after.Finding.Seen, "25 halved, rounded up")
+	require.EqualValues(t, 13, after.Finding.Seen, "25 halved, rounded up")
 	require.InDelta(t, before.Finding.P, after.Finding.P, 0.02)
 	// Something seen once is never halved into "never seen".
 	a.learn("initialize tools/call:once", 1)
@@ -321,7 +321,7 @@ func TestHalvingKeepsRatios(t *testing.T) {
 	}
 	_, v := a.run("initialize tools/call:once", nil)
 	require.Equal(t, KindCall, v.Finding.Kind)
-	require.Equal(t, 1, v.Finding.Seen)
+	require.EqualValues(t, 1, v.Finding.Seen)
 }
 
 func TestScore(t *testing.T) {
