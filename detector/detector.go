@@ -285,9 +285,10 @@ func (d *Detector) restoreSince(ctx context.Context, since time.Time) (int, int,
 			d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
 			continue
 		}
-		d.tools[s.Key] = a
 		if st := d.agents[s.Key]; st != nil {
 			st.tools = a
+		} else {
+			d.tools[s.Key] = a
 		}
 		n++
 	}
@@ -509,33 +510,57 @@ func (d *Detector) observeNewTool(ev *schemas.Event, st *agentState, now time.Ti
 	if d.cfg.NewTool.Disabled {
 		return schemas.Anomaly{}, false
 	}
-	var a *agentTools
-	if st != nil {
-		a = st.tools
-	}
-	if a == nil {
-		a = d.tools[ev.AgentID]
-		if a == nil {
-			a = &agentTools{}
-			d.tools[ev.AgentID] = a
-		}
-		if st != nil {
-			st.tools = a
-		}
-	}
+	a := d.toolsOf(ev.AgentID, st, true)
 	an, ok := observeTool(a, ev, d.cfg.NewTool.Score, now)
 	if !ok {
 		return an, false
 	}
-	d.dirty[ev.AgentID] = struct{}{}
+	if st != nil {
+		st.toolsDirty = true
+		d.markDirty(st)
+	} else {
+		d.dirty[ev.AgentID] = struct{}{}
+	}
 	return an, !d.suppressed(an.AgentID, an.Kind)
+}
+
+// toolsOf returns an agent's first_seen_tool baseline, made empty when it has none and create
+// is set (else nil). An agent with statistical state (st, or found by name when st is nil)
+// keeps it there; d.tools and d.dirty keep those of agents without (the statistical models
+// off, or restored before the agent's first request here).
+func (d *Detector) toolsOf(name string, st *agentState, create bool) *agentTools {
+	if st == nil {
+		st = d.agents[name]
+	}
+	if st == nil {
+		a := d.tools[name]
+		if a == nil && create {
+			a = &agentTools{}
+			d.tools[name] = a
+		}
+		return a
+	}
+	if st.tools == nil {
+		if a := d.tools[name]; a != nil {
+			st.tools = a
+			delete(d.tools, name)
+			if _, unsaved := d.dirty[name]; unsaved {
+				delete(d.dirty, name)
+				st.toolsDirty = true
+				d.markDirty(st)
+			}
+		} else if create {
+			st.tools = &agentTools{}
+		}
+	}
+	return st.tools
 }
 
 // forget undoes what Observe learnt when it raised anomalies. Callers hold d.mu.
 func (d *Detector) forget(raised []schemas.Anomaly) {
 	for _, a := range raised {
 		if a.Kind == KindNewTool {
-			if t := d.tools[a.AgentID]; t != nil {
+			if t := d.toolsOf(a.AgentID, nil, false); t != nil {
 				t.remove(a.Subject)
 			}
 		}
@@ -549,19 +574,27 @@ func (d *Detector) snapshot(ctx context.Context) error {
 	}
 	now := d.now().UTC()
 	snaps := d.statSnapshots(now)
-	for agent := range d.dirty {
-		state, err := json.Marshal(d.tools[agent])
+	toolsSnapshot := func(agent string, a *agentTools) {
+		state, err := json.Marshal(a)
 		if err != nil {
 			panic("BUG: cannot marshal baseline: " + err.Error())
 		}
 		snaps = append(snaps, store.Baseline{Model: ModelFirstSeenTool, Key: agent, UpdatedAt: now, State: state})
+	}
+	for agent := range d.dirty {
+		toolsSnapshot(agent, d.tools[agent])
+	}
+	for _, st := range d.dirtyAgents {
+		if st.toolsDirty {
+			toolsSnapshot(st.name, st.tools)
+		}
 	}
 	if err := d.st.SaveBaselines(ctx, snaps); err != nil {
 		return fmt.Errorf("cannot save %d baselines: %w", len(snaps), err)
 	}
 	clear(d.dirty)
 	for _, st := range d.dirtyAgents {
-		st.dirty = false
+		st.dirty, st.toolsDirty = false, false
 	}
 	d.dirtyAgents = d.dirtyAgents[:0]
 	d.populationDirty = false

@@ -142,7 +142,16 @@ func TestObserve(t *testing.T) {
 		require.False(t, ids[got[0].ID], "a different agent or tool gets a different anomaly id")
 		ids[got[0].ID] = true
 	}
-	require.Equal(t, map[string]struct{}{"a": {}, "b": {}}, d.dirty, "only agents that learnt something are saved")
+	toolsDirty := map[string]bool{}
+	for name := range d.dirty {
+		toolsDirty[name] = true
+	}
+	for _, st := range d.dirtyAgents {
+		if st.toolsDirty {
+			toolsDirty[st.name] = true
+		}
+	}
+	require.Equal(t, map[string]bool{"a": true, "b": true}, toolsDirty, "only agents that learnt a tool save their tools")
 	require.NoError(t, d.Shutdown(context.Background()))
 
 	disabled := newDetector(t, Config{NewTool: NewToolConfig{Disabled: true}}, st, []string{"127.0.0.1:1"}, nil)
@@ -301,7 +310,7 @@ func TestFailedProduceKeepsTheAnomaly(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	require.Error(t, d.handle(short, batch))
-	require.NotContains(t, d.tools["a"].Tools, "echo", "the failed batch is unlearnt")
+	require.NotContains(t, d.toolsOf("a", nil, false).Tools, "echo", "the failed batch is unlearnt")
 	require.Equal(t, 0.0, counter(t, reg, "mcpwatch_detector_anomalies_total"))
 
 	// The broker is back: the consumer offers the same batch again.
@@ -310,7 +319,7 @@ func TestFailedProduceKeepsTheAnomaly(t *testing.T) {
 	got := readAnomalies(t, brokers, 1)
 	require.Equal(t, "echo", got[0].Subject)
 	require.Equal(t, 1.0, counter(t, reg, "mcpwatch_detector_anomalies_total"))
-	require.Contains(t, d.tools["a"].Tools, "echo")
+	require.Contains(t, d.toolsOf("a", nil, false).Tools, "echo")
 }
 
 func freePort(t *testing.T) int {

@@ -52,7 +52,7 @@ type agentState struct {
 	// bucketFirst and bucketLast are the first and last request ids of the open rate bucket
 	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
 	bucketFirst, bucketLast uuid.UUID
-	tools                   *agentTools // first_seen_tool's baseline, saving a map lookup per call
+	tools                   *agentTools // first_seen_tool's baseline (Detector.toolsOf)
 	// The models' baselines, each valid only when its model is enabled.
 	rate  rate.Model
 	seq   sequence.Baseline
@@ -67,7 +67,9 @@ type agentState struct {
 	// scanSessions sessions.
 	scanMean     float32
 	scanSessions uint32
-	dirty        bool
+	// dirty: the agent has changes to save (in Detector.dirtyAgents); toolsDirty: among
+	// them, its first-seen tools.
+	dirty, toolsDirty bool
 }
 
 // maxLiveSessions bounds the sessions in progress per agent.

@@ -331,7 +331,7 @@ func TestSuppression(t *testing.T) {
 	require.Equal(t, "c", got[0].AgentID)
 	require.True(t, d.suppressed("x", KindRateDrop))
 	require.False(t, d.suppressed("b", KindRateSpike))
-	require.Contains(t, d.tools["a"].Tools, "read_file", "suppressed agents still learn")
+	require.Contains(t, d.toolsOf("a", nil, false).Tools, "read_file", "suppressed agents still learn")
 }
 
 func TestModelsConfigValidate(t *testing.T) {
