@@ -101,14 +101,19 @@ func KeyOf(method, target string) Key {
 	return Key(h)
 }
 
-// stats is one key's robust distribution of log2(bytes).
+// stats is one key's robust distribution of log2(bytes), in 16 bytes: it is kept per agent
+// for every call and direction. Within an agent's few keys, 32 bits of the key tell them
+// apart (two keys in a million agents of 64 keys each might share their stats).
 type stats struct {
-	key Key
+	key uint32 // fold(Key)
 	dir Direction
-	n   uint32
+	n   uint16  // observations, saturating
 	loc float32 // robust location
 	dev float32 // mean absolute deviation about loc (clipped)
 }
+
+// fold is a Key's 32 bits kept in stats.
+func fold(k Key) uint32 { return uint32(k ^ k>>32) }
 
 // Sizes is one agent's message-size baseline. It is not safe for concurrent use.
 type Sizes struct {
@@ -134,8 +139,9 @@ type Result struct {
 }
 
 func (s *Sizes) find(k Key, dir Direction) int {
+	f := fold(k)
 	for i := range s.keys {
-		if s.keys[i].key == k && s.keys[i].dir == dir {
+		if s.keys[i].key == f && s.keys[i].dir == dir {
 			return i
 		}
 	}
@@ -162,7 +168,7 @@ func (s *Sizes) observe(k Key, dir Direction, bytes int, band bool) Result {
 	}
 	st := &s.keys[i]
 	res := Result{Observed: float64(bytes), P: 1}
-	switch min := uint32(s.p.cfg.MinCount); {
+	switch min := uint16(min(s.p.cfg.MinCount, math.MaxUint16)); {
 	case st.n >= min:
 		s.score(&res, st, y, band)
 	case s.all[dir].n >= min:
@@ -182,7 +188,7 @@ func (s *Sizes) observe(k Key, dir Direction, bytes int, band bool) Result {
 func (s *Sizes) Peek(k Key, dir Direction, value int) Result {
 	res := Result{Observed: float64(value), P: 1}
 	y := fastmath.Log2(float64(max(value, 1)))
-	min := uint32(s.p.cfg.MinCount)
+	min := uint16(min(s.p.cfg.MinCount, math.MaxUint16))
 	if i := s.find(k, dir); i >= 0 && s.keys[i].n >= min {
 		s.score(&res, &s.keys[i], y, true)
 	} else {
@@ -224,7 +230,9 @@ func (s *Sizes) learn(st *stats, y float64) {
 		st.loc, st.dev, st.n = float32(y), 0, 1
 		return
 	}
-	st.n++
+	if st.n < math.MaxUint16 {
+		st.n++
+	}
 	r := max(1/float64(st.n), s.p.rate)
 	e := y - float64(st.loc)
 	if st.n > 3 {
@@ -249,7 +257,7 @@ func (s *Sizes) add(k Key, dir Direction) int {
 			copy(keys, s.keys)
 			s.keys = keys
 		}
-		s.keys = append(s.keys, stats{key: k, dir: dir})
+		s.keys = append(s.keys, stats{key: fold(k), dir: dir})
 		return len(s.keys) - 1
 	}
 	low := 0
@@ -258,13 +266,14 @@ func (s *Sizes) add(k Key, dir Direction) int {
 			low = i
 		}
 	}
-	s.keys[low] = stats{key: k, dir: dir}
+	s.keys[low] = stats{key: fold(k), dir: dir}
 	return low
 }
 
 const snapshotVersion = 1
 
-// entrySize is one encoded stats: key, direction, n, location, deviation.
+// entrySize is one encoded stats: key (a Key, or since the keys are folded, its fold),
+// direction, n, location, deviation.
 const entrySize = 8 + 1 + 4 + 4 + 4
 
 // MarshalBinary encodes the baseline: version, the two overall keys, then the call keys.
@@ -274,7 +283,7 @@ func (s *Sizes) MarshalBinary() ([]byte, error) {
 	put := func(st *stats) {
 		b = binary.LittleEndian.AppendUint64(b, uint64(st.key))
 		b = append(b, byte(st.dir))
-		b = binary.LittleEndian.AppendUint32(b, st.n)
+		b = binary.LittleEndian.AppendUint32(b, uint32(st.n))
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(st.loc))
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(st.dev))
 	}
@@ -299,9 +308,9 @@ func (s *Sizes) UnmarshalBinary(b []byte) error {
 	var out []stats
 	for o := 1; o < len(b); o += entrySize {
 		st := stats{
-			key: Key(binary.LittleEndian.Uint64(b[o:])),
+			key: fold(Key(binary.LittleEndian.Uint64(b[o:]))),
 			dir: Direction(b[o+8]),
-			n:   binary.LittleEndian.Uint32(b[o+9:]),
+			n:   uint16(min(binary.LittleEndian.Uint32(b[o+9:]), math.MaxUint16)),
 			loc: math.Float32frombits(binary.LittleEndian.Uint32(b[o+13:])),
 			dev: math.Float32frombits(binary.LittleEndian.Uint32(b[o+17:])),
 		}
