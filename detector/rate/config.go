@@ -140,6 +140,7 @@ type Params struct {
 	layers [numLayers]layer
 	nslots int // slots of all profiles
 	codec  slotCodec
+	arena  slotArena // models' slots
 
 	// Per-bucket learning rates (floors: early on, models average their history instead).
 	levelRate, calRate float64

@@ -117,7 +117,9 @@ func (m *Model) UnmarshalBinary(b []byte) error {
 			return errors.New("cannot restore a request-rate baseline: it holds a non-finite number")
 		}
 	}
-	s.p, s.slots, s.open, s.bucket = m.p, slots, open, bucket
+	// The model keeps its own slots (from the arena), now that the snapshot proved valid.
+	copy(m.slots, slots)
+	s.p, s.slots, s.open, s.bucket = m.p, m.slots, open, bucket
 	*m = s
 	m.resum()
 	return nil

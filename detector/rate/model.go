@@ -234,9 +234,10 @@ type Model struct {
 	rv    float32 // variance of the residual the slots leave
 	tw    float32 // mean squared difference between week slots and their day slots
 
-	// Running sums over the day and hour profiles' observed slots, for the variance of
-	// their values (how seasonal the agent is); rebuilt from the slots when restored.
-	sum, sumsq [numLayers]float64
+	// Running sums over the hour and day profiles' observed slots, for the variance of
+	// their values (how seasonal the agent is; the week profile's is tw); rebuilt from the
+	// slots when restored.
+	sum, sumsq [summedLayers]float64
 
 	peak float32 // score of the current episode, signed by its direction; 0: none
 	calm float32 // calm buckets since the episode's last anomalous one
@@ -249,7 +250,7 @@ type Model struct {
 	hot   [numLayers]slot
 	hotAt [numLayers]int16
 
-	touched [numLayers]uint16 // observed slots per profile, for the running sums
+	touched [summedLayers]uint16 // observed slots per summed profile
 	open    bool              // a bucket is open for Add
 }
 
@@ -309,7 +310,7 @@ type Result struct {
 // NewModel returns a model for one agent, starting from prior (nil: no prior, the model
 // learns from its first buckets and does not score before it has seen ten of them).
 func (p *Params) NewModel(prior *Prior) *Model {
-	m := &Model{p: p, slots: p.codec.make(p.nslots), hotAt: noHot}
+	m := &Model{p: p, slots: p.arena.get(p.nslots * p.codec.width), hotAt: noHot}
 	m.start(prior)
 	return m
 }
@@ -322,6 +323,15 @@ func (m *Model) start(prior *Prior) {
 	m.n, m.level, m.v0, m.rv, m.tw = prior.weight, prior.level, prior.v0, prior.rv, prior.tw
 	copy(m.slots, prior.slots)
 	m.resum()
+}
+
+// Release hands the model's slots back for reuse by the next NewModel of its Params (a
+// detector releases an agent it evicts). The model must not be used afterwards.
+func (m *Model) Release() {
+	if m.slots != nil {
+		m.p.arena.put(m.slots)
+		m.slots = nil
+	}
 }
 
 // noHot is hotAt of a model without current slots.
@@ -355,9 +365,7 @@ func (m *Model) heat(i, s int) {
 		m.p.codec.set(m.slots, h, full)
 		if full.n > 0 {
 			// The running sums follow the rounding, as resum would count the slot.
-			old, q := float64(full.mean), float64(m.p.codec.at(m.slots, h).mean)
-			m.sum[i] += q - old
-			m.sumsq[i] += q*q - old*old
+			m.moveSum(i, float64(full.mean), float64(m.p.codec.at(m.slots, h).mean))
 		}
 	}
 	m.hot[i], m.hotAt[i] = m.p.codec.at(m.slots, s), int16(s)
@@ -790,7 +798,9 @@ func (m *Model) learnSlot(i, s int, x, v0 float64) {
 		sl.mean = float32(x)
 		sl.setVariance(v0)
 		old = 0
-		m.touched[i]++
+		if i < summedLayers {
+			m.touched[i]++
+		}
 	} else {
 		a := max(1/(float64(sl.n)+1), m.p.layers[i].rate)
 		r := x - old
@@ -801,9 +811,18 @@ func (m *Model) learnSlot(i, s int, x, v0 float64) {
 	if sl.n < math.MaxUint8 {
 		sl.n++
 	}
-	off := float64(sl.mean)
-	m.sum[i] += off - old
-	m.sumsq[i] += off*off - old*old
+	m.moveSum(i, old, float64(sl.mean))
+}
+
+// summedLayers are the profiles with running sums: hour and day (layerHour, layerDay).
+const summedLayers = layerWeek
+
+// moveSum updates profile i's running sums for a slot whose value moved from old to x.
+func (m *Model) moveSum(i int, old, x float64) {
+	if i < summedLayers {
+		m.sum[i] += x - old
+		m.sumsq[i] += x*x - old*old
+	}
 }
 
 // spreadOf returns the variance of the values of profile i's observed slots.
@@ -818,7 +837,7 @@ func (m *Model) spreadOf(i int) float64 {
 
 // resum rebuilds the profiles' running sums from their slots.
 func (m *Model) resum() {
-	for i, l := range m.p.layers {
+	for i, l := range m.p.layers[:summedLayers] {
 		m.sum[i], m.sumsq[i], m.touched[i] = 0, 0, 0
 		for s := l.first; s < l.first+l.slots; s++ {
 			if sl := m.slot(s); sl.n > 0 {

@@ -335,3 +335,19 @@ func TestHalf(t *testing.T) {
 	}
 	require.Equal(t, float32(65504), halfToFloat32(float32ToHalf(1e9)), "saturates")
 }
+
+// TestReleaseReusesSlots: a released model's slots go to the next model, zeroed, so it
+// starts as a new one does.
+func TestReleaseReusesSlots(t *testing.T) {
+	p := newParams(t, Config{})
+	m := p.NewModel(nil)
+	simulate(m, monday, 2*24*time.Hour, office, 3)
+	used := &m.slots[0]
+	m.Release()
+	require.Nil(t, m.slots)
+	fresh := p.NewModel(nil)
+	require.Same(t, used, &fresh.slots[0], "the released slots are reused")
+	require.Equal(t, make([]byte, len(fresh.slots)), []byte(fresh.slots), "and zeroed")
+	want := simulate(newParams(t, Config{}).NewModel(nil), monday, 24*time.Hour, office, 4)
+	require.Equal(t, want, simulate(fresh, monday, 24*time.Hour, office, 4), "it scores as a new model")
+}
