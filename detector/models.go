@@ -49,10 +49,10 @@ type agentState struct {
 	first  int64 // event time of the first event (Unix ns)
 	last   int64 // event time of the latest request
 	events int64 // requests seen
-	// bucketFirst and bucketLast are the first and last request ids of the open rate bucket
-	// (bucketFirst zero: the bucket has none); bucketLast stays the agent's latest request.
-	bucketFirst, bucketLast uuid.UUID
-	tools                   *agentTools // first_seen_tool's baseline (Detector.toolsOf)
+	// bucketFirst is the first request id of the open rate bucket (zero: the bucket has
+	// none); the last is the latest of its live sessions' (lastRequest).
+	bucketFirst uuid.UUID
+	tools       *agentTools // first_seen_tool's baseline (Detector.toolsOf)
 	// The models' baselines, each valid only when its model is enabled.
 	rate  rate.Model
 	seq   sequence.Baseline
@@ -70,6 +70,19 @@ type agentState struct {
 	// dirty: the agent has changes to save (in Detector.dirtyAgents); toolsDirty: among
 	// them, its first-seen tools.
 	dirty, toolsDirty bool
+}
+
+// lastRequest returns the id of the agent's latest request, the latest of its sessions in
+// progress (zero when it has none: evidence then goes without it).
+func (st *agentState) lastRequest() uuid.UUID {
+	var id uuid.UUID
+	latest := int64(math.MinInt64)
+	for _, ls := range st.live {
+		if ls.last >= latest {
+			id, latest = ls.lastID, ls.last
+		}
+	}
+	return id
 }
 
 // maxLiveSessions bounds the sessions in progress per agent.
@@ -189,16 +202,15 @@ func (d *Detector) observeStats(out []schemas.Anomaly, ev *schemas.Event, t int6
 	d.markDirty(st)
 	id, _ := uuid.Parse(ev.ID) // zero when not a UUID: evidence is then left out
 	if !d.cfg.Rate.Disabled {
-		first, last := st.bucketFirst, st.bucketLast
+		first := st.bucketFirst
 		if res, ok := st.rate.Add(time.Unix(0, t), 1); ok {
-			out = d.raiseRate(out, st, res, first, last, t, now)
+			out = d.raiseRate(out, st, res, first, st.lastRequest(), t, now)
 			st.bucketFirst = uuid.Nil
 		}
 		if st.bucketFirst == uuid.Nil {
 			st.bucketFirst = id
 		}
 	}
-	st.bucketLast = id
 	sym := sequence.Other // the call, when the sequence model interns it
 	if !d.cfg.Sequence.Disabled {
 		var ls *liveSession
@@ -531,7 +543,7 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	for _, st := range d.agentList { // a slice: ranging over the map costs more than the models
 		if !d.cfg.Rate.Disabled {
 			if res, ok := st.rate.Advance(clock); ok {
-				out = d.raiseRate(out, st, res, st.bucketFirst, st.bucketLast, t, now)
+				out = d.raiseRate(out, st, res, st.bucketFirst, st.lastRequest(), t, now)
 				st.bucketFirst = uuid.Nil
 				d.markDirty(st)
 			}

@@ -16,6 +16,9 @@ const ModelName = "tool_sequence"
 type Model struct {
 	cfg  Config
 	syms *Symbols
+	// peers is this model with the peer caps as its own (MaxSymbols = PeerMaxSymbols, …):
+	// the model of peer baselines, so a baseline reads its caps from its model.
+	peers *Model
 }
 
 // New returns a model with cfg (zero fields take their defaults) interning calls into syms
@@ -28,7 +31,12 @@ func New(cfg Config, syms *Symbols) (*Model, error) {
 	if syms == nil {
 		syms = NewSymbols()
 	}
-	return &Model{cfg: cfg, syms: syms}, nil
+	m := &Model{cfg: cfg, syms: syms}
+	pc := cfg
+	pc.MaxSymbols, pc.MaxTransitions = cfg.PeerMaxSymbols, cfg.PeerMaxTransitions
+	m.peers = &Model{cfg: pc, syms: syms}
+	m.peers.peers = m.peers
+	return m, nil
 }
 
 // Config returns the model's parameters, defaults filled in.
@@ -39,14 +47,14 @@ func (m *Model) Symbols() *Symbols { return m.syms }
 
 // NewBaseline returns an empty baseline for one agent.
 func (m *Model) NewBaseline() *Baseline {
-	return &Baseline{m: m, maxCalls: uint16(m.cfg.MaxSymbols), maxTrans: uint16(m.cfg.MaxTransitions)}
+	return &Baseline{m: m}
 }
 
 // NewPeerBaseline returns an empty baseline for a peer group (or the whole population): the
 // same model with the larger peer caps. Learn every session of the group's agents into it and
 // pass it as peer when scoring them.
 func (m *Model) NewPeerBaseline() *Baseline {
-	return &Baseline{m: m, maxCalls: uint16(m.cfg.PeerMaxSymbols), maxTrans: uint16(m.cfg.PeerMaxTransitions)}
+	return &Baseline{m: m.peers}
 }
 
 // NewSession returns an empty session. Reuse it with Reset to avoid allocations.
@@ -60,14 +68,17 @@ func (m *Model) NewSession() *Session {
 // often it occurred and in how many sessions, plus the range of each call's count per session
 // and of session lengths. Its size is bounded by the model's caps.
 type Baseline struct {
-	m                  *Model
-	calls              table[callStat]
-	trans              table[transStat]
-	sessions           uint32 // sessions learnt
-	total              uint32 // sum of calls' counts (each session's end counts as one Boundary)
-	minLen, maxLen     uint32 // calls per session
-	maxCalls, maxTrans uint16
+	m              *Model
+	calls          table[callStat]
+	trans          table[transStat]
+	sessions       uint32 // sessions learnt
+	total          uint32 // sum of calls' counts (each session's end counts as one Boundary)
+	minLen, maxLen uint32 // calls per session
 }
+
+// maxCalls and maxTrans are b's caps (the agent's, or the peers').
+func (b *Baseline) maxCalls() int { return b.m.cfg.MaxSymbols }
+func (b *Baseline) maxTrans() int { return b.m.cfg.MaxTransitions }
 
 type callStat struct {
 	count    uint32 // occurrences
@@ -578,7 +589,7 @@ func (b *Baseline) Learn(s *Session) {
 // addCall inserts call k, evicting the call seen in the fewest sessions (never Boundary) when
 // the baseline is full. It returns the position, or -1 when nothing can be evicted.
 func (b *Baseline) addCall(k uint32, v callStat) int {
-	if b.calls.len() < int(b.maxCalls) {
+	if b.calls.len() < b.maxCalls() {
 		return b.calls.add(k, v)
 	}
 	victim := -1
@@ -623,7 +634,7 @@ func lessCall(x, y *callStat) bool {
 // addTrans inserts transition k with zero counts, evicting the transition seen in the fewest
 // sessions when the baseline is full.
 func (b *Baseline) addTrans(k uint32) int {
-	if b.trans.len() < int(b.maxTrans) {
+	if b.trans.len() < b.maxTrans() {
 		return b.trans.add(k, transStat{})
 	}
 	victim := 0

@@ -131,7 +131,7 @@ func (b *Baseline) decode(data []byte) error {
 		if d.err != nil {
 			return d.err
 		}
-		keep := b.calls.len() < int(b.maxCalls) && b.calls.find(uint32(s)) < 0
+		keep := b.calls.len() < b.maxCalls() && b.calls.find(uint32(s)) < 0
 		if keep {
 			v.sessions = min(v.sessions, b.sessions) // keep probabilities ≤ 1 whatever the input
 			b.calls.add(uint32(s), v)
@@ -151,7 +151,7 @@ func (b *Baseline) decode(data []byte) error {
 			return fmt.Errorf("transition refers to call %d of %d", max(fi, ti), len(syms))
 		}
 		k := transKey(syms[fi], syms[ti])
-		if !kept[fi] || !kept[ti] || b.trans.len() >= int(b.maxTrans) || b.trans.find(k) >= 0 {
+		if !kept[fi] || !kept[ti] || b.trans.len() >= b.maxTrans() || b.trans.find(k) >= 0 {
 			continue
 		}
 		v.sessions = min(v.sessions, b.sessions)
