@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -340,44 +341,78 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// fakeUpstream answers every request in process with a canned tools/call answer, so a
-// benchmark measures the CPU of the proxy and nothing of the network.
-type fakeUpstream struct{ mode string }
+// pipeUpstream serves an upstream over in-memory pipes, so a benchmark measures the CPU of
+// the proxy (HTTP/1 both ways included) and nothing of the kernel's network.
+type pipeUpstream struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	srv   *http.Server
+	wg    sync.WaitGroup
+}
 
-func (f fakeUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, err
+func startPipeUpstream(h http.Handler) *pipeUpstream {
+	p := &pipeUpstream{conns: make(chan net.Conn), done: make(chan struct{}), srv: &http.Server{Handler: h}}
+	p.wg.Go(func() { _ = p.srv.Serve(p) })
+	return p
+}
+
+func (p *pipeUpstream) Accept() (net.Conn, error) {
+	select {
+	case c := <-p.conns:
+		return c, nil
+	case <-p.done:
+		return nil, net.ErrClosed
 	}
-	m, err := jsonrpc.ParseMessage(body)
-	if err != nil {
-		return nil, err
+}
+
+func (p *pipeUpstream) Close() error {
+	p.once.Do(func() { close(p.done) })
+	return nil
+}
+
+func (p *pipeUpstream) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+
+func (p *pipeUpstream) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case p.conns <- server:
+		return client, nil
+	case <-p.done:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	resp := `{"jsonrpc":"2.0","id":` + m.IDString() + `,"result":{"content":[{"type":"text","text":"Echo: hello"}]}}`
-	h := http.Header{"Mcp-Session-Id": {"bench-session"}, "Content-Type": {"application/json"}}
-	if f.mode == "sse" {
-		h.Set("Content-Type", "text/event-stream")
-		resp = "event: message\ndata: " + resp + "\n\n"
-	}
-	return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(bytes.NewReader([]byte(resp))),
-		ContentLength: -1, Request: r, ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+func (p *pipeUpstream) stop() {
+	_ = p.srv.Close()
+	p.wg.Wait()
 }
 
 // BenchmarkTapOverhead measures the CPU and allocations of one tools/call through the tap's
-// handler and through a plain ReverseProxy, both in process against a fake upstream: the
-// difference is the tap's own work per call.
+// handler and through a plain ReverseProxy (with the tap's connection pooling), both in
+// process against the same upstream served over in-memory pipes: the difference is what the
+// tap's forwarding and its own work cost beside a plain proxy's. Allocations include the
+// upstream server's.
 func BenchmarkTapOverhead(b *testing.B) {
 	for _, mode := range []string{"json", "sse"} {
 		b.Run(mode, func(b *testing.B) {
+			up := startPipeUpstream(benchUpstream(mode))
+			defer up.stop()
 			emitter := &countingEmitter{}
 			tap, err := New(Config{CollectorID: "bench", Upstreams: []Upstream{{Name: "up", URL: "http://127.0.0.1:1/mcp"}}},
 				emitter, testSettings(b))
 			if err != nil {
 				b.Fatal(err)
 			}
-			tap.proxy.Transport = fakeUpstream{mode: mode}
+			tap.routes["up"].h1.dial = up.dial
 			target, _ := url.Parse("http://127.0.0.1:1/mcp")
-			plain := &httputil.ReverseProxy{Transport: fakeUpstream{mode: mode}, Rewrite: func(pr *httputil.ProxyRequest) {
+			plainTransport := http.DefaultTransport.(*http.Transport).Clone()
+			plainTransport.MaxIdleConnsPerHost = maxIdleConnsPerUpstream
+			plainTransport.DialContext = up.dial
+			defer plainTransport.CloseIdleConnections()
+			plain := &httputil.ReverseProxy{Transport: plainTransport, Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
 				pr.Out.URL.Path = target.Path
 			}}
@@ -397,8 +432,8 @@ func BenchmarkTapOverhead(b *testing.B) {
 						req.Header.Set("Mcp-Session-Id", "bench-session")
 						rec := httptest.NewRecorder()
 						h.h.ServeHTTP(rec, req)
-						if rec.Code != http.StatusOK {
-							b.Fatal(rec.Code)
+						if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte("Echo: hello")) {
+							b.Fatal(rec.Code, rec.Body.String())
 						}
 					}
 				})

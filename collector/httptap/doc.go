@@ -23,6 +23,12 @@
 // streams are passed on event by event as they arrive, and whatever it cannot parse passes
 // through and is recorded as an unparsed event. The one change is on the way up: the tap asks
 // upstreams for an unencoded (identity) body, which every client accepts, so it can read it.
+// Forwarding follows httputil.ReverseProxy's rules (hop-by-hop headers, Host, trailers, 1xx,
+// 502 when the upstream is unreachable) at less cost: plain-HTTP upstreams are reached on the
+// tap's own keep-alive connections, read and written by the request's goroutine, and a stream
+// is flushed whenever the tap would otherwise wait for the upstream (forward.go, h1client.go);
+// TLS upstreams, proxies from the environment and bodies the tap streams go through
+// http.Transport, and protocol upgrades through httputil.ReverseProxy.
 //
 // Sessions are tracked by Mcp-Session-Id: the client's name and version and the negotiated
 // protocol version learnt from initialize are stamped on every later event of the session. The

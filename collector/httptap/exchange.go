@@ -152,9 +152,10 @@ func (ex *exchange) call(m *jsonrpc.Message, dir schemas.Direction, kind schemas
 	return c
 }
 
-// observeRequest reads a POST body (up to MaxMessageBytes), puts it back for the proxy byte
-// for byte, and registers what it says.
-func (ex *exchange) observeRequest(r *http.Request) {
+// observeRequest reads a POST body (up to MaxMessageBytes) and registers what it says. It
+// returns the body with held true when it read all of it, which is then forwarded byte for
+// byte; otherwise r.Body is left to yield what was read and the rest, as is.
+func (ex *exchange) observeRequest(r *http.Request) (body []byte, held bool) {
 	t := ex.tap
 	body, err := readBody(r, t.cfg.MaxMessageBytes)
 	if err != nil || len(body) > t.cfg.MaxMessageBytes {
@@ -167,10 +168,15 @@ func (ex *exchange) observeRequest(r *http.Request) {
 			}
 			ex.unparsed(schemas.ClientToServer, size, ex.start)
 		}
-		return
+		return nil, false
 	}
-	r.Body = readCloser{Reader: bytes.NewReader(body), Closer: r.Body}
+	ex.registerRequest(body)
+	return body, true
+}
 
+// registerRequest registers the messages of a POST body.
+func (ex *exchange) registerRequest(body []byte) {
+	t := ex.tap
 	msgs, _, err := jsonrpc.Parse(body)
 	if err != nil {
 		t.log.Debug("unparsable request body passed through", "upstream", ex.up.name, "bytes", len(body))

@@ -1,11 +1,13 @@
 package httptap
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,6 +62,7 @@ type upstream struct {
 	name      string
 	url       *url.URL
 	transport *http.Transport // nil: the tap's shared one
+	h1        *h1Pool         // the tap's own connections to a plain-HTTP upstream (forward.go), or nil
 }
 
 type exchangeKey struct{}
@@ -120,6 +123,7 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 			up.transport = t.transport.Clone()
 			up.transport.TLSClientConfig = tc
 		}
+		up.h1 = t.ownConnections(pu)
 		t.routes[u.Name] = up
 	}
 	t.defaultUp = t.routes["default"]
@@ -127,6 +131,7 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 		t.defaultUp = t.routes[cfg.Upstreams[0].Name]
 	}
 
+	// Protocol upgrades (not MCP) are passed on by ReverseProxy; everything else by forward.
 	t.proxy = &httputil.ReverseProxy{
 		Rewrite:        t.rewrite,
 		Transport:      upstreamTransport{t},
@@ -228,6 +233,9 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 		if up.transport != nil {
 			up.transport.CloseIdleConnections()
 		}
+		if up.h1 != nil {
+			up.h1.closeIdle(true)
+		}
 	}
 	t.expireAll(t.sessions.drain())
 	t.expireAll(t.index.drain()) // requests of cut streams still waiting for a cancellation
@@ -279,17 +287,44 @@ func (t *Tap) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ex := t.newExchange(r, up, suffix)
 	defer ex.finish()
-	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), exchangeKey{}, ex))
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	if !t.track(ex, activeRequest{cancel: cancel, standalone: r.Method == http.MethodGet}) {
 		http.Error(w, "mcpwatch tap is shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	defer t.untrack(ex)
+	var body []byte
+	held := false
 	if r.Method == http.MethodPost {
-		ex.observeRequest(r)
+		body, held = ex.observeRequest(r)
 	}
-	t.proxy.ServeHTTP(w, r.WithContext(ctx))
+	if r.Header.Get("Upgrade") != "" {
+		// A protocol switch (WebSocket, h2c): not MCP, passed on by ReverseProxy, which can.
+		if held {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		t.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, exchangeKey{}, ex)))
+		return
+	}
+	t.forward(ctx, w, r, ex, body, held)
+}
+
+// ownConnections returns an h1Pool for a plain-HTTP upstream that http.Transport would reach
+// directly (not through a proxy from the environment), else nil. TLS upstreams stay with
+// http.Transport, which speaks HTTP/2 to those that offer it.
+func (t *Tap) ownConnections(u *url.URL) *h1Pool {
+	if u.Scheme != "http" || u.Host == "" {
+		return nil
+	}
+	if proxy, err := t.transport.Proxy(&http.Request{URL: u}); err != nil || proxy != nil {
+		return nil
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	return newH1Pool(net.JoinHostPort(u.Hostname(), port))
 }
 
 // route maps /mcp and /mcp/{name}[/rest] to an upstream and the path suffix to forward.
@@ -368,10 +403,8 @@ func (t *Tap) modifyResponse(resp *http.Response) error {
 
 func (t *Tap) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
-		ex.upstreamFailed(err)
-		if !errors.Is(err, context.Canceled) {
-			t.log.Warn("MCP upstream unreachable", "upstream", ex.up.name, "err", err)
-		}
+		t.upstreamError(w, ex, err)
+		return
 	}
 	w.WriteHeader(http.StatusBadGateway)
 }
