@@ -59,7 +59,7 @@ type agentState struct {
 	sizes size.Sizes
 	// The session-shape model (shape.go): its feature baselines (nil until the agent's first
 	// request), fan-out window, error ratio (errors and calls, decayed) and sessions ended.
-	shape         *size.Sizes
+	shape         *shapeBaseline
 	fan           fanOut
 	errs, calls   float32
 	sessionsEnded uint32
@@ -624,10 +624,7 @@ func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
 			snaps = append(snaps, store.Baseline{Model: ModelContextSize, Key: st.name, UpdatedAt: now, State: b})
 		}
 		if st.shape != nil {
-			b, err := st.shape.MarshalBinary()
-			if err != nil {
-				panic("BUG: cannot marshal session-shape baseline: " + err.Error())
-			}
+			b := size.MarshalStats(shapeKeys[:], st.shape[:])
 			snaps = append(snaps, store.Baseline{Model: ModelSessionShapeBaseline, Key: st.name, UpdatedAt: now, State: b})
 		}
 		snaps = append(snaps, store.Baseline{Model: ModelAgent, Key: st.name, UpdatedAt: now, State: encodeAgent(st)})
@@ -727,8 +724,8 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 		}
 		for _, s := range snaps {
 			if st := d.agents[s.Key]; st != nil {
-				sh := d.shapeParams.New()
-				if err := sh.UnmarshalBinary(s.State); err != nil {
+				sh := &shapeBaseline{}
+				if err := d.shapeParams.UnmarshalStats(s.State, shapeKeys[:], sh[:]); err != nil {
 					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
 					continue
 				}

@@ -103,11 +103,22 @@ func shapeParams(c ShapeConfig) (*size.Params, error) {
 	return size.NewParams(size.Config{MaxKeys: 4, MinCount: c.MinSessions, HalfLife: 100})
 }
 
-var (
-	keyDuration      = size.KeyOf("session", FeatureDuration)
-	keyDistinctTools = size.KeyOf("session", FeatureDistinctTools)
-	keyServers       = size.KeyOf("window", "servers")
+// shapeBaseline is an agent's distributions of its session-shape features, by shapeKeys.
+type shapeBaseline [len(shapeKeys)]size.Stats
+
+// The features' positions in shapeBaseline and shapeKeys.
+const (
+	shapeDuration = iota
+	shapeDistinctTools
+	shapeServers
 )
+
+// shapeKeys are the features' keys in snapshots.
+var shapeKeys = [...]size.Key{
+	shapeDuration:      size.KeyOf("session", FeatureDuration),
+	shapeDistinctTools: size.KeyOf("session", FeatureDistinctTools),
+	shapeServers:       size.KeyOf("window", "servers"),
+}
 
 // errorMemory is how many calls the agent's error ratio remembers (an EWMA beyond).
 const errorMemory = 2000
@@ -125,12 +136,12 @@ func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSess
 		ls.errors++
 	}
 	if st.shape == nil {
-		st.shape = d.shapeParams.New()
+		st.shape = &shapeBaseline{}
 	}
 	f := &st.fan
 	if t-f.start >= int64(d.cfg.Shape.FanOutWindow) {
 		if len(f.servers) > 0 {
-			st.shape.Observe(keyServers, size.Request, len(f.servers))
+			d.shapeParams.ObserveStats(&st.shape[shapeServers], len(f.servers))
 		}
 		f.start, f.servers = t, f.servers[:0]
 	}
@@ -145,7 +156,7 @@ func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSess
 	if n < d.cfg.Shape.MinServers {
 		return out
 	}
-	r := st.shape.Peek(keyServers, size.Request, n)
+	r := d.shapeParams.PeekStats(&st.shape[shapeServers], n)
 	if r.Learning || r.Score < d.cfg.Shape.MinScore {
 		return out
 	}
@@ -180,19 +191,19 @@ func (d *Detector) isToolCall(sym sequence.Symbol) bool {
 // endShape scores an ended session's duration, distinct tools and errors, then learns them.
 func (d *Detector) endShape(out []schemas.Anomaly, st *agentState, ls *liveSession, steps int, t int64, now time.Time) []schemas.Anomaly {
 	if st.shape == nil {
-		st.shape = d.shapeParams.New()
+		st.shape = &shapeBaseline{}
 	}
 	c := d.cfg.Shape
 	dur := time.Duration(max(ls.last-ls.start, 0))
 	ms := int(min(dur.Milliseconds(), math.MaxInt32))
 	// Explanations are written only for what is raised: a session's end allocates nothing.
-	if r := st.shape.Observe(keyDuration, size.Request, max(ms, 1)); dur >= c.MinDuration && d.raisesShape(r.Score, r.Learning) {
+	if r := d.shapeParams.ObserveStats(&st.shape[shapeDuration], max(ms, 1)); dur >= c.MinDuration && d.raisesShape(r.Score, r.Learning) {
 		out = d.raiseShape(out, st, ls, FeatureDuration, r.Score, r.P, r.Learning,
 			fmt.Sprintf("a session of %s", rate.ShortDuration(dur.Round(time.Second))),
 			fmt.Sprintf("%s–%s (typical %s)", rate.ShortDuration(msDuration(r.Low)), rate.ShortDuration(msDuration(r.High)), rate.ShortDuration(msDuration(r.Typical))), t, now)
 	}
 	tools := ls.sess.CountCalls(d.isToolCall)
-	if r := st.shape.Observe(keyDistinctTools, size.Request, max(tools, 1)); tools >= c.MinDistinctTools && d.raisesShape(r.Score, r.Learning) {
+	if r := d.shapeParams.ObserveStats(&st.shape[shapeDistinctTools], max(tools, 1)); tools >= c.MinDistinctTools && d.raisesShape(r.Score, r.Learning) {
 		out = d.raiseShape(out, st, ls, FeatureDistinctTools, r.Score, r.P, r.Learning,
 			fmt.Sprintf("%d distinct tools in one session", tools),
 			fmt.Sprintf("%s–%s (typical %s)", shapeCount(r.Low), shapeCount(r.High), shapeCount(r.Typical)), t, now)

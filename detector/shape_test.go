@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpwatch/mcpwatch/detector/size"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -138,7 +139,7 @@ func TestSessionShapeSurvivesRestart(t *testing.T) {
 	require.Equal(t, want.sessionsEnded, got.sessionsEnded)
 	require.Equal(t, want.errs, got.errs)
 	require.Equal(t, want.calls, got.calls)
-	a, _ := want.shape.MarshalBinary()
-	b, _ := got.shape.MarshalBinary()
+	a := size.MarshalStats(shapeKeys[:], want.shape[:])
+	b := size.MarshalStats(shapeKeys[:], got.shape[:])
 	require.Equal(t, a, b)
 }

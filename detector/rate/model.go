@@ -251,7 +251,7 @@ type Model struct {
 	hotAt [numLayers]int16
 
 	touched [summedLayers]uint16 // observed slots per summed profile
-	open    bool              // a bucket is open for Add
+	open    bool                 // a bucket is open for Add
 }
 
 // Direction says which way an observation deviates.

@@ -183,6 +183,58 @@ func (s *Sizes) observe(k Key, dir Direction, bytes int, band bool) Result {
 	return res
 }
 
+// Stats is one key's distribution kept by its caller, for a model that knows its keys up
+// front (the session-shape features): 16 bytes, where a Sizes holding a few keys takes over
+// a hundred. Params' ObserveStats and PeekStats score and learn it; it has no overall
+// distribution to fall back on while it learns.
+type Stats struct{ st stats }
+
+// ObserveStats scores value against st, then learns it.
+func (p *Params) ObserveStats(st *Stats, value int) Result {
+	res := p.PeekStats(st, value)
+	(&Sizes{p: p}).learn(&st.st, fastmath.Log2(float64(max(value, 1))))
+	return res
+}
+
+// PeekStats scores value against st like ObserveStats, without learning it.
+func (p *Params) PeekStats(st *Stats, value int) Result {
+	res := Result{Observed: float64(value), P: 1}
+	if int(st.st.n) >= p.cfg.MinCount {
+		(&Sizes{p: p}).score(&res, &st.st, fastmath.Log2(float64(max(value, 1))), true)
+	} else {
+		res.Learning = true
+	}
+	return res
+}
+
+// MarshalStats encodes sts, one per key of keys, in the format of Sizes.MarshalBinary (so
+// either restores the other's).
+func MarshalStats(keys []Key, sts []Stats) []byte {
+	s := Sizes{keys: make([]stats, len(keys))}
+	for i, k := range keys {
+		s.keys[i] = sts[i].st
+		s.keys[i].key = fold(k)
+	}
+	b, _ := s.MarshalBinary()
+	return b
+}
+
+// UnmarshalStats restores into sts, one per key of keys, what MarshalStats (or
+// Sizes.MarshalBinary) wrote; keys the snapshot lacks are left as they were, and on error
+// all are.
+func (p *Params) UnmarshalStats(b []byte, keys []Key, sts []Stats) error {
+	s := Sizes{p: p}
+	if err := s.UnmarshalBinary(b); err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if j := s.find(k, Request); j >= 0 {
+			sts[i].st = s.keys[j]
+		}
+	}
+	return nil
+}
+
 // Peek scores value for key k in direction dir like Observe, without learning it: for a
 // count that is still growing (servers an agent reached so far this hour).
 func (s *Sizes) Peek(k Key, dir Direction, value int) Result {
