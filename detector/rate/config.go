@@ -223,8 +223,9 @@ func NewParams(cfg Config) (*Params, error) {
 		}
 		p.layers[i] = lp
 	}
-	p.codec = slotCodec{compact: !cfg.Values, width: 6, nQuantum: 1}
+	p.codec = slotCodec{compact: !cfg.Values, width: 6, nQuantum: 1, minLogVariance: -math.MaxInt16 / 256.0 * math.Ln2}
 	if p.codec.compact {
+		p.codec.minLogVariance = -lvCompactMax << lvCompactShift / 256.0 * math.Ln2
 		// n counts until 1/(n+1) falls to the slowest-learning profile's rate:
 		// nCompactMax steps of nQuantum must reach that far.
 		p.codec.width = 4

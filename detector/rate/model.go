@@ -52,6 +52,8 @@ type slotCodec struct {
 	compact  bool
 	width    int
 	nQuantum int
+	// minLogVariance is the log of the smallest positive variance a slot keeps.
+	minLogVariance float64
 }
 
 // Compact slots' fields: lv in 12 bits, n in 4.
@@ -481,8 +483,10 @@ func (m *Model) predict(t time.Time) prediction {
 			pr.w[layerHour] = w
 			pr.mu += w * d
 			unsure += u
-			// The hour profile cuts across the others: it scales their variance.
-			lv += w * (sl.logVariance() - fastmath.Log(rv))
+			// The hour profile cuts across the others: it scales their variance. rv is
+			// floored as packed slots' variances are, or a series that never varies would
+			// see its variance scaled up by the floor.
+			lv += w * (sl.logVariance() - max(fastmath.Log(rv), m.p.codec.minLogVariance))
 		}
 	}
 	pr.v = fastmath.Exp(lv) + unsure

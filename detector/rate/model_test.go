@@ -351,3 +351,19 @@ func TestReleaseReusesSlots(t *testing.T) {
 	want := simulate(newParams(t, Config{}).NewModel(nil), monday, 24*time.Hour, office, 4)
 	require.Equal(t, want, simulate(fresh, monday, 24*time.Hour, office, 4), "it scores as a new model")
 }
+
+// TestConstantSeriesBand: an agent that never varies (two calls every minute) keeps a tight
+// band. Packed slots floor their variances; the hour profile's scaling of the variance must
+// not turn that floor into a band of thousands.
+func TestConstantSeriesBand(t *testing.T) {
+	for _, values := range []bool{false, true} {
+		constant := newParams(t, Config{Values: values}).NewModel(nil)
+		for ts := monday; ts.Before(monday.Add(48 * time.Hour)); ts = ts.Add(time.Minute) {
+			constant.Observe(ts, 2)
+		}
+		b, ok := constant.Band(monday.Add(49*time.Hour + 30*time.Minute))
+		require.True(t, ok)
+		require.InDelta(t, 2, b.Expected, 0.01, "values %v", values)
+		require.Less(t, b.High, 10.0, "values %v: %+v", values, b)
+	}
+}
