@@ -43,11 +43,13 @@ type slot struct {
 type slots []byte
 
 // slotCodec packs slots. Call counts (log1p of calls per bucket: a few units at most) take 4
-// bytes a slot: the mean as a half-precision float (a relative precision of 2⁻¹¹), the
-// variance's log2 in 1/128ths (±16 octaves; below that it counts as the bottom) and n in
-// multiples of nQuantum (n matters only until 1/(n+1) falls to the slot's learning rate, a
-// few hundred updates, and a slot cools after a visit of tens). Plain values (Config.Values:
-// any range) take 6 bytes: the mean rounded to 24 bits (2⁻¹⁶), lv and n whole.
+// bytes a slot: the mean as a 15-bit float (5 exponent bits, 9 mantissa bits: a relative
+// precision of 2⁻¹⁰), the variance's log2 in 1/64ths (±16 octaves; below that it counts as
+// the bottom) and n in multiples of nQuantum (n matters only until 1/(n+1) falls to the
+// slot's learning rate, a few hundred updates; the default quantum, 5, divides the updates
+// of a visit to a slot: 5 for the hour profile's, 60 for the others'). Plain values
+// (Config.Values: any range) take 6 bytes: the mean rounded to 24 bits (2⁻¹⁶), lv and n
+// whole.
 type slotCodec struct {
 	compact  bool
 	width    int
@@ -56,27 +58,33 @@ type slotCodec struct {
 	minLogVariance float64
 }
 
-// Compact slots' fields: lv in 12 bits, n in 4.
+// Compact slots' fields, from the lowest bit of a little-endian uint32: n in 6 bits, lv in
+// 11, the mean in 15.
 const (
-	lvCompactShift = 1     // lv in 1/256ths to 1/128ths
-	lvCompactZero  = -2048 // a zero variance
-	lvCompactMax   = 2047  // the largest lv (and −lvCompactMax the smallest)
-	nCompactMax    = 15    // the largest multiple of nQuantum
-	nQuantumMax    = 18    // nQuantum at which n reaches 255
+	nCompactBits   = 6
+	lvCompactBits  = 11
+	meanBits       = 9                             // the mean's mantissa bits
+	nCompactMax    = 1<<nCompactBits - 1           // the largest multiple of nQuantum
+	nQuantumMax    = math.MaxUint8/nCompactMax + 1 // nQuantum at which n reaches 255
+	lvCompactShift = 2                             // lv in 1/256ths to 1/64ths
+	lvCompactZero  = -1 << (lvCompactBits - 1)     // a zero variance
+	lvCompactMax   = 1<<(lvCompactBits-1) - 1      // the largest lv (−lvCompactMax the smallest)
+	meanShift      = nCompactBits + lvCompactBits  // where the mean starts
+	lvMask         = 1<<lvCompactBits - 1          // lv's bits, before the shift
 )
 
 func (c *slotCodec) make(n int) slots { return make(slots, n*c.width) }
 
 func (c *slotCodec) at(s slots, i int) slot {
 	if c.compact {
-		b := s[i*4 : i*4+4]
-		mean := halfToFloat32(binary.LittleEndian.Uint16(b))
-		packed := int16(binary.LittleEndian.Uint16(b[2:]))
+		u := binary.LittleEndian.Uint32(s[i*4:])
 		lv := int16(lvZero)
-		if lv12 := packed >> 4; lv12 != lvCompactZero {
-			lv = lv12 << lvCompactShift
+		// Sign-extend lv's 11 bits.
+		if lv11 := int32(u<<(32-meanShift)) >> (32 - lvCompactBits); lv11 != lvCompactZero {
+			lv = int16(lv11 << lvCompactShift)
 		}
-		return slot{mean: mean, lv: lv, n: uint8(min(math.MaxUint8, int(packed&nCompactMax)*c.nQuantum))}
+		n := int(u&nCompactMax) * c.nQuantum
+		return slot{mean: miniToFloat32(uint16(u>>meanShift), meanBits), lv: lv, n: uint8(min(math.MaxUint8, n))}
 	}
 	b := s[i*6 : i*6+6]
 	mean := uint32(b[0])<<8 | uint32(b[1])<<16 | uint32(b[2])<<24
@@ -85,14 +93,13 @@ func (c *slotCodec) at(s slots, i int) slot {
 
 func (c *slotCodec) set(s slots, i int, sl slot) {
 	if c.compact {
-		b := s[i*4 : i*4+4]
-		binary.LittleEndian.PutUint16(b, float32ToHalf(sl.mean))
-		lv12 := lvCompactZero
+		lv := lvCompactZero
 		if sl.lv != lvZero {
-			lv12 = max(-lvCompactMax, min(lvCompactMax, (int(sl.lv)+1<<(lvCompactShift-1))>>lvCompactShift))
+			lv = max(-lvCompactMax, min(lvCompactMax, (int(sl.lv)+1<<(lvCompactShift-1))>>lvCompactShift))
 		}
 		nq := (int(sl.n) + c.nQuantum - 1) / c.nQuantum // rounded up: a seen slot stays seen
-		binary.LittleEndian.PutUint16(b[2:], uint16(lv12<<4|min(nq, nCompactMax)))
+		u := uint32(float32ToMini(sl.mean, meanBits))<<meanShift | uint32(lv&lvMask)<<nCompactBits | uint32(min(nq, nCompactMax))
+		binary.LittleEndian.PutUint32(s[i*4:], u)
 		return
 	}
 	b := s[i*6 : i*6+6]
@@ -110,24 +117,26 @@ func round24(x float32) uint32 {
 	return u &^ 0xff
 }
 
-// float32ToHalf rounds x to the nearest IEEE 754 half-precision float (ties to even),
-// saturating at the largest finite one; NaN becomes the largest too.
-func float32ToHalf(x float32) uint16 {
+// float32ToMini rounds x to the nearest float of 1 sign bit, 5 exponent bits (bias 15) and m
+// mantissa bits (ties to even; with m = 10, IEEE 754 half precision), saturating at the
+// largest finite one; NaN becomes the largest too.
+func float32ToMini(x float32, m uint32) uint16 {
 	b := math.Float32bits(x)
-	sign := uint16(b>>16) & 0x8000
+	sign := uint32(b>>31) << (m + 5)
 	exp := int(b>>23&0xff) - 127 + 15
 	mant := b & 0x7fffff
+	largest := uint32(30)<<m | (1<<m - 1)
 	if exp >= 31 {
-		return sign | 0x7bff
+		return uint16(sign | largest)
 	}
-	shift := uint32(13)
-	h := uint32(exp) << 10
-	if exp <= 0 { // a subnormal half, or zero
-		if exp < -10 {
-			return sign
+	shift := 23 - m
+	h := uint32(exp) << m
+	if exp <= 0 { // a subnormal, or zero
+		if exp < -int(m) {
+			return uint16(sign)
 		}
 		mant |= 0x800000
-		shift = uint32(14 - exp)
+		shift = uint32(int(24-m) - exp)
 		h = 0
 	}
 	rem, halfway := mant&(1<<shift-1), uint32(1)<<(shift-1)
@@ -135,17 +144,17 @@ func float32ToHalf(x float32) uint16 {
 	if rem > halfway || (rem == halfway && h&1 == 1) {
 		h++ // a carry into the exponent is the next power of two, as it should be
 	}
-	return sign | uint16(min(h, 0x7bff))
+	return uint16(sign | min(h, largest))
 }
 
-// halfToFloat32 is the value of a half-precision float (never infinite or NaN here).
-func halfToFloat32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp, mant := uint32(h>>10)&0x1f, uint32(h&0x3ff)
-	if exp == 0 { // subnormal: mant·2⁻²⁴
-		return math.Float32frombits(sign | math.Float32bits(float32(mant)*(1.0/(1<<24))))
+// miniToFloat32 is the value of a float32ToMini result (never infinite or NaN).
+func miniToFloat32(h uint16, m uint32) float32 {
+	sign := uint32(h>>(m+5)&1) << 31
+	exp, mant := uint32(h>>m)&0x1f, uint32(h)&(1<<m-1)
+	if exp == 0 { // subnormal: mant·2^(−14−m)
+		return math.Float32frombits(sign | math.Float32bits(float32(mant)*float32(math.Ldexp(1, -14-int(m)))))
 	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<(23-m))
 }
 
 // lvZero encodes a variance of zero.

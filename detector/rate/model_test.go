@@ -312,28 +312,34 @@ func TestDecade(t *testing.T) {
 	}
 }
 
-// TestHalf checks the half-precision conversion of compact slots' means: every finite half
-// survives a round trip, and a float32 rounds to a nearest half.
-func TestHalf(t *testing.T) {
-	for h := range uint16(0xffff) {
-		if h&0x7c00 == 0x7c00 { // infinities and NaNs are never written
-			continue
+// TestMiniFloat checks the small floats of compact slots' means (and, with 10 mantissa
+// bits, IEEE half precision): every finite one survives a round trip, and a float32 rounds
+// to a nearest one.
+func TestMiniFloat(t *testing.T) {
+	for _, m := range []uint32{meanBits, 10} {
+		top := uint16(1) << (m + 6)
+		for h := range top {
+			if (h>>m)&0x1f == 0x1f { // infinities and NaNs are never written
+				continue
+			}
+			require.Equal(t, h, float32ToMini(miniToFloat32(h, m), m), "m=%d: %#04x", m, h)
 		}
-		require.Equal(t, h, float32ToHalf(halfToFloat32(h)), "half %#04x", h)
-	}
-	src := rand.New(rand.NewPCG(5, 6))
-	for range 1_000_000 {
-		x := float32(math.Ldexp(src.Float64()*2-1, src.IntN(40)-24))
-		h := float32ToHalf(x)
-		got := halfToFloat32(h)
-		// No half between got and x: the neighbours of h are at least as far from x.
-		for _, nb := range []uint16{h + 1, h - 1} {
-			if nb&0x7c00 != 0x7c00 && (nb^h)&0x8000 == 0 {
-				require.LessOrEqual(t, math.Abs(float64(got-x)), math.Abs(float64(halfToFloat32(nb)-x)), "x=%v", x)
+		src := rand.New(rand.NewPCG(5, 6))
+		for range 300_000 {
+			x := float32(math.Ldexp(src.Float64()*2-1, src.IntN(40)-24))
+			h := float32ToMini(x, m)
+			got := miniToFloat32(h, m)
+			// No such float between got and x: the neighbours of h are at least as far.
+			for _, nb := range []uint16{h + 1, h - 1} {
+				if nb < top && (nb>>m)&0x1f != 0x1f && (nb^h)>>(m+5) == 0 {
+					require.LessOrEqual(t, math.Abs(float64(got-x)), math.Abs(float64(miniToFloat32(nb, m)-x)), "m=%d: x=%v", m, x)
+				}
 			}
 		}
 	}
-	require.Equal(t, float32(65504), halfToFloat32(float32ToHalf(1e9)), "saturates")
+	require.Equal(t, float32(65504), miniToFloat32(float32ToMini(1e9, 10), 10), "saturates")
+	require.Equal(t, float32(1.5), miniToFloat32(float32ToMini(1.5, meanBits), meanBits))
+	require.Equal(t, float32(-0.25), miniToFloat32(float32ToMini(-0.25, meanBits), meanBits))
 }
 
 // TestReleaseReusesSlots: a released model's slots go to the next model, zeroed, so it
