@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -151,9 +152,9 @@ type Detector struct {
 	campaigns       map[string]*campaign
 	clock           int64 // event-time watermark (Unix ns)
 	sweptBucket     int64
-	// pending are anomalies of the statistical models whose produce failed: they go out
-	// with the next batch (the models cannot unlearn a batch as first_seen_tool can).
-	pending []schemas.Anomaly
+	// unsent is the last batch observed whose anomalies could not be produced: its retry
+	// sends them without observing it again; another batch takes them along.
+	unsent *unsentBatch
 }
 
 // New returns a detector reading and writing the bus at brokers and keeping baselines in st.
@@ -350,31 +351,35 @@ func (d *Detector) Shutdown(ctx context.Context) error {
 func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.followRebalance(ctx, msgs); err != nil {
-		return err
-	}
-	var out []kafka.Message
-	raised := d.pending
-	d.pending = nil
-	for _, a := range raised {
-		out = append(out, anomalyMessage(a))
+	var (
+		out    []kafka.Message
+		raised []schemas.Anomaly
+		u      = d.unsent
+	)
+	if u != nil {
+		out, raised = u.out, u.raised
 	}
 	now := d.now().UTC()
-	for _, a := range d.observeBatch(msgs, now) {
-		out = append(out, anomalyMessage(a))
-		raised = append(raised, a)
+	if u == nil || !u.sameBatch(msgs) {
+		// A new batch (with, after a rebalance, another batch's unsent anomalies).
+		if err := d.followRebalance(ctx, msgs); err != nil {
+			return err
+		}
+		for _, a := range d.observeBatch(msgs, now) {
+			out = append(out, anomalyMessage(a))
+			raised = append(raised, a)
+		}
 	}
 	if err := d.producer.Produce(ctx, out...); err != nil {
-		// The batch will be offered again: unlearn what it taught, or the retry would find
-		// every new tool already known and its anomaly would be lost.
-		d.forget(raised)
-		for _, a := range raised {
-			if a.Kind != KindNewTool {
-				d.pending = append(d.pending, a)
-			}
+		// The consumer offers the batch again: its retry sends what this one raised,
+		// without observing it a second time (the models would count it twice).
+		d.unsent = &unsentBatch{n: len(msgs), out: out, raised: raised}
+		if len(msgs) > 0 {
+			d.unsent.first, d.unsent.last = msgs[0], msgs[len(msgs)-1]
 		}
 		return err
 	}
+	d.unsent = nil
 	for _, a := range raised {
 		d.raised.WithLabelValues(a.Kind).Inc()
 	}
@@ -384,6 +389,22 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 		}
 	}
 	return nil
+}
+
+// unsentBatch is a batch the detector observed but whose anomalies it could not produce.
+type unsentBatch struct {
+	first, last kafka.Message
+	n           int
+	out         []kafka.Message   // the anomalies, as messages
+	raised      []schemas.Anomaly // the same, for the metrics
+}
+
+// sameBatch reports whether msgs is the batch again (the consumer's retry).
+func (u *unsentBatch) sameBatch(msgs []kafka.Message) bool {
+	same := func(a, b kafka.Message) bool {
+		return a.Topic == b.Topic && a.Partition == b.Partition && a.Offset == b.Offset && bytes.Equal(a.Value, b.Value)
+	}
+	return len(msgs) == u.n && len(msgs) > 0 && same(msgs[0], u.first) && same(msgs[len(msgs)-1], u.last)
 }
 
 // maxClockSkew is how far ahead of the detector's clock an event's time may be.
@@ -554,17 +575,6 @@ func (d *Detector) toolsOf(name string, st *agentState, create bool) *agentTools
 		}
 	}
 	return st.tools
-}
-
-// forget undoes what Observe learnt when it raised anomalies. Callers hold d.mu.
-func (d *Detector) forget(raised []schemas.Anomaly) {
-	for _, a := range raised {
-		if a.Kind == KindNewTool {
-			if t := d.toolsOf(a.AgentID, nil, false); t != nil {
-				t.remove(a.Subject)
-			}
-		}
-	}
 }
 
 // snapshot saves the baselines of agents that changed. Callers hold d.mu.

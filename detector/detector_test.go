@@ -293,8 +293,8 @@ func TestPeriodicSnapshot(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 }
 
-// TestFailedProduceKeepsTheAnomaly checks that a batch whose anomalies could not be produced is
-// retried as if it had never been seen: the retry raises the same anomaly.
+// TestFailedProduceKeepsTheAnomaly checks that when a batch's anomalies could not be produced,
+// the consumer's retry of the batch sends them, and the models learn the batch once.
 func TestFailedProduceKeepsTheAnomaly(t *testing.T) {
 	ctx := context.Background()
 	port := freePort(t)
@@ -310,7 +310,9 @@ func TestFailedProduceKeepsTheAnomaly(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	require.Error(t, d.handle(short, batch))
-	require.NotContains(t, d.toolsOf("a", nil, false).Tools, "echo", "the failed batch is unlearnt")
+	require.Error(t, d.handle(short, batch), "a retry while the broker is still down")
+	require.Contains(t, d.toolsOf("a", nil, false).Tools, "echo")
+	require.EqualValues(t, 2, d.agents["a"].events, "the batch is observed once")
 	require.Equal(t, 0.0, counter(t, reg, "mcpwatch_detector_anomalies_total"))
 
 	// The broker is back: the consumer offers the same batch again.
@@ -319,7 +321,8 @@ func TestFailedProduceKeepsTheAnomaly(t *testing.T) {
 	got := readAnomalies(t, brokers, 1)
 	require.Equal(t, "echo", got[0].Subject)
 	require.Equal(t, 1.0, counter(t, reg, "mcpwatch_detector_anomalies_total"))
-	require.Contains(t, d.toolsOf("a", nil, false).Tools, "echo")
+	require.EqualValues(t, 2, d.agents["a"].events, "the retries did not observe the batch again")
+	require.Nil(t, d.unsent)
 }
 
 func freePort(t *testing.T) int {

@@ -432,9 +432,9 @@ func TestSameScoresAcrossRestart(t *testing.T) {
 func rateBucket(d time.Duration) (c rate.Config) { c.Bucket = d; return c }
 func seqSmoothing(x float64) (c sequence.Config) { c.Smoothing = x; return c }
 
-// TestFailedProduceKeepsModelAnomalies checks that anomalies of the statistical models whose
-// produce failed go out with the next batch: the models cannot unlearn a batch, so its retry
-// would not raise them again.
+// TestFailedProduceKeepsModelAnomalies checks that anomalies whose produce failed go out with
+// the next batch when that is another one (after a rebalance, the failed batch may never be
+// offered again).
 func TestFailedProduceKeepsModelAnomalies(t *testing.T) {
 	ctx := context.Background()
 	port := freePort(t)
@@ -459,8 +459,8 @@ func TestFailedProduceKeepsModelAnomalies(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	require.Error(t, d.handle(short, batch), "the broker is down")
-	require.Len(t, d.pending, 1)
-	require.Equal(t, KindUnlikelyStep, d.pending[0].Kind)
+	require.Len(t, d.unsent.raised, 1)
+	require.Equal(t, KindUnlikelyStep, d.unsent.raised[0].Kind)
 
 	startBroker(t, port)
 	next := eventMessages(t, s.req(at.Add(2*time.Minute), "a", "odd", "resources/read", "file:///x"))
@@ -468,7 +468,7 @@ func TestFailedProduceKeepsModelAnomalies(t *testing.T) {
 	got := readAnomalies(t, brokers, 1)
 	require.Equal(t, "new_call resources/read", got[0].Subject)
 	require.Equal(t, []string{odd.ID}, got[0].EvidenceEventIDs)
-	require.Empty(t, d.pending)
+	require.Nil(t, d.unsent)
 }
 
 func TestScan(t *testing.T) {

@@ -57,13 +57,6 @@ func (a *agentTools) add(tool string) bool {
 	return !known
 }
 
-// remove forgets tool.
-func (a *agentTools) remove(tool string) {
-	if i, known := slices.BinarySearch(a.Tools, tool); known {
-		a.Tools = slices.Delete(a.Tools, i, i+1)
-	}
-}
-
 // observeTool records a tools/call and returns an anomaly when the agent never called the tool
 // before. ok is false when the event is not a tool call or the tool is known.
 func observeTool(a *agentTools, ev *schemas.Event, score float64, now time.Time) (schemas.Anomaly, bool) {
