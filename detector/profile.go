@@ -137,14 +137,12 @@ func NewProfiler(cfg Config, logger *slog.Logger) (*Profiler, error) {
 func (p *Profiler) Profile(ctx context.Context, st store.Store, agent string) (Profile, error) {
 	snaps := map[string]store.Baseline{}
 	for _, model := range []string{ModelAgent, ModelRequestRate, ModelToolSequence, ModelContextSize, ModelFirstSeenTool} {
-		all, err := st.LoadBaselines(ctx, model)
+		bs, err := st.LoadBaselinesOf(ctx, model, []string{agent})
 		if err != nil {
 			return Profile{}, fmt.Errorf("cannot load %s baselines: %w", model, err)
 		}
-		for _, b := range all {
-			if b.Key == agent {
-				snaps[model] = b
-			}
+		for _, b := range bs {
+			snaps[model] = b
 		}
 	}
 	if len(snaps) == 0 {

@@ -14,8 +14,8 @@ import (
 )
 
 // BenchmarkAgentProfile serves GET /api/v1/agents/{id}/profile from SQLite holding the
-// baselines of n agents. The store loads every agent's snapshots of a model (there is no
-// per-key load), so the cost grows with the number of agents.
+// baselines of n agents. The profile loads only the agent's snapshots (LoadBaselinesOf), so the
+// cost should not grow with the number of agents.
 func BenchmarkAgentProfile(b *testing.B) {
 	base := fixtureBaselines(b)
 	for _, n := range []int{1, 1000} {

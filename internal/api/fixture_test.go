@@ -207,6 +207,9 @@ func (failingStore) Deliveries(context.Context, store.DeliveryQuery) ([]store.De
 func (failingStore) LoadBaselines(context.Context, string) ([]store.Baseline, error) {
 	return nil, errDiskOnFire
 }
+func (failingStore) LoadBaselinesOf(context.Context, string, []string) ([]store.Baseline, error) {
+	return nil, errDiskOnFire
+}
 
 type testServer struct {
 	*Server

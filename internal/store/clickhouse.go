@@ -474,8 +474,24 @@ func (c *ClickHouse) SaveBaselines(ctx context.Context, snapshots []Baseline) er
 
 // LoadBaselines returns every key's latest snapshot of a model, ordered by key.
 func (c *ClickHouse) LoadBaselines(ctx context.Context, model string) ([]Baseline, error) {
+	return c.loadBaselines(ctx, model, "", nil)
+}
+
+// LoadBaselinesOf returns the latest snapshot of a model's keys that have one, ordered by key.
+// Each key is its own ? placeholder (clickhouse-go would bind a slice as an array, [...]).
+func (c *ClickHouse) LoadBaselinesOf(ctx context.Context, model string, keys []string) ([]Baseline, error) {
+	cond, args, err := baselineKeys(keys)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	return c.loadBaselines(ctx, model, cond, args)
+}
+
+// loadBaselines returns each key's latest snapshot of a model; cond narrows the rows read (with
+// args), e.g. to some keys. argMax over version ignores not-yet-merged older snapshots.
+func (c *ClickHouse) loadBaselines(ctx context.Context, model, cond string, args []any) ([]Baseline, error) {
 	rows, err := c.conn.Query(ctx, "SELECT key, argMax(updated_us, version) AS u, argMax(state, version) AS st FROM "+
-		c.t("baselines")+" WHERE model = ? GROUP BY key ORDER BY key", model)
+		c.t("baselines")+" WHERE model = ?"+cond+" GROUP BY key ORDER BY key", append([]any{model}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load baselines: %w", err)
 	}

@@ -197,6 +197,16 @@ func (h hexState) LoadBaselines(ctx context.Context, model string) ([]store.Base
 	return out, err
 }
 
+func (h hexState) LoadBaselinesOf(ctx context.Context, model string, keys []string) ([]store.Baseline, error) {
+	out, err := h.Store.LoadBaselinesOf(ctx, model, keys)
+	for i := range out {
+		if out[i].State, err = hex.DecodeString(string(out[i].State)); err != nil {
+			return nil, err
+		}
+	}
+	return out, err
+}
+
 func TestClickHouseModernConformance(t *testing.T) {
 	t.Run("Unmerged", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) store.Store { return hexState{unmerged{openChdb(t)}} })

@@ -274,6 +274,19 @@ func eqWhere(where []string, args []any, col, v string) ([]string, []any) {
 	return append(where, col+" = ?"), append(args, v)
 }
 
+// baselineKeys checks LoadBaselinesOf's keys and returns the condition " AND key IN (?, …)"
+// that selects them, with its arguments.
+func baselineKeys(keys []string) (string, []any, error) {
+	if len(keys) > MaxBaselineKeys {
+		return "", nil, fmt.Errorf("cannot load baselines of %d keys: at most %d (MaxBaselineKeys) per call", len(keys), MaxBaselineKeys)
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	return " AND key IN (?" + strings.Repeat(", ?", max(len(keys)-1, 0)) + ")", args, nil
+}
+
 // rowScanner is what both drivers' query results offer (*sql.Rows and clickhouse driver.Rows).
 type rowScanner interface {
 	Next() bool

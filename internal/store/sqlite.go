@@ -421,7 +421,22 @@ func (s *SQLite) inTx(ctx context.Context, query string, fn func(*sql.Stmt) erro
 
 // LoadBaselines returns every key's snapshot of a model, ordered by key.
 func (s *SQLite) LoadBaselines(ctx context.Context, model string) ([]Baseline, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT key, updated_at, state FROM baselines WHERE model = ? ORDER BY key`, model)
+	return s.loadBaselines(ctx, model, "", nil)
+}
+
+// LoadBaselinesOf returns the snapshots of a model's keys that exist, ordered by key.
+func (s *SQLite) LoadBaselinesOf(ctx context.Context, model string, keys []string) ([]Baseline, error) {
+	cond, args, err := baselineKeys(keys)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	return s.loadBaselines(ctx, model, cond, args)
+}
+
+// loadBaselines returns a model's snapshots; cond narrows them (with args), e.g. to some keys.
+func (s *SQLite) loadBaselines(ctx context.Context, model, cond string, args []any) ([]Baseline, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT key, updated_at, state FROM baselines WHERE model = ?`+cond+` ORDER BY key`,
+		append([]any{model}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load baselines: %w", err)
 	}

@@ -23,6 +23,9 @@ type Store interface {
 	SaveBaselines(ctx context.Context, snapshots []Baseline) error
 	// LoadBaselines returns the latest snapshot of every key of a model.
 	LoadBaselines(ctx context.Context, model string) ([]Baseline, error)
+	// LoadBaselinesOf returns the latest snapshot of each of keys a model has (keys without
+	// one are left out), ordered by key. At most MaxBaselineKeys keys per call.
+	LoadBaselinesOf(ctx context.Context, model string, keys []string) ([]Baseline, error)
 
 	// Sessions lists sessions, most recently active first.
 	Sessions(ctx context.Context, q SessionQuery) ([]Session, error)
@@ -261,6 +264,10 @@ const (
 	DefaultLimit = 100
 	MaxLimit     = 10000
 )
+
+// MaxBaselineKeys caps the keys of one LoadBaselinesOf call: each is a bound parameter, and
+// SQLite allows 32,766 per statement (ClickHouse's query text grows with them too).
+const MaxBaselineKeys = 1000
 
 // DefaultSeriesLimit is the number of series TimeSeries returns when SeriesQuery.Limit is 0.
 const DefaultSeriesLimit = 20

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AnomalyUpsert", testAnomalyUpsert},
 		{"AnomalyFilters", testAnomalyFilters},
 		{"Baselines", testBaselines},
+		{"BaselinesOf", testBaselinesOf},
 		{"DropExpired", testDropExpired},
 		{"Concurrent", testConcurrent},
 		{"EmptyV3", testEmptyV3},
@@ -140,6 +141,12 @@ func testMigrate(t *testing.T, s store.Store) {
 	v, err := s.SchemaVersion(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 0, v, "schema version before Migrate")
+	// No keys is answered without a query: it works before the tables exist; a key does not.
+	bl, err := s.LoadBaselinesOf(ctx, "rate", nil)
+	require.NoError(t, err)
+	require.Nil(t, bl)
+	_, err = s.LoadBaselinesOf(ctx, "rate", []string{"a1"})
+	require.Error(t, err, "a query before Migrate")
 
 	require.NoError(t, s.Migrate(ctx))
 	v1, err := s.SchemaVersion(ctx)
@@ -565,6 +572,88 @@ func testBaselines(t *testing.T, s store.Store) {
 	require.Equal(t, []store.Baseline{bl("rate", "agent-1", 0, binary), bl("rate", "agent-2", time.Minute+time.Microsecond, "r2-v2")}, load("rate"))
 	require.Equal(t, []store.Baseline{bl("tools", "agent-1", 0, "t1-v1")}, load("tools"))
 	require.Empty(t, load("unknown"))
+}
+
+// testBaselinesOf checks that LoadBaselinesOf answers as LoadBaselines filtered to the keys.
+func testBaselinesOf(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	b := base()
+	bl := func(model, key string, at time.Duration, state string) store.Baseline {
+		return store.Baseline{Model: model, Key: key, UpdatedAt: b.Add(at), State: []byte(state)}
+	}
+	load := func(model string, keys []string) ([]store.Baseline, error) {
+		got, err := s.LoadBaselinesOf(ctx, model, keys)
+		for i := range got {
+			got[i].UpdatedAt = got[i].UpdatedAt.UTC()
+		}
+		return got, err
+	}
+
+	binary := string([]byte{0, 1, 2, 0xff, 0xfe, '\n'})
+	odd := `o'k\?` // a key that needs quoting where it is bound into SQL text
+	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{
+		bl("rate", "a3", 0, "rate-a3"),
+		bl("rate", "a1", 0, "rate-a1-v1"),
+		bl("rate", "a2", 0, binary),
+		bl("rate", odd, 0, "rate-odd"),
+		bl("tools", "a1", 0, "tools-a1"),
+		bl("tools", "a4", 0, "tools-a4"),
+	}))
+	// a1 gets a newer snapshot, then an older one arriving late, in separate writes (separate
+	// ClickHouse parts, all visible until merged).
+	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{bl("rate", "a1", time.Minute+time.Microsecond, "rate-a1-v2")}))
+	require.NoError(t, s.SaveBaselines(ctx, []store.Baseline{bl("rate", "a1", 30*time.Second, "rate-a1-old")}))
+	a1 := bl("rate", "a1", time.Minute+time.Microsecond, "rate-a1-v2")
+
+	tests := []struct {
+		name  string
+		model string
+		keys  []string
+		want  []store.Baseline
+	}{
+		{"one key", "rate", []string{"a3"}, []store.Baseline{bl("rate", "a3", 0, "rate-a3")}},
+		{"latest snapshot wins", "rate", []string{"a1"}, []store.Baseline{a1}},
+		{"ordered by key", "rate", []string{"a3", "a2", "a1"}, []store.Baseline{a1, bl("rate", "a2", 0, binary), bl("rate", "a3", 0, "rate-a3")}},
+		{"missing keys left out", "rate", []string{"nope", "a2", "a4", ""}, []store.Baseline{bl("rate", "a2", 0, binary)}},
+		{"other model", "tools", []string{"a1", "a2", "a3", "a4"}, []store.Baseline{bl("tools", "a1", 0, "tools-a1"), bl("tools", "a4", 0, "tools-a4")}},
+		{"duplicate keys", "rate", []string{"a3", "a3"}, []store.Baseline{bl("rate", "a3", 0, "rate-a3")}},
+		{"key needing quotes", "rate", []string{odd, "o'k"}, []store.Baseline{bl("rate", odd, 0, "rate-odd")}},
+		{"unknown model", "unknown", []string{"a1"}, nil},
+		{"only missing keys", "rate", []string{"a4"}, nil},
+		{"nil keys", "rate", nil, nil},
+		{"no keys", "rate", []string{}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := load(tc.model, tc.keys)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+
+	// Asking for every key of a model is LoadBaselines.
+	all, err := s.LoadBaselines(ctx, "rate")
+	require.NoError(t, err)
+	var keys []string
+	for _, a := range all {
+		keys = append(keys, a.Key)
+	}
+	got, err := s.LoadBaselinesOf(ctx, "rate", keys)
+	require.NoError(t, err)
+	require.Equal(t, all, got)
+
+	// MaxBaselineKeys keys are fine; one more is an error naming the limit.
+	keys = make([]string, store.MaxBaselineKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%05d", i)
+	}
+	keys[len(keys)/2] = "a2"
+	got, err = load("rate", keys)
+	require.NoError(t, err)
+	require.Equal(t, []store.Baseline{bl("rate", "a2", 0, binary)}, got)
+	got, err = load("rate", append(keys, "a1"))
+	require.ErrorContains(t, err, fmt.Sprintf("at most %d", store.MaxBaselineKeys))
+	require.Nil(t, got)
 }
 
 func testDropExpired(t *testing.T, s store.Store) {
