@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,6 +51,11 @@ type Config struct {
 	// SnapshotInterval is how often changed baselines are saved to the store (default 30s);
 	// they are also saved at shutdown.
 	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+	// EvictAfter is how long, by event time, an agent may make no request before its
+	// baselines leave memory (saved to the store first; default 168h, a week). They are
+	// restored when it comes back, before its events are observed, so the detector's memory
+	// follows the agents active lately, not every agent ever seen. Negative: never.
+	EvictAfter time.Duration `yaml:"evict_after"`
 }
 
 // NewToolConfig configures the first_seen_tool model.
@@ -67,6 +73,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = 30 * time.Second
+	}
+	if c.EvictAfter == 0 {
+		c.EvictAfter = 7 * 24 * time.Hour
 	}
 	c.Rate.setDefaults()
 	c.Sequence.setDefaults()
@@ -94,6 +103,9 @@ func (c Config) Validate() error {
 	if c.SnapshotInterval <= 0 {
 		errs.Add("detector.snapshot_interval", "must be positive")
 	}
+	if c.EvictAfter > 0 && c.EvictAfter < c.Sequence.SessionIdle {
+		errs.Addf("detector.evict_after", "must be negative (never) or at least detector.sequence.session_idle (%s), got %s", c.Sequence.SessionIdle, c.EvictAfter)
+	}
 	c.validateModels(&errs)
 	return errs.Err()
 }
@@ -114,6 +126,11 @@ type Detector struct {
 
 	raised  *prometheus.CounterVec
 	skipped prometheus.Counter
+	// Agents evicted, and restored when they came back (EvictAfter).
+	evictedAgents, restoredAgents prometheus.Counter
+	// evictable are agents the sweep found idle for EvictAfter, evicted after the next
+	// snapshot.
+	evictable []*agentState
 
 	// State is touched by the consumer's single handler goroutine and, after the consumer has
 	// stopped, by Shutdown; mu makes that hand-over explicit.
@@ -198,6 +215,12 @@ func New(cfg Config, st store.Store, brokers []string, busCfg bus.Config, set pi
 		skipped: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mcpwatch_detector_undecodable_total", Help: "Messages the detector could not decode and skipped.",
 		})),
+		evictedAgents: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mcpwatch_detector_agents_evicted_total", Help: "Agents whose baselines left memory after detector.evict_after without a request.",
+		})),
+		restoredAgents: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mcpwatch_detector_agents_restored_total", Help: "Agents whose baselines were loaded from the store when they came back.",
+		})),
 		tools:      map[string]*agentTools{},
 		dirty:      map[string]struct{}{},
 		partitions: map[int]time.Time{},
@@ -263,6 +286,9 @@ func (d *Detector) restore(ctx context.Context) error {
 // restoreSince loads the baselines saved after since, except those of agents with changes
 // not saved yet here (what this instance learnt last wins). It returns how many agents'
 // first-seen tools and statistical baselines it restored. Callers hold d.mu.
+//
+// Agents idle for EvictAfter by their records are left in the store: they are restored when
+// they come back (restoreReturning).
 func (d *Detector) restoreSince(ctx context.Context, since time.Time) (int, int, error) {
 	fresh := func(s store.Baseline) bool {
 		if !s.UpdatedAt.After(since) {
@@ -272,13 +298,41 @@ func (d *Detector) restoreSince(ctx context.Context, since time.Time) (int, int,
 		st := d.agents[s.Key]
 		return !unsaved && (st == nil || !st.dirty)
 	}
-	snaps, err := d.st.LoadBaselines(ctx, ModelFirstSeenTool)
+	load := func(model string) ([]store.Baseline, error) { return d.st.LoadBaselines(ctx, model) }
+	m, err := d.restoreStats(load, fresh, true)
 	if err != nil {
-		return 0, 0, fmt.Errorf("cannot restore detector baselines: %w", err)
+		return 0, m, err
+	}
+	if !d.cfg.Sequence.Disabled {
+		pop, err := d.st.LoadBaselinesOf(ctx, ModelSequencePopulation, []string{populationKey})
+		if err != nil {
+			return 0, m, fmt.Errorf("cannot restore detector baselines: %w", err)
+		}
+		for _, s := range pop {
+			if fresh(s) {
+				if err := d.population.UnmarshalBinary(s.State); err != nil {
+					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "err", err)
+				}
+			}
+		}
+	}
+	// First-seen tools: every agent's when no statistical model keeps agents (nothing is
+	// evicted then), else those of the agents in memory.
+	keepAll := d.cfg.Rate.Disabled && d.cfg.Sequence.Disabled && d.cfg.Size.Disabled
+	n, err := d.restoreTools(load, func(s store.Baseline) bool { return fresh(s) && (keepAll || d.agents[s.Key] != nil) })
+	return n, m, err
+}
+
+// restoreTools restores the first-seen tools loadAll brings that keep accepts, and returns
+// how many agents' it restored. Callers hold d.mu.
+func (d *Detector) restoreTools(loadAll func(model string) ([]store.Baseline, error), keep func(store.Baseline) bool) (int, error) {
+	snaps, err := loadAll(ModelFirstSeenTool)
+	if err != nil {
+		return 0, fmt.Errorf("cannot restore detector baselines: %w", err)
 	}
 	n := 0
 	for _, s := range snaps {
-		if !fresh(s) {
+		if !keep(s) {
 			continue
 		}
 		a := &agentTools{}
@@ -293,8 +347,36 @@ func (d *Detector) restoreSince(ctx context.Context, since time.Time) (int, int,
 		}
 		n++
 	}
-	m, err := d.restoreStats(ctx, fresh)
-	return n, m, err
+	return n, nil
+}
+
+// restoreReturning restores, before evs are observed, the baselines of the agents among their
+// requests' that are not in memory: evicted ones coming back, or ones another instance
+// tracked. A new agent costs one lookup per model, once. Callers hold d.mu.
+func (d *Detector) restoreReturning(ctx context.Context, evs []schemas.Event) error {
+	if d.st == nil || d.cfg.EvictAfter < 0 || (d.cfg.Rate.Disabled && d.cfg.Sequence.Disabled && d.cfg.Size.Disabled) {
+		return nil
+	}
+	var names []string
+	for i := range evs {
+		if ev := &evs[i]; isRequest(ev) && d.agents[ev.AgentID] == nil && !slices.Contains(names, ev.AgentID) {
+			names = append(names, ev.AgentID)
+		}
+	}
+	for len(names) > 0 {
+		chunk := names[:min(len(names), store.MaxBaselineKeys)]
+		names = names[len(chunk):]
+		load := func(model string) ([]store.Baseline, error) { return d.st.LoadBaselinesOf(ctx, model, chunk) }
+		m, err := d.restoreStats(load, func(store.Baseline) bool { return true }, false)
+		if err != nil {
+			return err
+		}
+		if _, err := d.restoreTools(load, func(s store.Baseline) bool { return d.toolsOf(s.Key, nil, false) == nil }); err != nil {
+			return err
+		}
+		d.restoredAgents.Add(float64(m))
+	}
+	return nil
 }
 
 // followRebalance restores, before msgs are observed, the baselines another instance saved
@@ -362,10 +444,11 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	now := d.now().UTC()
 	if u == nil || !u.sameBatch(msgs) {
 		// A new batch (with, after a rebalance, another batch's unsent anomalies).
-		if err := d.followRebalance(ctx, msgs); err != nil {
+		as, err := d.observeMessages(ctx, msgs, now)
+		if err != nil {
 			return err
 		}
-		for _, a := range d.observeBatch(msgs, now) {
+		for _, a := range as {
 			out = append(out, anomalyMessage(a))
 			raised = append(raised, a)
 		}
@@ -383,12 +466,65 @@ func (d *Detector) handle(ctx context.Context, msgs []kafka.Message) error {
 	for _, a := range raised {
 		d.raised.WithLabelValues(a.Kind).Inc()
 	}
-	if now.Sub(d.lastSnapshot) >= d.cfg.SnapshotInterval {
+	if now.Sub(d.lastSnapshot) >= d.cfg.SnapshotInterval || d.evictionDue() {
 		if err := d.snapshot(ctx); err != nil {
 			d.logger.Warn("cannot save baselines; will retry", "err", err)
+		} else {
+			d.evict()
 		}
 	}
 	return nil
+}
+
+// observeMessages observes a batch from the bus: it first restores the baselines of agents
+// that come back (from another instance after a rebalance, or from eviction). Callers hold
+// d.mu.
+func (d *Detector) observeMessages(ctx context.Context, msgs []kafka.Message, now time.Time) ([]schemas.Anomaly, error) {
+	if err := d.followRebalance(ctx, msgs); err != nil {
+		return nil, err
+	}
+	evs, parts := d.decodeBatch(msgs, now)
+	if err := d.restoreReturning(ctx, evs); err != nil {
+		return nil, err
+	}
+	return d.observeEvents(evs, parts, now), nil
+}
+
+// evictionDue reports whether an agent awaits eviction (and so a snapshot, first).
+func (d *Detector) evictionDue() bool {
+	for _, st := range d.evictable {
+		if st.evicting {
+			return true
+		}
+	}
+	d.evictable = d.evictable[:0] // they all came back
+	return false
+}
+
+// evict drops from memory the agents the sweep found idle for EvictAfter, their baselines
+// just saved (snapshot), unless they came back since. Callers hold d.mu.
+func (d *Detector) evict() {
+	if len(d.evictable) == 0 {
+		return
+	}
+	n := 0
+	for _, st := range d.evictable {
+		if !st.evicting || st.dirty {
+			continue // it came back, or changed since the snapshot
+		}
+		st.evicted = true
+		delete(d.agents, st.name)
+		for _, ls := range st.live {
+			d.poolSession(ls)
+		}
+		st.rate.Release()
+		n++
+	}
+	d.evictable = d.evictable[:0]
+	if n > 0 {
+		d.agentList = slices.DeleteFunc(d.agentList, func(st *agentState) bool { return st.evicted })
+		d.evictedAgents.Add(float64(n))
+	}
 }
 
 // unsentBatch is a batch the detector observed but whose anomalies it could not produce.
@@ -428,8 +564,15 @@ const partitionIdle = 30 * time.Second
 // fastest would sweep the other partitions' agents into silence and lump their late events
 // into one bucket — a drop, then a spike, that never happened. Callers hold d.mu.
 func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.Anomaly {
-	evs := make([]schemas.Event, 0, len(msgs))
-	parts := make([]int, 0, len(msgs))
+	evs, parts := d.decodeBatch(msgs, now)
+	return d.observeEvents(evs, parts, now)
+}
+
+// decodeBatch decodes a batch's events (skipping what it cannot) and notes which partition
+// each came from. Callers hold d.mu.
+func (d *Detector) decodeBatch(msgs []kafka.Message, now time.Time) (evs []schemas.Event, parts []int) {
+	evs = make([]schemas.Event, 0, len(msgs))
+	parts = make([]int, 0, len(msgs))
 	for _, m := range msgs {
 		var ev schemas.Event
 		if err := schemas.DecodeEvent(m.Value, &ev); err != nil {
@@ -445,6 +588,11 @@ func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.A
 		evs = append(evs, ev)
 		parts = append(parts, m.Partition)
 	}
+	return evs, parts
+}
+
+// observeEvents observes decoded events (observeBatch). Callers hold d.mu.
+func (d *Detector) observeEvents(evs []schemas.Event, parts []int, now time.Time) []schemas.Anomaly {
 	d.capWatermark(now)
 	var out []schemas.Anomaly
 	for i := range evs {

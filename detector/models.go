@@ -1,7 +1,6 @@
 package detector
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -68,8 +67,9 @@ type agentState struct {
 	scanMean     float32
 	scanSessions uint32
 	// dirty: the agent has changes to save (in Detector.dirtyAgents); toolsDirty: among
-	// them, its first-seen tools.
-	dirty, toolsDirty bool
+	// them, its first-seen tools. evicting: the sweep found it idle for EvictAfter (in
+	// Detector.evictable); evicted: it left memory.
+	dirty, toolsDirty, evicting, evicted bool
 }
 
 // lastRequest returns the id of the agent's latest request, the latest of its sessions in
@@ -121,6 +121,9 @@ type agentRecord struct {
 	Errors   float32 `json:"errors,omitempty"`
 	Calls    float32 `json:"calls,omitempty"`
 	Sessions uint32  `json:"sessions,omitempty"`
+	// Last is the agent's latest request (event time): one idle for EvictAfter is not
+	// restored at start, only when it comes back.
+	Last time.Time `json:"last,omitzero"`
 }
 
 // openAnomaly is an anomaly that repeats update while it is open.
@@ -156,6 +159,7 @@ func (d *Detector) agent(name, group string, t int64) *agentState {
 		if group != "" && group != st.group {
 			st.group = strings.Clone(group)
 		}
+		st.evicting = false
 		return st
 	}
 	st := &agentState{name: strings.Clone(name), group: strings.Clone(group), first: t, last: t}
@@ -540,6 +544,7 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	}
 	clock := time.Unix(0, t)
 	idle := int64(d.cfg.Sequence.SessionIdle)
+	evictAfter := int64(d.cfg.EvictAfter)
 	for _, st := range d.agentList { // a slice: ranging over the map costs more than the models
 		if !d.cfg.Rate.Disabled {
 			if res, ok := st.rate.Advance(clock); ok {
@@ -554,6 +559,11 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 				continue
 			}
 			i++
+		}
+		if evictAfter > 0 && !st.evicting && len(st.live) == 0 && t-st.last > evictAfter && d.st != nil {
+			st.evicting = true
+			d.evictable = append(d.evictable, st)
+			d.endFanOut(st) // its window is not saved: learn it before the snapshot
 		}
 	}
 	for k, o := range d.open {
@@ -589,8 +599,8 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 
 // encodeAgent stores an agent's record.
 func encodeAgent(st *agentState) []byte {
-	b, err := json.Marshal(agentRecord{First: time.Unix(0, st.first).UTC(), Events: st.events, ScanMean: st.scanMean, ScanSessions: st.scanSessions, Group: st.group,
-		Errors: st.errs, Calls: st.calls, Sessions: st.sessionsEnded})
+	b, err := json.Marshal(agentRecord{First: time.Unix(0, st.first).UTC(), Last: time.Unix(0, st.last).UTC(), Events: st.events,
+		ScanMean: st.scanMean, ScanSessions: st.scanSessions, Group: st.group, Errors: st.errs, Calls: st.calls, Sessions: st.sessionsEnded})
 	if err != nil {
 		panic("BUG: cannot marshal warm-up state: " + err.Error())
 	}
@@ -639,19 +649,24 @@ func (d *Detector) statSnapshots(now time.Time) []store.Baseline {
 	return snaps
 }
 
-// restoreStats loads the statistical baselines from the store; unreadable ones are logged and
-// learnt afresh (a snapshot taken under other model parameters, say). It returns the number of
-// agents restored. Callers hold d.mu.
-func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) bool) (int, error) {
+// restoreStats loads the statistical baselines from the store with loadAll (every agent's
+// snapshots of a model, or a few agents'), those of agents whose record fresh accepts;
+// unreadable ones are logged and learnt afresh (a snapshot taken under other model
+// parameters, say). It returns the number of agents restored. Callers hold d.mu.
+//
+// With skipIdle, agents whose records show no request for EvictAfter before the latest
+// record's request are left in the store, as the detector would have evicted them by then
+// (event time: a replay of old traffic restores as a live stream does).
+func (d *Detector) restoreStats(loadAll func(model string) ([]store.Baseline, error), fresh func(store.Baseline) bool, skipIdle bool) (int, error) {
 	// Which agents to restore is decided once, on their agent records: the other models'
 	// snapshots were saved in the same batch.
 	restored := map[string]bool{}
 	load := func(model string) ([]store.Baseline, error) {
-		snaps, err := d.st.LoadBaselines(ctx, model)
+		snaps, err := loadAll(model)
 		if err != nil {
 			return nil, fmt.Errorf("cannot restore detector baselines: %w", err)
 		}
-		if model == ModelAgent || model == ModelSequencePopulation {
+		if model == ModelAgent {
 			return snaps, nil
 		}
 		return slices.DeleteFunc(snaps, func(s store.Baseline) bool { return !restored[s.Key] }), nil
@@ -660,15 +675,26 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, s := range warm {
-		if !fresh(s) {
+	records := make([]agentRecord, len(warm))
+	var latest time.Time
+	for i, s := range warm {
+		if err := json.Unmarshal(s.State, &records[i]); err != nil {
+			d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+			warm[i].Key = "" // skipped below
 			continue
 		}
-		var w agentRecord
-		if err := json.Unmarshal(s.State, &w); err != nil {
-			d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
+		if records[i].Last.After(latest) {
+			latest = records[i].Last
+		}
+	}
+	n := 0
+	for i, s := range warm {
+		w := records[i]
+		if s.Key == "" || !fresh(s) {
 			continue
+		}
+		if skipIdle && d.cfg.EvictAfter > 0 && d.agents[s.Key] == nil && !w.Last.IsZero() && latest.Sub(w.Last) > d.cfg.EvictAfter {
+			continue // restored when it comes back
 		}
 		restored[s.Key], n = true, n+1
 		st := d.agent(s.Key, w.Group, w.First.UnixNano())
@@ -687,7 +713,7 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 		if finite(w.ScanMean) && w.ScanMean >= 0 && w.ScanSessions <= maxScanMemory {
 			st.scanMean, st.scanSessions = w.ScanMean, w.ScanSessions
 		}
-		st.last = max(st.last, w.First.UnixNano())
+		st.last = max(st.last, w.First.UnixNano(), w.Last.UnixNano())
 	}
 	if !d.cfg.Rate.Disabled {
 		snaps, err := load(ModelRequestRate)
@@ -745,17 +771,6 @@ func (d *Detector) restoreStats(ctx context.Context, fresh func(store.Baseline) 
 			}
 			if err := st.seq.UnmarshalBinary(s.State); err != nil {
 				d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "agent", s.Key, "err", err)
-			}
-		}
-		pop, err := load(ModelSequencePopulation)
-		if err != nil {
-			return 0, err
-		}
-		for _, s := range pop {
-			if s.Key == populationKey && fresh(s) {
-				if err := d.population.UnmarshalBinary(s.State); err != nil {
-					d.logger.Warn("ignoring unreadable baseline", "model", s.Model, "err", err)
-				}
 			}
 		}
 	}

@@ -140,10 +140,8 @@ func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSess
 	}
 	f := &st.fan
 	if t-f.start >= int64(d.cfg.Shape.FanOutWindow) {
-		if len(f.servers) > 0 {
-			d.shapeParams.ObserveStats(&st.shape[shapeServers], len(f.servers))
-		}
-		f.start, f.servers = t, f.servers[:0]
+		d.endFanOut(st)
+		f.start = t
 	}
 	h := uint64(size.KeyOf("server", ev.ServerID))
 	for _, s := range f.servers {
@@ -180,6 +178,15 @@ func (d *Detector) noteShape(out []schemas.Anomaly, st *agentState, ls *liveSess
 		FirstSeen: time.Unix(0, t).UTC(),
 		Learning:  d.learning(st, t),
 	}, evidence(id), now, d.cfg.MergeWindow, false)
+}
+
+// endFanOut learns the servers the agent reached in its fan-out window, and empties it.
+func (d *Detector) endFanOut(st *agentState) {
+	if f := &st.fan; len(f.servers) > 0 && st.shape != nil {
+		d.shapeParams.ObserveStats(&st.shape[shapeServers], len(f.servers))
+		f.servers = f.servers[:0]
+		d.markDirty(st)
+	}
 }
 
 // isToolCall reports whether sym is a tools/call.

@@ -34,7 +34,7 @@ echo "== api: agent profile (decode snapshots, 168-hour rate band) with 1 and 1,
 "$GO" test -run '^$' -bench 'BenchmarkWeekBands' -benchtime 200x ./detector/rate/
 echo "== detector: Observe per event with 100,000 agents tracked (event path and minute sweep apart, heap per agent); one rate model per bucket; fastmath vs math"
 "$GO" test -run '^$' -bench 'BenchmarkObserve$' -benchtime 3000000x ./detector/
-"$GO" test -run '^$' -bench 'BenchmarkRate(Observe|Memory)' ./detector/rate/
+"$GO" test -run '^$' -bench 'BenchmarkRate(Observe|ObserveOne|Memory)' ./detector/rate/
 "$GO" test -run '^$' -bench . ./detector/internal/fastmath/
 echo "== Grafana plugin: a query from the plugin's entry point to frames (timeseries 3×1,440 points, agent_rate, a 44-event timeline), the API call on loopback included"
 (cd dashboards/plugin && "$GO" test -run '^$' -bench 'BenchmarkQueryData' -benchtime 200x ./pkg/plugin/)

@@ -40,6 +40,17 @@ func BenchmarkRateObserve(b *testing.B) {
 	}
 }
 
+// BenchmarkRateObserveOne scores and learns one agent's finished buckets of ordinary counts
+// (0–2 calls): the model's computation, without the cache misses of many agents.
+func BenchmarkRateObserveOne(b *testing.B) {
+	_, models, start := population(b, 1)
+	m := models[0]
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		m.Observe(start.Add(time.Duration(i)*time.Minute), float64(i%3))
+	}
+}
+
 // BenchmarkRateAdd counts one call of one of 100,000 agents per operation, each agent making
 // about 20 calls a minute: the cost per event on the detector's hot path.
 func BenchmarkRateAdd(b *testing.B) {
