@@ -507,10 +507,14 @@ func (d *Detector) evict() {
 	if len(d.evictable) == 0 {
 		return
 	}
-	n := 0
+	n, waiting := 0, d.evictable[:0]
 	for _, st := range d.evictable {
-		if !st.evicting || st.dirty {
-			continue // it came back, or changed since the snapshot
+		switch {
+		case !st.evicting: // it came back
+			continue
+		case st.dirty: // changed since the snapshot: after the next one
+			waiting = append(waiting, st)
+			continue
 		}
 		st.evicted = true
 		delete(d.agents, st.name)
@@ -520,7 +524,7 @@ func (d *Detector) evict() {
 		st.rate.Release()
 		n++
 	}
-	d.evictable = d.evictable[:0]
+	d.evictable = waiting
 	if n > 0 {
 		d.agentList = slices.DeleteFunc(d.agentList, func(st *agentState) bool { return st.evicted })
 		d.evictedAgents.Add(float64(n))
