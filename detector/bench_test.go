@@ -19,8 +19,9 @@ import (
 // over the 100,000 events of that minute). Besides ns/op (all of it) it reports the two parts:
 // sweep-ns/op, the minute sweep's share (the calls that cross a minute, timed on their own:
 // one agent's bucket per event at this rate of one request an agent a minute), and
-// event-ns/op, the rest. It reports the heap taken per agent. Building the agents takes a
-// while: run it once with a fixed count,
+// event-ns/op, the rest. It reports the heap taken per agent, in a session (heapB/agent) and
+// between sessions (idle-heapB/agent). Building the agents takes a while: run it once with a
+// fixed count,
 //
 //	go test -run '^$' -bench BenchmarkObserve -benchtime 300000x ./detector/
 func BenchmarkObserve(b *testing.B) {
@@ -82,6 +83,16 @@ func BenchmarkObserve(b *testing.B) {
 	b.ReportMetric(sweep, "sweep-ns/op")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)-sweep, "event-ns/op")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/agents, "heapB/agent")
+	// The same agents between sessions: their baselines alone (the ended sessions go to the
+	// pool, which keeps at most maxPooledSessions).
+	d.mu.Lock()
+	for _, st := range d.agentList {
+		d.endSessions(nil, st, d.clock, wallClock)
+	}
+	d.mu.Unlock()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/agents, "idle-heapB/agent")
 	runtime.KeepAlive(d)
 }
 
