@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -29,16 +27,24 @@ import (
 // the same tools/call sent directly to the upstream, through the tap, and through a plain
 // httputil.ReverseProxy (the floor for any HTTP proxy). Figures (scripts/bench.sh):
 //
-//   - BenchmarkTapLatency: sequential calls, the three targets interleaved in rounds; the
-//     direct call's p50 and p99, and what the tap and the plain proxy add to them (the median
-//     over rounds of each round's difference; see the benchmark for why).
-//   - BenchmarkTapThroughput: calls/s at concurrency 32 for each target, the process CPU per
-//     call, and the calls/s one core sustains for the tap's own work (CPU through the tap
-//     minus CPU direct).
+//   - BenchmarkTapLatency: sequential calls, the targets interleaved in rounds; the direct
+//     call's p50 and p99, and what the tap, the plain proxy and the relay add to them (the
+//     median over rounds of each round's difference; see the benchmark for why).
+//   - BenchmarkTapThroughput: calls/s at concurrency 32 for each target, the CPU per call of
+//     the process each target's calls reach first, and the calls/s one core sustains for
+//     the tap's process.
+//   - BenchmarkTapOverhead: the tap's handler and a plain proxy in this process, against an
+//     upstream on in-memory pipes: CPU and allocations per call.
 //
 // Upstreams: "json" and "sse" are a lightweight server answering like a real MCP server (a
 // session header, a JSON or an SSE response) so the figures are about the proxy; "gosdk" is
-// the real go-sdk server. The client is a plain HTTP client posting the call.
+// the real go-sdk server. The client is a plain HTTP client posting the call. For latency and
+// throughput the client runs in the test process and the upstream, the tap and the plain
+// proxy each in a process of its own (benchproc_test.go), as in production: in one process
+// they would share one heap, and every target would pay for the garbage the others make
+// (the go-sdk server's ~280 KB a call above all). A fourth target, a TCP relay that copies
+// bytes both ways in a process of its own, shows what a process hop costs on the machine
+// before any HTTP: the floor for the tap and the plain proxy.
 
 // benchUpstream answers tools/call like an MCP server in the given response mode.
 func benchUpstream(mode string) http.Handler {
@@ -133,62 +139,20 @@ type countingEmitter struct{ n atomic.Int64 }
 
 func (c *countingEmitter) Emit(schemas.Event) { c.n.Add(1) }
 
-// benchTargets starts an upstream in mode, a tap and a plain reverse proxy in front of it,
-// and returns the three targets: direct, tap, proxy.
-func benchTargets(b *testing.B, mode string) ([]*benchTarget, *countingEmitter) {
-	var handler http.Handler
-	if mode == "gosdk" {
-		srv := newMCPServer()
-		handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-		b.Cleanup(func() {
-			for ss := range srv.Sessions() {
-				_ = ss.Close()
-			}
-		})
-	} else {
-		handler = benchUpstream(mode)
-	}
-	up := httptest.NewServer(handler)
-	b.Cleanup(up.Close)
-
-	emitter := &countingEmitter{}
-	tap, err := New(Config{Listen: "127.0.0.1:0", CollectorID: "bench", Upstreams: []Upstream{{Name: "up", URL: up.URL + "/mcp"}}},
-		emitter, testSettings(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := tap.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = tap.Shutdown(ctx)
-	})
-
-	// The plain proxy gets the tap's connection pooling, so the two differ by the tap's work.
-	target, _ := url.Parse(up.URL + "/mcp")
-	plainTransport := http.DefaultTransport.(*http.Transport).Clone()
-	plainTransport.MaxIdleConnsPerHost = maxIdleConnsPerUpstream
-	b.Cleanup(plainTransport.CloseIdleConnections)
-	rp := &httputil.ReverseProxy{Transport: plainTransport, Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(target)
-		pr.Out.URL.Path = target.Path
-	}}
-	// Full duplex: the go-sdk server answers before the transport has finished with the
-	// streamed request body, and without it the HTTP/1 server closes that body under the
-	// transport, which cuts the answer now and then (golang/go#40747). The tap reads the body
-	// first, so it needs no such thing.
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = http.NewResponseController(w).EnableFullDuplex()
-		rp.ServeHTTP(w, r)
-	}))
-	b.Cleanup(plain.Close)
-
+// benchTargets starts an upstream in mode and, in front of it, a tap, a plain reverse proxy
+// and a TCP relay, each in a process of its own, and returns the four targets (direct, tap,
+// proxy, relay) with the process each one's calls reach first (upstream, tap, proxy, relay).
+func benchTargets(b *testing.B, mode string) ([]*benchTarget, []*benchProc) {
+	up := startBenchProc(b, "upstream-"+mode)
+	upURL := "http://" + up.addr + "/mcp"
+	tap := startBenchProc(b, "tap", benchUpstreamEnv+"="+upURL)
+	plain := startBenchProc(b, "proxy", benchUpstreamEnv+"="+upURL)
+	relay := startBenchProc(b, "relay", benchUpstreamEnv+"="+upURL)
 	targets := []*benchTarget{
-		newBenchTarget(b, "direct", up.URL+"/mcp"),
-		newBenchTarget(b, "tap", "http://"+tap.Addr()+"/mcp"),
-		newBenchTarget(b, "proxy", plain.URL),
+		newBenchTarget(b, "direct", upURL),
+		newBenchTarget(b, "tap", "http://"+tap.addr+"/mcp"),
+		newBenchTarget(b, "proxy", "http://"+plain.addr+"/mcp"),
+		newBenchTarget(b, "relay", "http://"+relay.addr+"/mcp"),
 	}
 	for _, t := range targets {
 		t.initialize(b)
@@ -198,7 +162,7 @@ func benchTargets(b *testing.B, mode string) ([]*benchTarget, *countingEmitter) 
 			}
 		}
 	}
-	return targets, emitter
+	return targets, []*benchProc{up, tap, plain, relay}
 }
 
 var benchModes = []string{"json", "sse", "gosdk"}
@@ -207,20 +171,22 @@ var benchModes = []string{"json", "sse", "gosdk"}
 const latencyRounds = 10
 
 // BenchmarkTapLatency measures sequential tools/call latency. b.N is the number of calls
-// sent to each of direct, tap and proxy (scripts/bench.sh uses 20,000, enough for a p99).
+// sent to each of direct, tap, proxy and relay (scripts/bench.sh uses 20,000, enough for a
+// p99).
 //
-// Methodology, the same for all three targets: client, upstream and proxies share the
-// machine's cores in one process, so scheduler and GC noise is large next to what a proxy
-// adds. To make that noise hit the three alike, the calls are split into latencyRounds
-// rounds; before each round the garbage collector runs to completion, and within a round
-// the three targets take turns call by call (who goes first rotates). Each round yields a
-// p50 and a p99 per target and, for tap and proxy, the latency added over direct in that
+// Methodology, the same for all targets: client, upstream and proxies share the machine's
+// cores (each in its own process), so scheduler noise is large next to what a proxy adds.
+// To make that noise hit them alike, the calls are split into latencyRounds rounds; before
+// each round the client's garbage collector runs to completion, and within a round the
+// targets take turns call by call (who goes first rotates). Each round yields a p50 and a
+// p99 per target and, for tap, proxy and relay, the latency added over direct in that
 // round; the figures reported are the median over rounds. Warm-up calls (benchTargets) are
-// not counted.
+// not counted. Also reported: the CPU the tap's and the proxy's processes spend per call.
+// Allocations are the client's.
 func BenchmarkTapLatency(b *testing.B) {
 	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
-			targets, emitter := benchTargets(b, mode)
+			targets, procs := benchTargets(b, mode)
 			rounds := min(latencyRounds, b.N)
 			perRound := b.N / rounds
 			// p[q][k][r]: quantile q (0: p50, 1: p99) of target k in round r, in µs.
@@ -231,6 +197,15 @@ func BenchmarkTapLatency(b *testing.B) {
 			lat := make([][]time.Duration, len(targets))
 			for k := range lat {
 				lat[k] = make([]time.Duration, 0, perRound)
+			}
+			// The tap's and the proxy's CPU over the rounds, when they serve nothing else.
+			tapCPU0, events0, err := procs[1].stats()
+			if err != nil {
+				b.Fatal(err)
+			}
+			proxyCPU0, _, err := procs[2].stats()
+			if err != nil {
+				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -260,6 +235,15 @@ func BenchmarkTapLatency(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			calls := int64(rounds * perRound)
+			tapCPU1, err := procs[1].awaitEvents(events0 + calls)
+			if err != nil {
+				b.Fatal(err)
+			}
+			proxyCPU1, _, err := procs[2].stats()
+			if err != nil {
+				b.Fatal(err)
+			}
 			median := func(s []float64) float64 {
 				s = slices.Clone(s)
 				slices.Sort(s)
@@ -281,27 +265,35 @@ func BenchmarkTapLatency(b *testing.B) {
 			b.ReportMetric(added(1, 1), "tap-p99-added-µs")
 			b.ReportMetric(added(0, 2), "proxy-p50-added-µs")
 			b.ReportMetric(added(1, 2), "proxy-p99-added-µs")
-			if emitter.n.Load() < int64(rounds*perRound) {
-				b.Fatalf("the tap emitted %d events for %d calls", emitter.n.Load(), rounds*perRound)
-			}
+			b.ReportMetric(added(0, 3), "relay-p50-added-µs")
+			b.ReportMetric(added(1, 3), "relay-p99-added-µs")
+			b.ReportMetric(float64((tapCPU1-tapCPU0).Nanoseconds())/1e3/float64(calls), "tap-cpu-µs/call")
+			b.ReportMetric(float64((proxyCPU1-proxyCPU0).Nanoseconds())/1e3/float64(calls), "proxy-cpu-µs/call")
 		})
 	}
 }
 
-// BenchmarkTapThroughput measures calls/s at concurrency 32; b.N calls go to each target.
+// BenchmarkTapThroughput measures calls/s at concurrency 32; b.N calls go to each target,
+// one target after the other. The CPU per call is that of the process each target's calls
+// reach first: the upstream's for direct calls, the tap's and the plain proxy's for theirs
+// (their own work and both of their HTTP legs, kernel time included); calls/s per core is
+// its inverse.
 func BenchmarkTapThroughput(b *testing.B) {
 	const concurrency = 32
 	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
-			targets, _ := benchTargets(b, mode)
+			targets, procs := benchTargets(b, mode)
 			b.ResetTimer()
 			rate := make([]float64, len(targets))
-			cpu := make([]float64, len(targets)) // process CPU µs per call
+			cpu := make([]float64, len(targets)) // CPU µs per call of procs[k]
 			for k, t := range targets {
 				var next atomic.Int64
 				var wg sync.WaitGroup
-				runtime.GC() // no target pays for garbage another left
-				cpu0 := cpuTime()
+				runtime.GC() // the client pays for no garbage another target left
+				cpu0, events0, err := procs[k].stats()
+				if err != nil {
+					b.Fatal(err)
+				}
 				start := time.Now()
 				for range concurrency {
 					wg.Go(func() {
@@ -315,18 +307,28 @@ func BenchmarkTapThroughput(b *testing.B) {
 				}
 				wg.Wait()
 				elapsed := time.Since(start)
+				// The tap's CPU includes building its events, which ends just after the calls.
+				want := events0
+				if targets[k].name == "tap" {
+					want += int64(b.N)
+				}
+				cpu1, err := procs[k].awaitEvents(want)
+				if err != nil {
+					b.Fatal(err)
+				}
 				rate[k] = float64(b.N) / elapsed.Seconds()
-				cpu[k] = float64((cpuTime() - cpu0).Microseconds()) / float64(b.N)
+				cpu[k] = float64((cpu1 - cpu0).Nanoseconds()) / 1e3 / float64(b.N)
 			}
 			b.StopTimer()
 			b.ReportMetric(rate[0], "direct-calls/s")
 			b.ReportMetric(rate[1], "tap-calls/s")
 			b.ReportMetric(rate[2], "proxy-calls/s")
-			b.ReportMetric(cpu[1]-cpu[0], "tap-cpu-µs/call")
-			b.ReportMetric(cpu[2]-cpu[0], "proxy-cpu-µs/call")
-			if added := cpu[1] - cpu[0]; added > 0 {
-				b.ReportMetric(1e6/added, "tap-calls/s/core")
-			}
+			b.ReportMetric(rate[3], "relay-calls/s")
+			b.ReportMetric(cpu[0], "upstream-cpu-µs/call")
+			b.ReportMetric(cpu[1], "tap-cpu-µs/call")
+			b.ReportMetric(cpu[2], "proxy-cpu-µs/call")
+			b.ReportMetric(cpu[3], "relay-cpu-µs/call")
+			b.ReportMetric(1e6/cpu[1], "tap-calls/s/core")
 			b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "cores")
 		})
 	}
