@@ -5,8 +5,8 @@ cd "$(dirname "$0")/.."
 GO="${GO:-go}"
 echo "== pipeline: events/s from the tap's emission point to the embedded store"
 "$GO" test -run '^$' -bench 'BenchmarkPipelineEmbedded' -benchtime 100000x -count 3 ./internal/app/
-echo "== HTTP tap: tools/call direct vs through the tap vs a plain ReverseProxy (latency added at p50/p99, calls/s at concurrency 32)"
-"$GO" test -run '^$' -bench 'BenchmarkTapLatency' -benchtime 20000x ./collector/httptap/
+echo "== HTTP tap: tools/call direct vs through the tap vs a plain ReverseProxy vs a TCP relay (latency added at p50/p99, calls/s at concurrency 32)"
+"$GO" test -run '^$' -bench 'BenchmarkTapLatency' -benchtime 20000x ./collector/httptap/ # each part in its own process, and all in one (InProcess)
 "$GO" test -run '^$' -bench 'BenchmarkTap(Throughput|Overhead)' -benchtime 5000x ./collector/httptap/
 echo "== JSON-RPC: parse and describe a tools/call"
 "$GO" test -run '^$' -bench 'BenchmarkParseAndDescribe' ./collector/jsonrpc/

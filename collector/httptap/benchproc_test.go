@@ -100,25 +100,11 @@ func serveBenchRole(role string, stdin io.Reader, stdout io.Writer) error {
 			return tap.Shutdown(ctx)
 		}
 	case "proxy":
-		target, err := url.Parse(upstreamURL)
+		h, tr, err := plainProxy(upstreamURL)
 		if err != nil {
 			return err
 		}
-		// The plain proxy gets the tap's connection pooling, so the two differ by the tap's work.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = maxIdleConnsPerUpstream
-		rp := &httputil.ReverseProxy{Transport: tr, Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.URL.Path = target.Path
-		}}
-		// Full duplex: the go-sdk server answers before the transport has finished with the
-		// streamed request body, and without it the HTTP/1 server closes that body under the
-		// transport, which cuts the answer now and then (golang/go#40747). The tap reads the
-		// body first, so it needs no such thing.
-		a, closeServer, err := serveBench(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_ = http.NewResponseController(w).EnableFullDuplex()
-			rp.ServeHTTP(w, r)
-		}))
+		a, closeServer, err := serveBench(h)
 		if err != nil {
 			return err
 		}
@@ -304,4 +290,28 @@ func (p *benchProc) awaitEvents(n int64) (time.Duration, error) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// plainProxy is the plain httputil.ReverseProxy the tap is compared with, to upstreamURL. It
+// gets the tap's connection pooling (close the transport's idle connections when done), so
+// the two differ by the tap's work.
+func plainProxy(upstreamURL string) (http.Handler, *http.Transport, error) {
+	target, err := url.Parse(upstreamURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = maxIdleConnsPerUpstream
+	rp := &httputil.ReverseProxy{Transport: tr, Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.URL.Path = target.Path
+	}}
+	// Full duplex: the go-sdk server answers before the transport has finished with the
+	// streamed request body, and without it the HTTP/1 server closes that body under the
+	// transport, which cuts the answer now and then (golang/go#40747). The tap reads the body
+	// first, so it needs no such thing.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		rp.ServeHTTP(w, r)
+	}), tr, nil
 }
