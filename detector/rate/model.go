@@ -401,13 +401,6 @@ var log1pCounts = func() (t [256]float64) {
 	return t
 }()
 
-func (m *Model) untransform(y float64) float64 {
-	if m.p.cfg.Values {
-		return y
-	}
-	return max(math.Expm1(y), 0)
-}
-
 // prediction is the baseline at one time, in model units.
 type prediction struct {
 	mu, v  float64            // expected value and variance
@@ -523,20 +516,6 @@ func shrink(d2, t2, rv, periods, shrinkage, memory, perPeriod float64) (w, unsur
 	}
 	w = 1 - noise/d2
 	return w, w * rv / (k * perPeriod)
-}
-
-// spread is the standard deviation of a prediction in model units, floored so that a series
-// that never varied still yields finite residuals.
-func (m *Model) spread(mu, v float64) float64 {
-	sd, _ := m.spreadExpected(mu, v)
-	return sd
-}
-
-// spreadExpected is spread and the prediction in observation units (untransform(mu)): for
-// counts, the two share expm1 of the mean.
-func (m *Model) spreadExpected(mu, v float64) (sd, expected float64) {
-	sd, b := m.bandOf(mu, v)
-	return sd, b.Expected
 }
 
 // bandOf returns the spread of a prediction (mean mu, variance v) and its typical band in

@@ -373,3 +373,17 @@ func TestConstantSeriesBand(t *testing.T) {
 		require.Less(t, b.High, 10.0, "values %v: %+v", values, b)
 	}
 }
+
+// untransform maps model units back to observations (the band's edges use bandOf).
+func (m *Model) untransform(y float64) float64 {
+	if m.p.cfg.Values {
+		return y
+	}
+	return max(math.Expm1(y), 0)
+}
+
+// spread is the standard deviation of a prediction in model units (bandOf's).
+func (m *Model) spread(mu, v float64) float64 {
+	sd, _ := m.bandOf(mu, v)
+	return sd
+}
