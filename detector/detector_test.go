@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -373,4 +374,50 @@ func TestIdleSnapshot(t *testing.T) {
 		snaps, err := st.LoadBaselines(ctx, ModelFirstSeenTool)
 		return err == nil && len(snaps) == 1 && string(snaps[0].State) == `{"tools":["echo"]}`
 	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// TestQuietAgentIsNotResaved: an agent is saved when its requests change it, not every
+// snapshot while it is quiet; restoring its last snapshot replays the silence since, so a
+// detector restarted from the store scores it as one that never stopped.
+func TestQuietAgentIsNotResaved(t *testing.T) {
+	ctx := context.Background()
+	var s stream
+	normalAgent(&s, "a", week0, week0.Add(6*time.Hour), 5, 1)
+	normalAgent(&s, "b", week0, week0.Add(9*time.Hour), 5, 2) // the clock moves on while a is quiet
+	slices.SortStableFunc(s.evs, func(x, y schemas.Event) int { return x.ObservedAt.Compare(y.ObservedAt) })
+	back := s.req(week0.Add(9*time.Hour+time.Minute), "a", "a-back", "tools/call", "read_file")
+	// An hour into the quiet, a's last session has ended (and been learnt and saved).
+	quiet := slices.IndexFunc(s.evs, func(ev schemas.Event) bool { return ev.ObservedAt.After(week0.Add(7 * time.Hour)) })
+
+	cfg := Config{WarmUp: WarmUpConfig{Duration: -1, Events: -1}}
+	d := liveDetector(t, cfg)
+	wall := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return wall }
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	saved := func(agent string) time.Time {
+		snaps, err := d.st.LoadBaselinesOf(ctx, ModelRequestRate, []string{agent})
+		require.NoError(t, err)
+		require.Len(t, snaps, 1)
+		return snaps[0].UpdatedAt
+	}
+	run(d, s.evs[:quiet])
+	require.NoError(t, d.snapshot(ctx))
+	aSaved, bSaved := saved("a"), saved("b")
+	wall = wall.Add(time.Hour)
+	run(d, s.evs[quiet:len(s.evs)-1]) // two more hours of b alone
+	require.NoError(t, d.snapshot(ctx))
+	require.Equal(t, aSaved, saved("a"), "a made no request: not saved again")
+	require.True(t, saved("b").After(bSaved), "b is")
+
+	d2 := newDetector(t, cfg, d.st, []string{"127.0.0.1:1"}, nil)
+	_, _, err := d2.restoreSince(ctx, time.Time{})
+	require.NoError(t, err)
+	run(d, []schemas.Event{back})
+	run(d2, []schemas.Event{back})
+	at := back.ObservedAt.Add(time.Hour)
+	want, _ := d.agents["a"].rate.Band(at)
+	got, _ := d2.agents["a"].rate.Band(at)
+	require.InDelta(t, want.Expected, got.Expected, 1e-6*want.Expected)
+	require.InDelta(t, want.High, got.High, 1e-6*want.High)
 }

@@ -547,10 +547,13 @@ func (d *Detector) advance(out []schemas.Anomaly, t int64, now time.Time) []sche
 	evictAfter := int64(d.cfg.EvictAfter)
 	for _, st := range d.agentList { // a slice: ranging over the map costs more than the models
 		if !d.cfg.Rate.Disabled {
+			// Not marked changed: the buckets a sweep finishes are the agent's silence, which
+			// restoring its last snapshot replays (finishing the open bucket catches up the
+			// empty ones since, up to a week). An agent is saved when it makes requests, not
+			// every snapshot interval while it is quiet.
 			if res, ok := st.rate.Advance(clock); ok {
 				out = d.raiseRate(out, st, res, st.bucketFirst, st.lastRequest(), t, now)
 				st.bucketFirst = uuid.Nil
-				d.markDirty(st)
 			}
 		}
 		for i := 0; i < len(st.live); {
