@@ -562,16 +562,6 @@ func anomalyMessage(a schemas.Anomaly) kafka.Message {
 // stops waiting for it: its agents are then silent, not late.
 const partitionIdle = 30 * time.Second
 
-// observeBatch observes a batch's events and returns the anomalies they raise. The event-time
-// watermark may not pass the latest event of any partition still delivering: after a backlog
-// (a restart, an outage), partitions are read at different paces, and a watermark set by the
-// fastest would sweep the other partitions' agents into silence and lump their late events
-// into one bucket — a drop, then a spike, that never happened. Callers hold d.mu.
-func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.Anomaly {
-	evs, parts := d.decodeBatch(msgs, now)
-	return d.observeEvents(evs, parts, now)
-}
-
 // decodeBatch decodes a batch's events (skipping what it cannot) and notes which partition
 // each came from. Callers hold d.mu.
 func (d *Detector) decodeBatch(msgs []kafka.Message, now time.Time) (evs []schemas.Event, parts []int) {
@@ -595,7 +585,11 @@ func (d *Detector) decodeBatch(msgs []kafka.Message, now time.Time) (evs []schem
 	return evs, parts
 }
 
-// observeEvents observes decoded events (observeBatch). Callers hold d.mu.
+// observeEvents observes decoded events and returns the anomalies they raise. The event-time
+// watermark may not pass the latest event of any partition still delivering: after a backlog
+// (a restart, an outage), partitions are read at different paces, and a watermark set by the
+// fastest would sweep the other partitions' agents into silence and lump their late events
+// into one bucket — a drop, then a spike, that never happened. Callers hold d.mu.
 func (d *Detector) observeEvents(evs []schemas.Event, parts []int, now time.Time) []schemas.Anomaly {
 	d.capWatermark(now)
 	var out []schemas.Anomaly

@@ -853,3 +853,10 @@ func TestWatermarkWaitsForSlowPartitions(t *testing.T) {
 	require.Equal(t, rateAnomalies(want, "b"), rateAnomalies(got, "b"), "the lagging agent raises what it raises in step")
 	require.Equal(t, rateAnomalies(want, "a"), rateAnomalies(got, "a"))
 }
+
+// observeBatch decodes and observes a batch, as the handler does (without restoring agents
+// from the store). Callers hold d.mu.
+func (d *Detector) observeBatch(msgs []kafka.Message, now time.Time) []schemas.Anomaly {
+	evs, parts := d.decodeBatch(msgs, now)
+	return d.observeEvents(evs, parts, now)
+}

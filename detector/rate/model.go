@@ -164,18 +164,8 @@ func (s slot) variance() float64 {
 	if s.lv == lvZero {
 		return 0
 	}
-	// 2^(lv/256) as a table entry times an exact power of two: bit for bit math.Exp2's
-	// result, without its cost on the hot path.
-	return pow2Frac[uint8(s.lv)] * math.Float64frombits(uint64(1023+int(s.lv>>8))<<52)
+	return fastmath.Pow2x256(int(s.lv)) // without math.Exp2's cost on the hot path
 }
-
-// pow2Frac[j] is 2^(j/256).
-var pow2Frac = func() (t [256]float64) {
-	for j := range t {
-		t[j] = math.Exp2(float64(j) / 256)
-	}
-	return t
-}()
 
 // logVariance is the natural log of the variance (about −690 for zero).
 func (s slot) logVariance() float64 {

@@ -170,16 +170,16 @@ func (s *Sizes) observe(k Key, dir Direction, bytes int, band bool) Result {
 	res := Result{Observed: float64(bytes), P: 1}
 	switch min := uint16(min(s.p.cfg.MinCount, math.MaxUint16)); {
 	case st.n >= min:
-		s.score(&res, st, y, band)
+		s.p.score(&res, st, y, band)
 	case s.all[dir].n >= min:
-		s.score(&res, &s.all[dir], y, band)
+		s.p.score(&res, &s.all[dir], y, band)
 		res.Overall = true
 	default:
 		res.Learning = true
 	}
-	s.learn(st, y)
+	s.p.learn(st, y)
 	s.all[dir].dir = dir
-	s.learn(&s.all[dir], y)
+	s.p.learn(&s.all[dir], y)
 	return res
 }
 
@@ -192,7 +192,7 @@ type Stats struct{ st stats }
 // ObserveStats scores value against st, then learns it.
 func (p *Params) ObserveStats(st *Stats, value int) Result {
 	res := p.PeekStats(st, value)
-	(&Sizes{p: p}).learn(&st.st, fastmath.Log2(float64(max(value, 1))))
+	p.learn(&st.st, fastmath.Log2(float64(max(value, 1))))
 	return res
 }
 
@@ -200,7 +200,7 @@ func (p *Params) ObserveStats(st *Stats, value int) Result {
 func (p *Params) PeekStats(st *Stats, value int) Result {
 	res := Result{Observed: float64(value), P: 1}
 	if int(st.st.n) >= p.cfg.MinCount {
-		(&Sizes{p: p}).score(&res, &st.st, fastmath.Log2(float64(max(value, 1))), true)
+		p.score(&res, &st.st, fastmath.Log2(float64(max(value, 1))), true)
 	} else {
 		res.Learning = true
 	}
@@ -242,7 +242,7 @@ func (s *Sizes) Peek(k Key, dir Direction, value int) Result {
 	y := fastmath.Log2(float64(max(value, 1)))
 	min := uint16(min(s.p.cfg.MinCount, math.MaxUint16))
 	if i := s.find(k, dir); i >= 0 && s.keys[i].n >= min {
-		s.score(&res, &s.keys[i], y, true)
+		s.p.score(&res, &s.keys[i], y, true)
 	} else {
 		res.Learning = true
 	}
@@ -258,7 +258,7 @@ func spread(st *stats) float64 { return max(1.25*float64(st.dev), 0.25) }
 const typicalZ = 3
 
 // score fills res for y against st; band false leaves a typical size's band out.
-func (s *Sizes) score(res *Result, st *stats, y float64, band bool) {
+func (p *Params) score(res *Result, st *stats, y float64, band bool) {
 	sd := spread(st)
 	z := (y - float64(st.loc)) / sd
 	if band || z >= typicalZ {
@@ -269,7 +269,7 @@ func (s *Sizes) score(res *Result, st *stats, y float64, band bool) {
 	if z < typicalZ {
 		return // typical: P stays 1, and the costly tail is skipped on the hot path
 	}
-	res.P = s.p.tail.Survival(z)
+	res.P = p.tail.Survival(z)
 	if res.P < 1e-300 {
 		res.P = 1e-300
 	}
@@ -277,7 +277,7 @@ func (s *Sizes) score(res *Result, st *stats, y float64, band bool) {
 }
 
 // learn moves the key toward y, clipped to three spreads (Huber) once it has history.
-func (s *Sizes) learn(st *stats, y float64) {
+func (p *Params) learn(st *stats, y float64) {
 	if st.n == 0 {
 		st.loc, st.dev, st.n = float32(y), 0, 1
 		return
@@ -285,7 +285,7 @@ func (s *Sizes) learn(st *stats, y float64) {
 	if st.n < math.MaxUint16 {
 		st.n++
 	}
-	r := max(1/float64(st.n), s.p.rate)
+	r := max(1/float64(st.n), p.rate)
 	e := y - float64(st.loc)
 	if st.n > 3 {
 		c := 3 * spread(st)

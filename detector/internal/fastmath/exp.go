@@ -18,6 +18,12 @@ func Exp(x float64) float64 {
 	return pow2Frac[j] * er * math.Float64frombits(uint64(1023+k)<<52)
 }
 
+// Pow2x256 is 2^(n/256) for |n| < 2^18 (a normal float64): a table entry times an exact
+// power of two, bit for bit math.Exp2's result.
+func Pow2x256(n int) float64 {
+	return pow2Frac[uint8(n)] * math.Float64frombits(uint64(1023+n>>8)<<52)
+}
+
 // ln 2/256 split in two, so that n·ln2Over256Hi (32 significant bits) is exact for the n Exp meets (|n| < 2¹⁸).
 const (
 	ln2Over256Hi = 0x1.62e42fee00000p-9

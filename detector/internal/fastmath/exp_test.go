@@ -35,3 +35,10 @@ func BenchmarkExp(b *testing.B) {
 	src := rand.New(rand.NewPCG(1, 2))
 	benchmarkAgainstMath(b, func() float64 { return src.Float64()*20 - 10 }, Exp, math.Exp)
 }
+
+// TestPow2x256 checks Pow2x256 bit for bit against math.Exp2.
+func TestPow2x256(t *testing.T) {
+	for n := -(1 << 15); n < 1<<15; n++ {
+		require.Equal(t, math.Exp2(float64(n)/256), Pow2x256(n), "n=%d", n)
+	}
+}
