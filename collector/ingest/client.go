@@ -44,6 +44,7 @@ type Client struct {
 	started     bool
 	stopped     bool
 	stopAdopt   context.CancelFunc
+	finishAdopt chan struct{} // closed by Shutdown: adoption ends after its pass under way
 	adoptDone   chan struct{}
 	adoptedDirs atomic.Int64
 }
@@ -127,14 +128,15 @@ func (c *Client) Start(ctx context.Context) error {
 		return nil // without locks a running process's spool cannot be told from a left-behind one
 	}
 	adoptCtx, cancel := context.WithCancel(context.Background())
-	c.stopAdopt, c.adoptDone = cancel, make(chan struct{})
+	c.stopAdopt, c.finishAdopt, c.adoptDone = cancel, make(chan struct{}), make(chan struct{})
 	go c.adoptLoop(adoptCtx)
 	return nil
 }
 
-// Shutdown sends what is waiting until ctx expires or mcpwatch fails to take it; the rest stays
-// on disk for a later process to send. The spool directory is removed when it is empty. Safe
-// to call twice and without Start.
+// Shutdown sends what is waiting, this process's events and those of the spools it is
+// adopting, until ctx expires or mcpwatch fails to take them; the rest stays on disk for a
+// later process to send. The spool directory is removed when it is empty. Safe to call twice
+// and without Start.
 func (c *Client) Shutdown(ctx context.Context) error {
 	c.mu.Lock()
 	if c.stopped {
@@ -145,6 +147,13 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	c.mu.Unlock()
 	err := c.queue.Shutdown(ctx)
 	if c.stopAdopt != nil {
+		// A short-lived process (a wrap whose client only listed tools) may exit before its
+		// adoption pass is through: it finishes that pass, or a last one, within ctx.
+		close(c.finishAdopt)
+		select {
+		case <-c.adoptDone:
+		case <-ctx.Done():
+		}
 		c.stopAdopt()
 		<-c.adoptDone
 	}
@@ -216,17 +225,20 @@ func (c *Client) send(ctx context.Context, recs [][]byte) (int, Response, error)
 	return res.StatusCode, resp, nil
 }
 
-// adoptLoop sends the spools other processes left under SpoolDir, retrying while some remain.
+// adoptLoop sends the spools other processes left under SpoolDir, retrying while some remain,
+// until Shutdown, after which it makes one more pass at most.
 func (c *Client) adoptLoop(ctx context.Context) {
 	defer close(c.adoptDone)
 	delay := time.Second
-	for {
+	for last := false; ; {
 		left := c.adoptOrphans(ctx)
-		if left == 0 || ctx.Err() != nil {
+		if left == 0 || last || ctx.Err() != nil {
 			return
 		}
 		select {
 		case <-time.After(delay):
+		case <-c.finishAdopt:
+			last = true
 		case <-ctx.Done():
 			return
 		}

@@ -195,10 +195,11 @@ func TestServerLifecycle(t *testing.T) {
 // ingestServer is an httptest server with the real handler on a fixed address, so it can be
 // stopped and started again where a client expects it.
 type ingestServer struct {
-	rec  *recorder
-	h    *Handler
-	addr string
-	srv  *httptest.Server
+	rec   *recorder
+	h     *Handler
+	addr  string
+	srv   *httptest.Server
+	delay time.Duration // before each answer, as an mcpwatch under load
 }
 
 func newIngestServer(t *testing.T, token string) *ingestServer {
@@ -218,7 +219,10 @@ func (s *ingestServer) start(t *testing.T) {
 	l, err := net.Listen("tcp", s.addr)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
-	mux.Handle(Path, s.h)
+	mux.Handle(Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(s.delay)
+		s.h.ServeHTTP(w, r)
+	}))
 	s.srv = httptest.NewUnstartedServer(mux)
 	s.srv.Listener = l
 	s.srv.Start()
@@ -305,6 +309,37 @@ func TestClientLeavesEventsForTheNextProcess(t *testing.T) {
 	require.Eventually(t, func() bool { return second.adoptedDirs.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, second.Shutdown(ctx))
 	require.Equal(t, want, srv.rec.ids())
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	require.Empty(t, entries, "both spools are gone")
+}
+
+// TestClientSendsLeftBehindEventsBeforeExit: a process that ends at once (a wrap whose client
+// only listed tools) still sends the events an earlier one left, within its Shutdown's time.
+func TestClientSendsLeftBehindEventsBeforeExit(t *testing.T) {
+	srv := newIngestServer(t, "")
+	root := t.TempDir()
+	ctx := context.Background()
+	first := newClient(t, srv.url(), root, "")
+	require.NoError(t, first.Start(ctx))
+	var want []string
+	for i := range 20 {
+		ev := validEvent(i)
+		want = append(want, ev.ID)
+		first.Emit(ev)
+	}
+	shutdownCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	require.NoError(t, first.Shutdown(shutdownCtx))
+
+	srv.delay = 300 * time.Millisecond
+	srv.start(t)
+	second := newClient(t, srv.url(), root, "")
+	require.NoError(t, second.Start(ctx))
+	shutdownCtx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	require.NoError(t, second.Shutdown(shutdownCtx))
+	require.Equal(t, want, srv.rec.ids(), "sent before Shutdown returned")
 	entries, err := os.ReadDir(root)
 	require.NoError(t, err)
 	require.Empty(t, entries, "both spools are gone")
