@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONRPCParse$$' -fuzztime $(FUZZTIME) ./collector/jsonrpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSEParser$$' -fuzztime $(FUZZTIME) ./collector/sse/
 	$(GO) test -run '^$$' -fuzz '^FuzzMask$$' -fuzztime $(FUZZTIME) ./collector/capture/
+	$(GO) test -run '^$$' -fuzz '^FuzzArgumentsMember$$' -fuzztime $(FUZZTIME) ./collector/capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolDamage$$' -fuzztime $(FUZZTIME) ./collector/spool/
 	$(GO) test -run '^$$' -fuzz '^FuzzOTLPDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./collector/otlp/
 	$(GO) test -run '^$$' -fuzz '^FuzzRFC5424$$' -fuzztime $(FUZZTIME) ./alerting/format/

@@ -116,6 +116,41 @@ func FuzzMask(f *testing.F) {
 	})
 }
 
+// argumentsByDecoding is how Arguments found params.arguments before member: encoding/json.
+func argumentsByDecoding(params []byte) []byte {
+	var p struct {
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return nil
+	}
+	return p.Arguments
+}
+
+func TestMemberMatchesDecoding(t *testing.T) {
+	for _, in := range []string{
+		`{"name":"echo","arguments":{"message":"hi"}}`, `{"arguments":null}`, `{"arguments" : [1, {"a":"}"}] , "x":1}`,
+		`{"Arguments":1,"arguments":2}`, `{"arguments":1,"ARGUMENTS":2}`, `{"\u0061rguments":"esc"}`, `{"argument\u017f":"long s"}`,
+		`{"argu_ments":1}`, `{"args":1}`, `{}`, `[{"arguments":1}]`, `null`, `"arguments"`, ` { "arguments" : "x" } `,
+	} {
+		require.Equal(t, string(argumentsByDecoding([]byte(in))), string(member([]byte(in), "arguments")), in)
+	}
+}
+
+// FuzzArgumentsMember: on well-formed JSON, member finds what encoding/json decodes; on any
+// input it does not panic.
+func FuzzArgumentsMember(f *testing.F) {
+	for _, s := range []string{`{"name":"a","arguments":{"q":1}}`, `{"ARGUMENTS":[],"arguments":"x"}`, `{"\u0061rguments":1}`, `[1]`, `{"a":{"arguments":1}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got := member(in, "arguments")
+		if json.Valid(in) {
+			require.Equal(t, string(argumentsByDecoding(in)), string(got), "in %q", in)
+		}
+	})
+}
+
 func TestToolsYAML(t *testing.T) {
 	tests := []struct {
 		doc     string
@@ -263,5 +298,24 @@ func BenchmarkMask(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Mask(raw, DefaultInspectionMaxBytes, "")
+	}
+}
+
+// BenchmarkArgumentsMember: finding a tools/call's arguments in its params, by member beside
+// encoding/json (how Arguments found them before).
+func BenchmarkArgumentsMember(b *testing.B) {
+	params := []byte(`{"name":"search","arguments":{"path":"/srv/data/report.csv","options":{"encoding":"utf-8","limit":100}},"_meta":{"progressToken":7}}`)
+	for _, find := range []struct {
+		name string
+		fn   func([]byte) []byte
+	}{{"member", func(p []byte) []byte { return member(p, "arguments") }}, {"encoding_json", argumentsByDecoding}} {
+		b.Run(find.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(find.fn(params)) == 0 {
+					b.Fatal("no arguments")
+				}
+			}
+		})
 	}
 }

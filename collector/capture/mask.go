@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -387,6 +388,59 @@ func (w *walker) value(depth int) error {
 			return errSyntax
 		}
 		return w.write(lit...)
+	}
+}
+
+// member returns the raw value of the member of the object obj that encoding/json would decode
+// into a struct field called name (the last whose key equals name, ignoring case), or nil when
+// there is none or obj is not an object. It reads the keys and skips the values, where
+// json.Unmarshal would check and decode them all.
+func member(obj []byte, name string) []byte {
+	w := walker{in: obj}
+	if w.expect('{') != nil {
+		return nil
+	}
+	w.ws()
+	if w.pos < len(w.in) && w.in[w.pos] == '}' {
+		return nil
+	}
+	var found []byte
+	for {
+		raw, escaped, err := w.str()
+		if err != nil {
+			return nil
+		}
+		matches := !escaped && bytes.EqualFold(raw, []byte(name))
+		if escaped {
+			key, err := decoded(raw, escaped)
+			if err != nil {
+				return nil
+			}
+			matches = strings.EqualFold(key, name)
+		}
+		if w.expect(':') != nil {
+			return nil
+		}
+		w.ws()
+		start := w.pos
+		if w.skipValue() != nil {
+			return nil
+		}
+		if matches {
+			found = w.in[start:w.pos]
+		}
+		w.ws()
+		if w.pos >= len(w.in) {
+			return nil
+		}
+		switch w.in[w.pos] {
+		case ',':
+			w.pos++
+		case '}':
+			return found
+		default:
+			return nil
+		}
 	}
 }
 

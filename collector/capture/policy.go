@@ -184,9 +184,9 @@ func (p *Policy) decide(server, method, target string) Decision {
 	return Decision{MaxBytes: p.inspection}
 }
 
-// Arguments returns the content of a request or notification's params: params.arguments for
-// tools/call and prompts/get, params without _meta otherwise (what ArgsShape describes). It
-// returns nil when there is nothing to carry.
+// Arguments returns the content of a request or notification's params, well-formed JSON as
+// jsonrpc.Parse leaves them: params.arguments for tools/call and prompts/get, params without
+// _meta otherwise (what ArgsShape describes). It returns nil when there is nothing to carry.
 func (d Decision) Arguments(method string, params json.RawMessage) *schemas.Content {
 	if d.MaxBytes <= 0 || len(params) == 0 {
 		return nil
@@ -195,13 +195,11 @@ func (d Decision) Arguments(method string, params json.RawMessage) *schemas.Cont
 	var cut bool
 	switch method {
 	case "tools/call", "prompts/get":
-		var p struct {
-			Arguments json.RawMessage `json:"arguments"`
-		}
-		if json.Unmarshal(params, &p) != nil || len(p.Arguments) == 0 {
+		args := member(params, "arguments")
+		if len(args) == 0 {
 			return nil
 		}
-		text, cut = Mask(p.Arguments, d.MaxBytes, "")
+		text, cut = Mask(args, d.MaxBytes, "")
 	default:
 		text, cut = Mask(params, d.MaxBytes, "_meta")
 		if text == "{}" {
