@@ -151,6 +151,17 @@ func FuzzArgumentsMember(f *testing.F) {
 	})
 }
 
+func TestReapply(t *testing.T) {
+	sent := &schemas.Content{Arguments: `{"token":"abc"}`, Result: `{"content":[{"type":"text","text":"ok"}]}`, Captured: true}
+	require.Equal(t, &schemas.Content{Arguments: `{"token":"***"}`, Result: `{"content":[{"type":"text","text":"ok"}]}`},
+		Decision{MaxBytes: 100}.Reapply(sent))
+	require.Equal(t, `{"token":"abc"}`, sent.Arguments, "the sender's content is not changed")
+	require.Equal(t, &schemas.Content{Arguments: `{"tok`, Result: `{"con`, Truncated: true, Captured: true},
+		Decision{MaxBytes: 5, Captured: true}.Reapply(sent))
+	require.Nil(t, Decision{}.Reapply(sent), "no content under this policy")
+	require.Nil(t, Decision{MaxBytes: 100}.Reapply(nil))
+}
+
 func TestToolsYAML(t *testing.T) {
 	tests := []struct {
 		doc     string

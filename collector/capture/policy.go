@@ -237,3 +237,36 @@ func (d Decision) WithResult(c *schemas.Content, result json.RawMessage, rpcErr 
 	out.Truncated = out.Truncated || cut
 	return out
 }
+
+// Reapply holds content built elsewhere (a wrap, another collector posting to ingest) to this
+// decision, since the sender's own policy is not the operator's: captured only where this
+// policy opts in, secrets masked again, each part cut to MaxBytes. It returns nil when the
+// decision carries no content. c is not changed.
+func (d Decision) Reapply(c *schemas.Content) *schemas.Content {
+	if c == nil || d.MaxBytes <= 0 {
+		return nil
+	}
+	out := &schemas.Content{Captured: d.Captured, Truncated: c.Truncated}
+	var cut bool
+	out.Arguments, cut = remask(c.Arguments, d.MaxBytes)
+	out.Truncated = out.Truncated || cut
+	out.Result, cut = remask(c.Result, d.MaxBytes)
+	out.Truncated = out.Truncated || cut
+	if out.Arguments == "" && out.Result == "" {
+		return nil
+	}
+	return out
+}
+
+// remask masks text, JSON as Mask does (by key and by pattern) or, when it is not JSON (a
+// sender cut it), by pattern alone, and cuts it to max bytes.
+func remask(text string, max int) (string, bool) {
+	if text == "" {
+		return "", false
+	}
+	if json.Valid([]byte(text)) {
+		return Mask([]byte(text), max, "")
+	}
+	masked := MaskString(text)
+	return cutUTF8([]byte(masked), max), len(masked) > max
+}

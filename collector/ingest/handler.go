@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -30,14 +31,29 @@ type Handler struct {
 	cfg     Config
 	emitter pipeline.EventEmitter
 	log     *slog.Logger
+	capture *capture.Policy // nil: content passes as the sender built it
 
 	requests *prometheus.CounterVec
 	events   prometheus.Counter
 	badLines prometheus.Counter
 }
 
+// Option configures a Handler.
+type Option func(*Handler) error
+
+// WithCapture holds the content of ingested events to the operator's capture policy (the
+// collector's capture rules and caps) rather than to whatever the sender decided: `mcpwatch
+// wrap` and other collectors build content by their own, default, policy.
+func WithCapture(cfg capture.Config) Option {
+	return func(h *Handler) error {
+		p, err := capture.New(cfg)
+		h.capture = p
+		return err
+	}
+}
+
 // New returns the ingest handler for cfg, handing events to emitter.
-func New(cfg Config, emitter pipeline.EventEmitter, set pipeline.Settings) (*Handler, error) {
+func New(cfg Config, emitter pipeline.EventEmitter, set pipeline.Settings, opts ...Option) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid ingest config: %w", err)
 	}
@@ -46,7 +62,7 @@ func New(cfg Config, emitter pipeline.EventEmitter, set pipeline.Settings) (*Han
 	}
 	cfg.SetDefaults()
 	set = set.WithComponent("ingest")
-	return &Handler{
+	h := &Handler{
 		cfg:     cfg,
 		emitter: emitter,
 		log:     set.Logger,
@@ -59,7 +75,13 @@ func New(cfg Config, emitter pipeline.EventEmitter, set pipeline.Settings) (*Han
 		badLines: pipeline.Register(set.Registry, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mcpwatch_ingest_rejected_lines_total", Help: "Lines of ingest requests that were not valid Event v1.",
 		})),
-	}, nil
+	}
+	for _, opt := range opts {
+		if err := opt(h); err != nil {
+			return nil, fmt.Errorf("invalid ingest config: %w", err)
+		}
+	}
+	return h, nil
 }
 
 // LineError names a rejected line of a request (1-based).
@@ -124,6 +146,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, Response) 
 				bad = append(bad, LineError{Line: line, Error: err.Error()})
 			}
 			continue
+		}
+		if h.capture != nil && ev.Content != nil {
+			ev.Content = h.capture.Decide(ev.ServerID, ev.Method, ev.Target).Reapply(ev.Content)
 		}
 		events = append(events, ev)
 	}

@@ -21,6 +21,7 @@
 // Every event of one Run shares a SessionID (a UUIDv7 minted per run), Source stdiotap,
 // Transport stdio and ServerID (Config.ServerID, by default derived from the command). The
 // agent is Config.AgentID when set (recorded as the declared agent), else the clientInfo name
-// from initialize. As everywhere in mcpwatch, events carry argument shapes and hashes, never
-// values.
+// from initialize. As everywhere in mcpwatch, events record argument shapes and hashes; the
+// arguments and results themselves travel masked and size-capped for the enricher's inspection,
+// and are stored only where the running mcpwatch's capture rules opt the server in.
 package stdiotap

@@ -206,7 +206,7 @@ func (a *App) collector() (pipeline.Component, error) {
 	}
 	var ing *ingest.Handler
 	if !a.cfg.Collector.Ingest.Disabled {
-		if ing, err = ingest.New(a.cfg.Collector.Ingest, em, a.set); err != nil {
+		if ing, err = ingest.New(a.cfg.Collector.Ingest, em, a.set, ingest.WithCapture(a.cfg.Collector.captureConfig())); err != nil {
 			return fail(err)
 		}
 	}
