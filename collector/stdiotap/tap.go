@@ -155,7 +155,7 @@ wait:
 	for {
 		select {
 		case sig := <-p.Signals:
-			if err := cmd.Process.Signal(sig); err != nil {
+			if err := forwardSignal(cmd, sig); err != nil {
 				t.log.Debug("cannot forward signal", "signal", sig, "err", err)
 			}
 		case <-ctx.Done():
