@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/collector/sse"
@@ -966,13 +968,14 @@ type emitQueue struct {
 	closed    bool
 	scheduled bool           // a drain is due or under way
 	drains    sync.WaitGroup // the drain under way, for stop
+	inline    prometheus.Counter
 }
 
 func (q *emitQueue) start(t *Tap) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.closed {
-		q.started = true
+		q.started, q.inline = true, t.metrics.inlineEvents
 	}
 }
 
@@ -994,7 +997,11 @@ func (q *emitQueue) run(job func()) {
 		q.mu.Unlock()
 		return
 	}
+	full := q.started && !q.closed
 	q.mu.Unlock()
+	if full {
+		q.inline.Inc()
+	}
 	job()
 }
 

@@ -66,6 +66,30 @@ func TestStalledBusNeverBlocksACall(t *testing.T) {
 	require.NoError(t, tap.Shutdown(sctx))
 	// initialize, notifications/initialized and 20 calls at least, all handed over.
 	require.GreaterOrEqual(t, em.count(), 22)
+	require.Zero(t, counterValue(t, tap.metrics.inlineEvents), "the emit queue had room for them all")
+}
+
+// TestFullEmitQueueBuildsEventsInline: once emitQueueLen events wait for a stalled emit
+// goroutine, the next one is built on its call's goroutine (slower, never lost), and counted.
+func TestFullEmitQueueBuildsEventsInline(t *testing.T) {
+	tap, _, _ := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: "http://127.0.0.1:1/mcp"}}})
+	q := &tap.emitQ
+	stall := make(chan struct{})
+	q.run(func() { <-stall })
+	require.Eventually(t, func() bool { // the emit goroutine took that job, and is stuck in it
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.jobs) == 0
+	}, 10*time.Second, time.Millisecond)
+	for range emitQueueLen {
+		q.run(func() {})
+	}
+	require.Zero(t, counterValue(t, tap.metrics.inlineEvents))
+	ranInline := false
+	q.run(func() { ranInline = true })
+	require.True(t, ranInline, "built on the caller's goroutine")
+	require.Equal(t, 1.0, counterValue(t, tap.metrics.inlineEvents))
+	close(stall)
 }
 
 // TestAbsentBusNeverBlocksACall runs the tap with the real spooled bus emitter and no broker:

@@ -13,6 +13,7 @@ type metrics struct {
 	malformed      *prometheus.CounterVec // unparsable traffic, by direction
 	upstreamErrors *prometheus.CounterVec // upstream unreachable or failing mid-request
 	untracked      *prometheus.CounterVec // messages that could not be paired, by reason
+	inlineEvents   prometheus.Counter     // events built on a call's goroutine: the emit queue was full
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "mcpwatch", Subsystem: "httptap", Name: "untracked_messages_total",
 			Help: "Messages the tap could not pair: responses to unknown or expired requests, requests over the pending limit.",
 		}, []string{"reason"}),
+		inlineEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mcpwatch", Subsystem: "httptap", Name: "events_built_inline_total",
+			Help: "Events built and handed to the bus on the call's own goroutine because the emit queue was full (the bus falls behind the traffic); each adds that work to the call's latency.",
+		}),
 	}
 	var err error
 	m.requests, err = register(reg, m.requests)
@@ -51,6 +56,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if err == nil {
 		m.untracked, err = register(reg, m.untracked)
+	}
+	if err == nil {
+		m.inlineEvents, err = register(reg, m.inlineEvents)
 	}
 	return m, err
 }
