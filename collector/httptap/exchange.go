@@ -74,6 +74,7 @@ type exchange struct {
 	upstreamErr bool
 	cut         bool // the client went away, or the body was closed before its end
 	rpcErrCode  int  // code of a JSON-RPC error with a null id: it answers every request
+	unread      int  // bytes the server sent on this exchange that the tap could not parse
 	finished    bool
 
 	// Response body observation, touched by the proxy goroutine only.
@@ -487,6 +488,9 @@ func (ex *exchange) unparsed(dir schemas.Direction, size int, at time.Time) {
 	ex.mu.Lock()
 	sid := ex.sessionID
 	ev.Transport = ex.transport
+	if dir == schemas.ServerToClient {
+		ex.unread += size
+	}
 	ex.mu.Unlock()
 	ex.tap.identify(&ev, sid, ex.tap.sessions.info(ex.sessionKey(sid)), ex.hdr, clientFacts{})
 	ex.tap.emit(ev)
@@ -504,8 +508,9 @@ func (ex *exchange) finish() {
 	acks, sent, legacy := ex.acks, ex.sent, ex.legacy
 	ex.acks, ex.sent = nil, nil
 	status, respAt, upstreamErr, rpcErrCode, sessionID := ex.status, ex.respAt, ex.upstreamErr, ex.rpcErrCode, ex.sessionID
-	cut := ex.cut
+	cut, unread := ex.cut, ex.unread
 	ex.mu.Unlock()
+	open := ex.own.drain()
 
 	now := time.Now()
 	if respAt.IsZero() {
@@ -522,6 +527,14 @@ func (ex *exchange) finish() {
 			ev.ErrorCode = status
 		}
 	}
+	// What the tap could not parse (too large, not JSON-RPC) may well hold the answer of a
+	// request still open: such a request is malformed, not a timeout (an error to the baselines).
+	unreadable := func(ev *schemas.Event) {
+		ev.Status = schemas.StatusMalformed
+		if len(open) == 1 {
+			ev.ResponseBytes = unread
+		}
+	}
 	failed := upstreamErr || status >= 300
 	settle := func(c *call) {
 		switch {
@@ -529,11 +542,13 @@ func (ex *exchange) finish() {
 			ex.tap.resolve(c, sessionID, respAt, httpError)
 		case c.track.listen:
 			ex.tap.resolve(c, sessionID, now, listenEnded)
+		case unread > 0:
+			ex.tap.resolve(c, sessionID, now, unreadable)
 		default:
 			ex.tap.resolve(c, sessionID, now, timedOut) // the stream ended without the response
 		}
 	}
-	for _, c := range ex.own.drain() {
+	for _, c := range open {
 		if cut && !failed {
 			ex.tap.orphan(c, sessionID, now)
 		} else {

@@ -167,8 +167,8 @@ func TestUnparsableTrafficPassesThroughUntouched(t *testing.T) {
 			bodies, _ := ru.got()
 			require.Equal(t, []string{tt.reqBody}, bodies, "the upstream must get the body byte for byte")
 
-			ev := rec.waitFor(t, "malformed", func(e schemas.Event) bool { return e.Status == schemas.StatusMalformed })
-			require.Equal(t, schemas.KindUnparsed, ev.Kind)
+			ev := rec.waitFor(t, "unparsed", func(e schemas.Event) bool { return e.Kind == schemas.KindUnparsed })
+			require.Equal(t, schemas.StatusMalformed, ev.Status)
 			require.Equal(t, tt.wantDir, ev.Direction)
 			if tt.wantDir == schemas.ClientToServer {
 				require.Equal(t, tt.wantBytes, ev.RequestBytes)
@@ -177,6 +177,12 @@ func TestUnparsableTrafficPassesThroughUntouched(t *testing.T) {
 			}
 			require.Equal(t, "s", ev.ServerID)
 			require.NotEmpty(t, ev.ID)
+			if strings.Contains(tt.reqBody, `"id"`) {
+				// Its response was what could not be read: malformed, not a timeout.
+				call := rec.waitFor(t, "the request", byMethod("ping"))
+				require.Equal(t, schemas.StatusMalformed, call.Status)
+				require.Equal(t, tt.wantBytes, call.ResponseBytes)
+			}
 		})
 	}
 }
