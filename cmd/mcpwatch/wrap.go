@@ -69,6 +69,10 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "mcpwatch wrap: --log-level: must be debug, info, warn or error, got %q\n", *logLevel)
 		return exitUsage
 	}
+	if *flushTimeout < 0 {
+		fmt.Fprintf(stderr, "mcpwatch wrap: --flush-timeout: must not be negative, got %s\n", *flushTimeout)
+		return exitUsage
+	}
 	if *token == "" {
 		*token = os.Getenv(envWrapToken)
 	}

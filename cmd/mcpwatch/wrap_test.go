@@ -338,6 +338,8 @@ func TestWrapUsage(t *testing.T) {
 		{[]string{"wrap", "--agent", "a"}, exitUsage, "no server command given", ""},
 		{[]string{"wrap", "--mcpwatch", "127.0.0.1:7400", "--", "x"}, exitUsage, "--mcpwatch: must be an absolute http(s) URL", ""},
 		{[]string{"wrap", "--log-level", "loud", "--", "x"}, exitUsage, "--log-level", ""},
+		{[]string{"wrap", "--flush-timeout", "-1s", "--", "x"}, exitUsage, "--flush-timeout: must not be negative, got -1s", ""},
+		{[]string{"wrap", "--agent", "bot\nlevel=error", "--", "x"}, exitUsage, "--agent: must be printable UTF-8", ""},
 		{[]string{"wrap", "--bogus", "--", "x"}, exitUsage, "flag provided but not defined", ""},
 		{[]string{"wrap", "--help"}, exitOK, "", "mcpwatch wrap [--agent ID]"},
 	} {

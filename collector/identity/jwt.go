@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,9 +33,11 @@ type jwtVerifier struct {
 	leeway  time.Duration
 	hmac    []byte
 	useJWKS bool
-	verify  *jwt.Parser // nil when there is nothing to verify with
-	decode  *jwt.Parser
-	keys    atomic.Pointer[keySet]
+	// verifyOpts make the verifying parser, nil when there is nothing to verify with. A parser
+	// is made per check so exp and nbf are checked at the caller's time, the cache's clock.
+	verifyOpts []jwt.ParserOption
+	decode     *jwt.Parser
+	keys       atomic.Pointer[keySet]
 	// gen counts key set changes, so a result computed with an old set is not cached.
 	gen atomic.Uint64
 	// unknownKID is signalled (without blocking) when a token names a key id the set lacks.
@@ -48,6 +51,10 @@ type tokenResult struct {
 	agent    string
 	verified bool
 	exp      time.Time // zero when the token has no exp
+	// recheckAt, when set, is when an unverified token that failed only for its nbf becomes
+	// valid (nbf less the leeway): from then on the cached failure is stale and it is checked
+	// again. Other failures do not depend on the time (an expired token stays expired).
+	recheckAt time.Time
 }
 
 func newJWTVerifier(c JWTConfig) *jwtVerifier {
@@ -75,7 +82,7 @@ func newJWTVerifier(c JWTConfig) *jwtVerifier {
 		if c.Audience != "" {
 			opts = append(opts, jwt.WithAudience(c.Audience))
 		}
-		v.verify = jwt.NewParser(opts...)
+		v.verifyOpts = opts
 	}
 	return v
 }
@@ -109,9 +116,12 @@ func (v *jwtVerifier) attribute(tok string, now time.Time) (agent string, verifi
 	v.mu.Lock()
 	res, ok := v.cache[key]
 	v.mu.Unlock()
+	if ok && !res.recheckAt.IsZero() && !now.Before(res.recheckAt) {
+		ok = false // it was early, and no longer is
+	}
 	if !ok {
 		gen := v.gen.Load()
-		res = v.check(tok)
+		res = v.check(tok, now)
 		v.mu.Lock()
 		if v.gen.Load() == gen { // else the keys changed meanwhile: check again next time
 			if len(v.cache) >= maxCachedTokens {
@@ -128,13 +138,16 @@ func (v *jwtVerifier) attribute(tok string, now time.Time) (agent string, verifi
 	return res.agent, res.verified
 }
 
-// check parses and, when it can, verifies a token.
-func (v *jwtVerifier) check(tok string) tokenResult {
+// check parses and, when it can, verifies a token at time now.
+func (v *jwtVerifier) check(tok string, now time.Time) tokenResult {
 	claims := jwt.MapClaims{}
-	verified := false
-	if v.verify != nil {
-		_, err := v.verify.ParseWithClaims(tok, claims, v.keyFor)
+	verified, early := false, false
+	if v.verifyOpts != nil {
+		p := jwt.NewParser(append(slices.Clip(v.verifyOpts), jwt.WithTimeFunc(func() time.Time { return now }))...)
+		_, err := p.ParseWithClaims(tok, claims, v.keyFor)
 		verified = err == nil
+		// Claims are checked only once the signature holds, so this token is genuine but early.
+		early = errors.Is(err, jwt.ErrTokenNotValidYet)
 		if errors.Is(err, errUnknownKID) {
 			select {
 			case v.unknownKID <- struct{}{}:
@@ -153,6 +166,9 @@ func (v *jwtVerifier) check(tok string) tokenResult {
 	res.agent = cleanAgent(res.agent)
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		res.exp = exp.Time
+	}
+	if nbf, err := claims.GetNotBefore(); early && err == nil && nbf != nil {
+		res.recheckAt = nbf.Add(-v.leeway)
 	}
 	if res.agent == "" {
 		res.verified = false

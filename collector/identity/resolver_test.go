@@ -301,6 +301,43 @@ func TestJWTCachedTokenExpires(t *testing.T) {
 	}
 }
 
+// TestJWTEarlyTokenVerifiedOnceValid: a genuine token presented before its nbf is unverified,
+// but that failure is not cached past the nbf (with an HMAC secret nothing else empties the
+// cache), and the verification then cached still ends at the token's exp.
+func TestJWTEarlyTokenVerifiedOnceValid(t *testing.T) {
+	r, _ := newResolver(t, Config{JWT: JWTConfig{HMACSecret: secret, Leeway: time.Second}})
+	t0 := time.Now().Truncate(time.Second)
+	nbf, exp := t0.Add(time.Hour), t0.Add(2*time.Hour)
+	tok := identitytest.SignHMAC(t, secret, jwt.MapClaims{"sub": "a", "nbf": nbf.Unix(), "exp": exp.Unix()})
+	for _, step := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{t0, false},
+		{nbf.Add(-2 * time.Second), false}, // still early, from the cache
+		{nbf.Add(-time.Second), true},      // within the leeway
+		{nbf.Add(time.Minute), true},
+		{exp.Add(time.Second), true},
+		{exp.Add(2 * time.Second), false},
+	} {
+		agent, verified := r.jwt.attribute(tok, step.at)
+		require.Equal(t, "a", agent)
+		require.Equal(t, step.want, verified, "at %s", step.at.Sub(t0))
+	}
+
+	// A token also failing otherwise stays unverified once it is no longer early.
+	r, _ = newResolver(t, Config{JWT: JWTConfig{HMACSecret: secret, Issuer: "https://idp.example"}})
+	tok = identitytest.SignHMAC(t, secret, jwt.MapClaims{"sub": "a", "nbf": nbf.Unix(), "iss": "https://other"})
+	for _, at := range []time.Time{t0, nbf, nbf.Add(time.Minute)} {
+		_, verified := r.jwt.attribute(tok, at)
+		require.False(t, verified)
+	}
+	require.Len(t, r.jwt.cache, 1)
+	for _, res := range r.jwt.cache {
+		require.True(t, res.recheckAt.IsZero(), "a failure that no longer depends on the time is kept")
+	}
+}
+
 // TestJWKSRotation: a token signed by a key the set does not know yet is unverified, makes the
 // resolver fetch the set again, and is verified once the new key is published.
 func TestJWKSRotation(t *testing.T) {

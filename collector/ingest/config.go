@@ -3,7 +3,9 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -23,7 +25,9 @@ type Config struct {
 	// Disabled turns the endpoint off.
 	Disabled bool `yaml:"disabled"`
 	// Token, when set, is the bearer token clients must send (Authorization: Bearer TOKEN).
-	// Without one, any local process that can reach the listener may post events.
+	// Without one, any process that can reach the listener may post events, so it is required
+	// when the listener is not loopback and does not require client certificates
+	// (ValidateListener).
 	Token string `yaml:"token"`
 	// MaxBodyBytes bounds one request's body; larger ones get 413. Default 8 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
@@ -38,10 +42,41 @@ func (c *Config) SetDefaults() {
 
 // Validate reports every invalid field, named under collector.ingest.
 func (c Config) Validate() error {
-	if c.MaxBodyBytes < 0 {
-		return errors.New("collector.ingest.max_body_bytes: must not be negative")
+	var errs []error
+	// Said without echoing the token: config errors end up in logs.
+	if strings.ContainsAny(c.Token, " \t\r\n") {
+		errs = append(errs, errors.New("collector.ingest.token: must not contain whitespace"))
 	}
-	return nil
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("collector.ingest.max_body_bytes: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateListener checks the endpoint against the listener serving it, collector.http.listen
+// (listen, host:port): one that other machines can reach must not take events from anyone, so
+// it needs Token unless clientCertsRequired (the listener refuses clients without a verified
+// certificate). A disabled endpoint needs nothing; an unparsable listen is reported elsewhere.
+func (c Config) ValidateListener(listen string, clientCertsRequired bool) error {
+	if c.Disabled || c.Token != "" || clientCertsRequired {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || isLoopback(host) {
+		return nil
+	}
+	return fmt.Errorf("collector.ingest.token: required when collector.http.listen (%s) is not loopback "+
+		"(or have the tap require client certificates: collector.http.tls.client_auth: require)", listen)
+}
+
+// isLoopback reports whether host only reaches this machine. An empty host (":7400") binds
+// every interface, so it is not loopback.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ClientConfig configures a Client (the flags of `mcpwatch wrap`).
@@ -78,7 +113,8 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	return c
 }
 
-// Validate reports every invalid field by its flag name.
+// Validate reports every invalid field by its flag name, or by its Go field name where no flag
+// of `mcpwatch wrap` sets it.
 func (c ClientConfig) Validate() error {
 	var errs []error
 	if c.URL != "" {
@@ -93,10 +129,10 @@ func (c ClientConfig) Validate() error {
 		errs = append(errs, errors.New("--spool-max-bytes: must not be negative"))
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, errors.New("timeout: must not be negative"))
+		errs = append(errs, errors.New("ClientConfig.Timeout: must not be negative"))
 	}
 	if c.BatchBytes < 0 {
-		errs = append(errs, errors.New("batch_bytes: must not be negative"))
+		errs = append(errs, errors.New("ClientConfig.BatchBytes: must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"cmp"
 	"net"
 	"os"
 	"strconv"
@@ -35,6 +36,8 @@ type Config struct {
 	// BearerTokens, when not empty, are the tokens a sender must present: the HTTP header or the
 	// gRPC metadata "authorization: Bearer <token>". Requests without one of them get 401
 	// (Unauthenticated over gRPC). Tokens are compared in constant time and never logged.
+	// Required when a transport listens on an address other than loopback, unless
+	// TLS.ClientCAFile makes senders present a certificate.
 	BearerTokens []string `yaml:"bearer_tokens"`
 	// MaxMessageBytes bounds one export request, after decompression. Larger requests are
 	// refused (413 over HTTP, ResourceExhausted over gRPC). Default 4 MiB.
@@ -84,6 +87,20 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	// A receiver other machines can reach must not take spans from anyone. Checked whether or
+	// not the receiver is enabled: New runs whatever it is given.
+	if len(c.BearerTokens) == 0 && c.TLS.ClientCAFile == "" {
+		for _, tr := range []struct {
+			name, def string
+			cfg       TransportConfig
+		}{{"grpc", DefaultGRPCListen, c.GRPC}, {"http", DefaultHTTPListen, c.HTTP}} {
+			listen := cmp.Or(tr.cfg.Listen, tr.def)
+			if host, _, err := net.SplitHostPort(listen); err == nil && !tr.cfg.Disabled && !isLoopback(host) {
+				errs.Addf(p+"bearer_tokens", "required when %s%s.listen (%s) is not loopback (or require client certificates: %stls.client_ca_file)",
+					p, tr.name, listen, p)
+			}
+		}
+	}
 	if c.Enabled && c.GRPC.Disabled && c.HTTP.Disabled {
 		errs.Add(p+"enabled", "both transports are disabled: disable the receiver instead, or enable grpc or http")
 	}
@@ -116,6 +133,16 @@ func (c *Config) Validate() error {
 		errs.Add(p+"max_message_bytes", "must not be negative")
 	}
 	return errs.Err()
+}
+
+// isLoopback reports whether host only reaches this machine. An empty host (":4317") binds
+// every interface, so it is not loopback.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // SetDefaults fills empty listen addresses and the size limit. The collector id is left empty

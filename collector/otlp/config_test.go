@@ -48,6 +48,23 @@ func TestConfigValidate(t *testing.T) {
 		{name: "negative size", cfg: Config{MaxMessageBytes: -1}, errs: []string{
 			"collector.otlp.max_message_bytes: must not be negative",
 		}},
+		// A listener other machines reach needs bearer tokens or client certificates.
+		{name: "loopback needs nothing", cfg: Config{Enabled: true, GRPC: TransportConfig{Listen: "[::1]:4317"}, HTTP: TransportConfig{Listen: "localhost:0"}}},
+		{name: "public without tokens", cfg: Config{Enabled: true, GRPC: TransportConfig{Listen: "0.0.0.0:4317"}, HTTP: TransportConfig{Listen: ":4318"}}, errs: []string{
+			"collector.otlp.bearer_tokens: required when collector.otlp.grpc.listen (0.0.0.0:4317) is not loopback (or require client certificates: collector.otlp.tls.client_ca_file)",
+			"collector.otlp.bearer_tokens: required when collector.otlp.http.listen (:4318) is not loopback",
+		}},
+		{name: "public without tokens, receiver off", cfg: Config{GRPC: TransportConfig{Listen: "10.0.0.5:4317"}}, errs: []string{
+			"collector.otlp.bearer_tokens: required when collector.otlp.grpc.listen (10.0.0.5:4317) is not loopback",
+		}},
+		{name: "public transport disabled", cfg: Config{Enabled: true, HTTP: TransportConfig{Listen: "0.0.0.0:4318", Disabled: true}}},
+		{name: "public with tokens", cfg: Config{Enabled: true, HTTP: TransportConfig{Listen: "0.0.0.0:4318"}, BearerTokens: []string{"t0k3n"}}},
+		{name: "public with client certificates", cfg: Config{Enabled: true, HTTP: TransportConfig{Listen: "0.0.0.0:4318"},
+			TLS: TLSConfig{CertFile: cert, KeyFile: cert, ClientCAFile: cert}}},
+		{name: "public with TLS only", cfg: Config{Enabled: true, HTTP: TransportConfig{Listen: "0.0.0.0:4318"},
+			TLS: TLSConfig{CertFile: cert, KeyFile: cert}}, errs: []string{
+			"collector.otlp.bearer_tokens: required when collector.otlp.http.listen (0.0.0.0:4318) is not loopback",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

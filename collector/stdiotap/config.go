@@ -2,10 +2,13 @@ package stdiotap
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mcpwatch/mcpwatch/collector/capture"
 )
@@ -15,12 +18,15 @@ const (
 	DefaultMaxLineBytes   = 4 << 20
 	DefaultRequestTimeout = 5 * time.Minute
 	DefaultMaxPending     = 1024
+	// MaxAgentBytes bounds AgentID, as the HTTP tap bounds the agent ids it accepts.
+	MaxAgentBytes = 256
 )
 
 // Config configures the stdio tap.
 type Config struct {
-	// AgentID attributes every event to this agent (wrap --agent). Empty: the clientInfo name
-	// the client sends in initialize.
+	// AgentID attributes every event to this agent (wrap --agent): at most MaxAgentBytes of
+	// printable UTF-8, without surrounding spaces. Empty: the clientInfo name the client sends
+	// in initialize.
 	AgentID string `yaml:"agent_id"`
 	// ServerID names the MCP server in events (wrap --server). Empty: derived from the command
 	// with ServerName.
@@ -47,6 +53,16 @@ type Config struct {
 // Validate reports every invalid field by its flag or key name.
 func (c Config) Validate() error {
 	var errs []error
+	// Held to what the HTTP tap accepts from a client, so a wrap cannot put in its events an
+	// agent id no other collector would (a newline to forge log lines, a megabyte of name).
+	switch a := c.AgentID; {
+	case len(a) > MaxAgentBytes:
+		errs = append(errs, fmt.Errorf("--agent: must be at most %d bytes, got %d", MaxAgentBytes, len(a)))
+	case !utf8.ValidString(a) || strings.IndexFunc(a, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		errs = append(errs, errors.New("--agent: must be printable UTF-8 (no control characters)"))
+	case strings.TrimSpace(a) != a:
+		errs = append(errs, errors.New("--agent: must not begin or end with spaces"))
+	}
 	if c.MaxLineBytes < 0 {
 		errs = append(errs, errors.New("max_line_bytes: must not be negative"))
 	}

@@ -95,6 +95,20 @@ func (c CollectorConfig) OTLPConfig() otlp.Config {
 	return o
 }
 
+// ingestListener checks the ingest endpoint against the listener it is served on. Client
+// certificates guard it only when the tap serves it: without upstreams the listener serves
+// ingest alone, over plain HTTP.
+func (c CollectorConfig) ingestListener() error {
+	listen := c.HTTP.Listen
+	if listen == "" {
+		listen = httptap.DefaultListen
+	}
+	t := c.HTTP.TLS
+	certs := len(c.HTTP.Upstreams) > 0 && t.CertFile != "" && t.ClientCAFile != "" &&
+		(t.ClientAuth == "" || t.ClientAuth == httptap.ClientAuthRequire)
+	return c.Ingest.ValidateListener(listen, certs)
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	// Level is debug, info, warn or error (default info).
@@ -151,7 +165,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Bus.Validate(), c.Store.Validate(), c.Writer.Validate(), c.Enricher.Validate(),
 		c.Detector.Validate(), c.Alerting.Validate(), c.API.Validate(),
-		c.Collector.Ingest.Validate(), c.Collector.Spool.Validate(), c.Collector.OTLP.Validate(),
+		c.Collector.Ingest.Validate(), c.Collector.ingestListener(), c.Collector.Spool.Validate(), c.Collector.OTLP.Validate(),
 		c.Collector.Identity.Validate(), c.Collector.Sessions.Validate(),
 		c.Collector.captureConfig().Validate())
 	// An empty upstream list is allowed: run then starts without the tap and says so.

@@ -13,6 +13,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/alerting"
 	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/collector/httptap"
+	"github.com/mcpwatch/mcpwatch/collector/otlp"
 	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -56,6 +57,7 @@ func TestLoadConfigGood(t *testing.T) {
 				CertFile: "/etc/mcpwatch/tap.crt", KeyFile: "/etc/mcpwatch/tap.key",
 				ClientCAFile: "/etc/mcpwatch/agents-ca.pem", ClientAuth: httptap.ClientAuthVerifyIfGiven,
 			}, c.Collector.HTTP.TLS)
+			require.Equal(t, "ingest-token", c.Collector.Ingest.Token, "required: the listener is public and lets clients without a certificate in")
 			require.Equal(t, []string{"mtls", "jwt", "client_info"}, c.Collector.Identity.Precedence)
 			require.Equal(t, "azp", c.Collector.Identity.JWT.Claim)
 			require.Equal(t, "X-Mcpwatch-Agent", c.Collector.Identity.Header, "unset fields keep their defaults")
@@ -115,6 +117,10 @@ func TestLoadConfigBad(t *testing.T) {
 		"log_level.bad.yml":     {`log.level: must be debug, info, warn or error, got "verbose"`},
 		"upstream_url.bad.yml":  {`collector.http.upstreams[0].url: must be an absolute http(s) URL, got "localhost:3001/mcp"`},
 		"env_unset.bad.yml":     {"testdata/env_unset.bad.yml:6: environment variable MCPWATCH_TEST_UNSET_SECRET is not set"},
+		"exposed.bad.yml": {
+			"collector.ingest.token: required when collector.http.listen (0.0.0.0:7400) is not loopback",
+			"collector.otlp.bearer_tokens: required when collector.otlp.grpc.listen (:4317) is not loopback",
+		},
 		"several.bad.yml": {
 			`log.format: must be text or json, got "xml"`,
 			`collector.identity.precedence[1]: unknown method "ip" (want mtls, jwt, header, baggage or client_info)`,
@@ -153,6 +159,80 @@ func TestLoadConfigFlagsOverrideTheFile(t *testing.T) {
 
 	_, err = app.LoadConfig("testdata/full.good.yml", func(c *app.Config) error { c.Bus.Partitions = -3; return nil })
 	require.ErrorContains(t, err, "bus.partitions: must be at least 1", "flags are validated too")
+}
+
+// TestCollectorListenersNeedAuth: event ingest and the OTLP receiver take events from whoever
+// reaches them, so a listener other than loopback needs their token, or client certificates.
+func TestCollectorListenersNeedAuth(t *testing.T) {
+	dir := t.TempDir()
+	pem := filepath.Join(dir, "x.pem") // the OTLP receiver checks its files exist; New reads them
+	require.NoError(t, os.WriteFile(pem, []byte("x"), 0o600))
+	tap := func(listen string, tls httptap.ListenerTLS) func(*app.Config) {
+		return func(c *app.Config) {
+			c.Collector.HTTP.Listen, c.Collector.HTTP.TLS = listen, tls
+			c.Collector.HTTP.Upstreams = []httptap.Upstream{{Name: "default", URL: "http://127.0.0.1:3001/mcp"}}
+		}
+	}
+	mtls := func(auth string) httptap.ListenerTLS {
+		return httptap.ListenerTLS{CertFile: pem, KeyFile: pem, ClientCAFile: pem, ClientAuth: auth}
+	}
+	otlpOn := func(grpc, http string) func(*app.Config) {
+		return func(c *app.Config) {
+			c.Collector.OTLP.Enabled = true
+			c.Collector.OTLP.GRPC.Listen, c.Collector.OTLP.HTTP.Listen = grpc, http
+		}
+	}
+	const (
+		ingestErr = "collector.ingest.token: required when collector.http.listen (0.0.0.0:7400) is not loopback"
+		grpcErr   = "collector.otlp.bearer_tokens: required when collector.otlp.grpc.listen (10.0.0.5:4317) is not loopback"
+		httpErr   = "collector.otlp.bearer_tokens: required when collector.otlp.http.listen ([::]:4318) is not loopback"
+	)
+	for _, tc := range []struct {
+		name    string
+		set     []func(*app.Config)
+		wantErr []string
+	}{
+		{name: "defaults are loopback", set: nil},
+		{name: "loopback needs nothing", set: []func(*app.Config){tap("127.0.0.1:7400", httptap.ListenerTLS{}), otlpOn("[::1]:4317", "localhost:4318")}},
+		{name: "public tap without token", set: []func(*app.Config){tap("0.0.0.0:7400", httptap.ListenerTLS{})}, wantErr: []string{ingestErr}},
+		{name: "public ingest-only listener without token", set: []func(*app.Config){func(c *app.Config) { c.Collector.HTTP.Listen = "0.0.0.0:7400" }}, wantErr: []string{ingestErr}},
+		{name: "all interfaces without token", set: []func(*app.Config){tap(":7400", httptap.ListenerTLS{})}, wantErr: []string{"collector.ingest.token: required when collector.http.listen (:7400)"}},
+		{name: "public tap with token", set: []func(*app.Config){tap("0.0.0.0:7400", httptap.ListenerTLS{}), func(c *app.Config) { c.Collector.Ingest.Token = "t0ken" }}},
+		{name: "public tap requiring client certificates", set: []func(*app.Config){tap("0.0.0.0:7400", mtls(httptap.ClientAuthRequire))}},
+		{name: "public tap requiring client certificates by default", set: []func(*app.Config){tap("0.0.0.0:7400", mtls(""))}},
+		{name: "public tap with optional client certificates", set: []func(*app.Config){tap("0.0.0.0:7400", mtls(httptap.ClientAuthVerifyIfGiven))}, wantErr: []string{ingestErr}},
+		{name: "client certificates do not guard the ingest-only listener (plain HTTP)", set: []func(*app.Config){func(c *app.Config) {
+			c.Collector.HTTP.Listen, c.Collector.HTTP.TLS = "0.0.0.0:7400", mtls(httptap.ClientAuthRequire)
+		}}, wantErr: []string{ingestErr}},
+		{name: "public listener, ingest disabled", set: []func(*app.Config){tap("0.0.0.0:7400", httptap.ListenerTLS{}), func(c *app.Config) { c.Collector.Ingest.Disabled = true }}},
+		{name: "public otlp without tokens", set: []func(*app.Config){otlpOn("10.0.0.5:4317", "[::]:4318")}, wantErr: []string{grpcErr, httpErr}},
+		{name: "public otlp, that transport disabled", set: []func(*app.Config){otlpOn("127.0.0.1:4317", "[::]:4318"), func(c *app.Config) { c.Collector.OTLP.HTTP.Disabled = true }}},
+		{name: "public otlp with tokens", set: []func(*app.Config){otlpOn("10.0.0.5:4317", "[::]:4318"), func(c *app.Config) { c.Collector.OTLP.BearerTokens = []string{"t0ken"} }}},
+		{name: "public otlp requiring client certificates", set: []func(*app.Config){otlpOn("10.0.0.5:4317", "[::]:4318"), func(c *app.Config) {
+			c.Collector.OTLP.TLS = otlp.TLSConfig{CertFile: pem, KeyFile: pem, ClientCAFile: pem}
+		}}},
+		{name: "public otlp with TLS but no client certificates", set: []func(*app.Config){otlpOn("10.0.0.5:4317", "127.0.0.1:4318"), func(c *app.Config) {
+			c.Collector.OTLP.TLS = otlp.TLSConfig{CertFile: pem, KeyFile: pem}
+		}}, wantErr: []string{grpcErr}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := app.LoadConfig("", func(c *app.Config) error {
+				for _, set := range tc.set {
+					set(c)
+				}
+				return nil
+			})
+			if len(tc.wantErr) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.Len(t, strings.Split(err.Error(), "\n"), len(tc.wantErr), err.Error())
+			for _, want := range tc.wantErr {
+				require.ErrorContains(t, err, want)
+			}
+		})
+	}
 }
 
 func TestAddUpstream(t *testing.T) {
