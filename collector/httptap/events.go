@@ -2,7 +2,9 @@ package httptap
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,6 +62,11 @@ func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind sche
 	args := m.Params
 	if dir == schemas.ServerToClient {
 		args = bytes.Clone(args)
+	}
+	if dir == schemas.ClientToServer && ex.messages == 1 {
+		if flag := headerMismatch(ex.hdr, m.Method, f.Target); flag != nil {
+			ev.Flags = append(ev.Flags, *flag)
+		}
 	}
 	client := clientFacts{name: f.ClientName, version: f.ClientVersion, protocolVersion: f.ProtocolVersion}
 	if bytes.Contains(m.Params, []byte(`"baggage"`)) {
@@ -191,4 +198,42 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// FlagHeaderMismatch flags a request whose Mcp-Method or Mcp-Name header (2026-07-28) names
+// something other than its body does. Servers that check reject it; a gateway that routes or
+// authorizes by the headers would have been told one thing while the server was asked another.
+const FlagHeaderMismatch = "mcp_header_mismatch"
+
+// headerMismatch returns the flag of a request of one message whose headers disagree with its
+// method or target, or nil. The evidence names the header, not what it held (a client chose it).
+func headerMismatch(hdr requestHeaders, method, target string) *schemas.Flag {
+	var which string
+	switch {
+	case hdr.mcpMethod != "" && hdr.mcpMethod != method:
+		which = headerMethod
+	case hdr.mcpName != "" && target != "" && decodeHeaderValue(hdr.mcpName) != target:
+		which = headerName
+	default:
+		return nil
+	}
+	return &schemas.Flag{Type: FlagHeaderMismatch, Severity: schemas.SeverityHigh, Path: "$",
+		Evidence: "header=" + which}
+}
+
+// decodeHeaderValue undoes the =?base64?…?= wrapping SEP-2243 gives header values that are not
+// plain ASCII.
+func decodeHeaderValue(v string) string {
+	inner, ok := strings.CutPrefix(v, "=?base64?")
+	if !ok {
+		return v
+	}
+	if inner, ok = strings.CutSuffix(inner, "?="); !ok {
+		return v
+	}
+	b, err := base64.StdEncoding.DecodeString(inner)
+	if err != nil {
+		return v
+	}
+	return string(b)
 }

@@ -24,6 +24,8 @@ import (
 const (
 	headerSessionID       = "Mcp-Session-Id"
 	headerProtocolVersion = "Mcp-Protocol-Version"
+	headerMethod          = "Mcp-Method" // 2026-07-28: the request's method, for gateways
+	headerName            = "Mcp-Name"   // 2026-07-28: the tool, prompt or resource it names
 )
 
 // Methods the tap treats specially.
@@ -45,6 +47,7 @@ const CodeCancelled = -32800
 // requestHeaders is what an HTTP request's headers say about who is talking.
 type requestHeaders struct {
 	sessionID, declaredAgent, protocolVersion string
+	mcpMethod, mcpName                        string           // Mcp-Method, Mcp-Name
 	ident                                     identity.Request // identity.Resolver.FromRequest
 }
 
@@ -77,6 +80,10 @@ type exchange struct {
 	unread      int  // bytes the server sent on this exchange that the tap could not parse
 	finished    bool
 
+	// messages is how many JSON-RPC messages the request body held (set before they are
+	// registered): Mcp-Method and Mcp-Name describe a body of one.
+	messages int
+
 	// Response body observation, touched by the proxy goroutine only.
 	sse         *sse.Parser
 	collectJSON bool
@@ -96,6 +103,8 @@ func (t *Tap) newExchange(r *http.Request, up *upstream, suffix string) *exchang
 		sessionID:       r.Header.Get(headerSessionID),
 		declaredAgent:   ident.Header,
 		protocolVersion: r.Header.Get(headerProtocolVersion),
+		mcpMethod:       r.Header.Get(headerMethod),
+		mcpName:         r.Header.Get(headerName),
 		ident:           ident,
 	}
 	ex := &exchange{
@@ -186,6 +195,7 @@ func (ex *exchange) registerRequest(body []byte) {
 		ex.unparsed(schemas.ClientToServer, len(body), ex.start)
 		return
 	}
+	ex.messages = len(msgs)
 	for i := range msgs {
 		m := &msgs[i]
 		switch {
@@ -482,6 +492,8 @@ func (ex *exchange) unparsed(dir schemas.Direction, size int, at time.Time) {
 	ev.Status = schemas.StatusMalformed
 	if dir == schemas.ClientToServer {
 		ev.RequestBytes = size
+		// A body too large (or broken) to read still says what it was in its headers.
+		ev.Method, ev.Target = ex.hdr.mcpMethod, decodeHeaderValue(ex.hdr.mcpName)
 	} else {
 		ev.ResponseBytes = size
 	}

@@ -196,7 +196,8 @@ func TestOversizedBodiesPassThroughUnparsed(t *testing.T) {
 	}))
 	_, rec, tapURL := startTap(t, Config{MaxMessageBytes: 100, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
 
-	resp := send(t, http.MethodPost, tapURL+"/mcp", big, nil)
+	resp := send(t, http.MethodPost, tapURL+"/mcp", big, map[string]string{
+		"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo"})
 	require.Equal(t, "data: "+bigResult+"\n\n", readAll(t, resp.Body))
 	bodies, _ := ru.got()
 	require.Equal(t, []string{big}, bodies)
@@ -205,9 +206,48 @@ func TestOversizedBodiesPassThroughUnparsed(t *testing.T) {
 	require.Equal(t, schemas.KindUnparsed, c2s.Kind)
 	require.Equal(t, schemas.StatusMalformed, c2s.Status)
 	require.Equal(t, len(big), c2s.RequestBytes)
+	require.Equal(t, "tools/call", c2s.Method, "what the headers say of a body too large to read")
+	require.Equal(t, "echo", c2s.Target)
 	s2c := rec.waitFor(t, "oversized response event", func(e schemas.Event) bool { return e.Direction == schemas.ServerToClient })
 	require.Equal(t, schemas.KindUnparsed, s2c.Kind)
 	require.Equal(t, len(bigResult), s2c.ResponseBytes)
+}
+
+// TestHeaderMismatchIsFlagged: a 2026-07-28 request whose Mcp-Method or Mcp-Name header names
+// something its body does not is passed on as it is and flagged; agreeing headers are not.
+func TestHeaderMismatchIsFlagged(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`)
+	}))
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{}}}`
+	for _, tt := range []struct {
+		name, body, method, mcpName, want string
+	}{
+		{name: "agreeing", body: call, method: "tools/call", mcpName: "read_file"},
+		{name: "name in base64", body: call, method: "tools/call", mcpName: "=?base64?cmVhZF9maWxl?="},
+		{name: "no headers (an older revision)", body: call},
+		{name: "other method", body: call, method: "tools/list", mcpName: "read_file", want: "header=Mcp-Method"},
+		{name: "other tool", body: call, method: "tools/call", mcpName: "list_dir", want: "header=Mcp-Name"},
+		{name: "a batch is not described by them", body: "[" + call + `,{"jsonrpc":"2.0","id":2,"method":"ping"}]`, method: "ping"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+			hdr := map[string]string{"Mcp-Protocol-Version": "2026-07-28"}
+			if tt.method != "" {
+				hdr["Mcp-Method"], hdr["Mcp-Name"] = tt.method, tt.mcpName
+			}
+			resp := send(t, http.MethodPost, tapURL+"/mcp", tt.body, hdr)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			ev := rec.waitFor(t, "the call", byMethod("tools/call"))
+			if tt.want == "" {
+				require.Empty(t, ev.Flags)
+				return
+			}
+			require.Equal(t, []schemas.Flag{{Type: FlagHeaderMismatch, Severity: schemas.SeverityHigh, Path: "$", Evidence: tt.want}}, ev.Flags)
+		})
+	}
 }
 
 func TestUnknownRouteIs404WithoutContactingUpstreams(t *testing.T) {

@@ -78,6 +78,7 @@ func TestTapWithGoSDKPeers(t *testing.T) {
 				require.Equal(t, schemas.SourceHTTPTap, e.Source)
 				require.Equal(t, "streamable_http", e.Transport)
 				require.Equal(t, "default", e.ServerID)
+				require.Empty(t, e.Flags, "the SDK's Mcp-Method and Mcp-Name agree with its bodies")
 				require.Equal(t, time.UTC, e.ObservedAt.Location())
 				require.False(t, e.ObservedAt.Before(begin), "observed_at %s before the test began", e.ObservedAt)
 				require.Equal(t, "test-agent", e.ClientName)
