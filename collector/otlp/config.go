@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mcpwatch/mcpwatch/collector/capture"
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 )
 
@@ -48,6 +49,12 @@ type Config struct {
 	// and .result, traceloop's entity input and output) events carry: collector.capture and
 	// collector.inspection_max_bytes, as for the taps. The app fills it in.
 	Capture capture.Config `yaml:"-"`
+	// Sessions stitches events whose spans carry no session id into sessions, by the rule the
+	// HTTP tap uses: collector.sessions, which the app fills in. Its StateFile names the tap's
+	// file; the receiver keeps its own beside it, with "-otlp" before the extension
+	// (collector-sessions-otlp.json), so neither overwrites the other. Empty: a 15m idle gap,
+	// sessions not kept across restarts.
+	Sessions identity.SessionsConfig `yaml:"-"`
 }
 
 // TransportConfig configures one of the two OTLP transports.

@@ -48,15 +48,23 @@ type spanInput struct {
 
 // result is what became of one span.
 type result struct {
-	ev      schemas.Event
-	dialect string // "" when the span is not MCP
-	reject  string // why an MCP span could not be used; "" when ev is good
+	ev schemas.Event
+	eventMeta
+	reject string // why an MCP span could not be used; "" when ev is good
+}
+
+// eventMeta is what the receiver needs to know of an event's span besides the event.
+type eventMeta struct {
+	dialect  string // "" when the span is not MCP
+	instance string // the client instance of the session stitching key
+	side     side   // the part the span plays in a call traced on both ends (calls.go)
+	call     callKey
 }
 
 // batch is what became of one export request.
 type batch struct {
 	events   []schemas.Event
-	dialects []string // per event
+	meta     []eventMeta // per event
 	spans    int
 	ignored  int
 	rejected map[string]int
@@ -97,7 +105,7 @@ func (n normalizer) request(req *tracepb.TracesData) batch {
 					b.rejected[r.reject]++
 				default:
 					b.events = append(b.events, r.ev)
-					b.dialects = append(b.dialects, r.dialect)
+					b.meta = append(b.meta, r.eventMeta)
 				}
 			}
 		}
@@ -191,7 +199,7 @@ func (n normalizer) span(in spanInput) result {
 		return result{}
 	}
 	sp := in.span
-	r := result{dialect: m.dialect}
+	r := result{eventMeta: eventMeta{dialect: m.dialect}}
 	switch {
 	case !validID(sp.GetTraceId(), 16):
 		r.reject = rejectBadTraceID
@@ -240,6 +248,13 @@ func (n normalizer) span(in spanInput) result {
 	agentSide := isAgentSide(in, dir)
 	ev.AgentID, ev.AgentSource = attributeAgent(in, agentSide, ev.ClientName)
 	ev.ServerID = serverID(in, agentSide)
+	r.instance = clientInstance(in, agentSide)
+	switch {
+	case sp.GetKind() != tracepb.Span_SPAN_KIND_SERVER:
+		r.side, r.call = sideCaller, newCallKey(sp.GetTraceId(), sp.GetSpanId())
+	case validID(sp.GetParentSpanId(), 8):
+		r.side, r.call = sideCallee, newCallKey(sp.GetTraceId(), sp.GetParentSpanId())
+	}
 
 	var args, res []byte
 	toolError := false
@@ -331,6 +346,16 @@ func serverID(in spanInput, agentSide bool) string {
 		return net.JoinHostPort(host, port)
 	}
 	return host
+}
+
+// clientInstance tells apart instances of one client for session stitching, as the client's IP
+// address does for the HTTP tap: on the agent's side the reporting process (service.instance.id,
+// else host.name), on the server's side the address the client called from.
+func clientInstance(in spanInput, agentSide bool) string {
+	if agentSide {
+		return in.resource.str("service.instance.id", "host.name")
+	}
+	return in.attrs.str("client.address")
 }
 
 // spanStatus reads the outcome: tool_error for a tool result with isError, error with the JSON-RPC

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -23,11 +24,12 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP/gRPC exporters compress with gzip by default
 
 	"github.com/mcpwatch/mcpwatch/collector/capture"
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
 // Receiver is the OTLP collector: an OTLP/gRPC and OTLP/HTTP trace receiver that emits an event
-// per MCP span.
+// per MCP call it sees a span of.
 type Receiver struct {
 	cfg     Config
 	emitter pipeline.EventEmitter
@@ -36,6 +38,9 @@ type Receiver struct {
 	norm    normalizer
 	tls     *tls.Config // nil without TLS
 	tokens  [][]byte
+	stitch  *identity.Stitcher // session ids for events without one
+	pairs   *pairer            // one event for a call traced on both ends (calls.go)
+	now     func() time.Time   // when spans arrive, for pairing; time.Now but in tests
 
 	mu       sync.Mutex
 	started  bool
@@ -47,6 +52,8 @@ type Receiver struct {
 	serveWG  sync.WaitGroup
 	grpcAddr string
 	httpAddr string
+	tickStop chan struct{} // closed by Shutdown to stop emitting held spans whose window ended
+	tickDone chan struct{}
 }
 
 // New returns a receiver for cfg that sends its events to emitter. It reads the TLS files, so a
@@ -70,6 +77,20 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 		log:     settings.Logger,
 		metrics: newMetrics(settings.Registry),
 		norm:    normalizer{collectorID: cfg.CollectorID, capture: policy},
+		pairs:   newPairer(defaultPairWindow, defaultMaxCalls),
+		now:     time.Now,
+	}
+	sessions := cfg.Sessions
+	if f := sessions.StateFile; f != "" {
+		// Beside the HTTP tap's file rather than in it: each would overwrite the other's.
+		sessions.StateFile = strings.TrimSuffix(f, filepath.Ext(f)) + "-otlp" + filepath.Ext(f)
+	}
+	if r.stitch, err = identity.NewStitcher(sessions); err != nil {
+		if r.stitch == nil {
+			return nil, fmt.Errorf("invalid otlp receiver config: %w", err)
+		}
+		// A damaged state file costs the ids of sessions in progress, not the receiver.
+		r.log.Warn("starting without the saved stitched sessions", "err", err)
 	}
 	for _, t := range cfg.BearerTokens {
 		r.tokens = append(r.tokens, []byte(t))
@@ -172,6 +193,8 @@ func (r *Receiver) Start(ctx context.Context) (err error) {
 		r.httpSrv, r.httpAddr = srv, r.httpLn.Addr().String()
 		r.serve("OTLP/HTTP", func() error { return srv.Serve(ln) })
 	}
+	r.tickStop, r.tickDone = make(chan struct{}), make(chan struct{})
+	go r.emitExpired(r.tickStop, r.tickDone)
 	r.log.Info("OTLP receiver listening", "grpc", r.grpcAddr, "http", r.httpAddr, "tls", r.tls != nil,
 		"mtls", r.tls != nil && r.tls.ClientCAs != nil, "bearer_auth", len(r.tokens) > 0)
 	return nil
@@ -187,9 +210,32 @@ func (r *Receiver) serve(what string, serve func() error) {
 	}()
 }
 
+// emitExpired emits, until stop is closed, the held spans whose pairing window ended.
+func (r *Receiver) emitExpired(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(r.pairs.window / 10)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			r.emitHeld(r.now())
+		}
+	}
+}
+
+// emitHeld emits the held spans whose pairing window ended before now.
+func (r *Receiver) emitHeld(now time.Time) {
+	for _, p := range r.pairs.expire(now, nil) {
+		r.emit(p)
+	}
+}
+
 // Shutdown stops accepting exports and waits for those in flight until ctx ends, then cuts
-// what is left. Every span accepted before it returns has been handed to the emitter. It is safe
-// to call twice and without Start.
+// what is left. Every span accepted before it returns has been handed to the emitter, held
+// ones included, and the open stitched sessions are saved. It is safe to call twice and
+// without Start.
 func (r *Receiver) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	if r.stopped {
@@ -198,6 +244,7 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 	}
 	r.stopped = true
 	grpcSrv, httpSrv := r.grpcSrv, r.httpSrv
+	tickStop, tickDone := r.tickStop, r.tickDone
 	r.mu.Unlock()
 
 	var errs []error
@@ -222,6 +269,16 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 		}
 	}
 	r.serveWG.Wait()
+	if tickStop != nil {
+		close(tickStop)
+		<-tickDone
+	}
+	for _, p := range r.pairs.flush(nil) {
+		r.emit(p)
+	}
+	if err := r.stitch.Save(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -247,15 +304,36 @@ func (r *Receiver) authorized(values ...string) bool {
 	return ok
 }
 
+// emit stitches a session for an event without one and hands it to the emitter.
+func (r *Receiver) emit(p pending) {
+	ev := p.ev
+	if ev.SessionID == "" {
+		key := identity.StitchKey{
+			Server: ev.ServerID, Agent: ev.AgentID, ClientName: ev.ClientName, ClientVersion: ev.ClientVersion,
+			Instance: p.meta.instance,
+		}
+		ev.SessionID = r.stitch.SessionID(key, ev.TraceID, ev.ObservedAt)
+	}
+	r.emitter.Emit(ev)
+	r.metrics.events.WithLabelValues(p.meta.dialect).Inc()
+}
+
 // export turns the spans of one decoded request into events and returns what to tell the
 // sender about the spans it rejected.
 func (r *Receiver) export(td *tracepb.TracesData, transport string) (rejected int, msg string) {
 	b := r.norm.request(td)
 	r.metrics.received.WithLabelValues(transport).Add(float64(b.spans))
+	var out []pending
+	now, dups := r.now(), 0
 	for i, ev := range b.events {
-		r.emitter.Emit(ev)
-		r.metrics.events.WithLabelValues(b.dialects[i]).Inc()
+		var dup int
+		out, dup = r.pairs.add(now, pending{ev: ev, meta: b.meta[i]}, out)
+		dups += dup
 	}
+	for _, p := range out {
+		r.emit(p)
+	}
+	r.metrics.deduplicated.Add(float64(dups))
 	r.metrics.ignored.Add(float64(b.ignored))
 	rejected = b.rejectedTotal()
 	if rejected == 0 {

@@ -218,6 +218,7 @@ func TestExportEndToEnd(t *testing.T) {
 	}
 
 	spans := 0
+	stitched := map[string]string{} // fixture/event: the session stitched for it the first time
 	for transport, sendFn := range send {
 		for _, tc := range fixtureCases() {
 			t.Run(transport+"/"+tc.fixture, func(t *testing.T) {
@@ -227,6 +228,17 @@ func TestExportEndToEnd(t *testing.T) {
 				for i := range got {
 					requireValidEvent(t, got[i])
 					got[i].ID = ""
+					if tc.want[i].SessionID == "" {
+						// Stitched (TestStitchedSessions has the rule): the same spans, the same
+						// session, whichever transport brought them.
+						id := fmt.Sprintf("%s/%d", tc.fixture, i)
+						requireStitchedID(t, got[i].SessionID)
+						if stitched[id] == "" {
+							stitched[id] = got[i].SessionID
+						}
+						require.Equal(t, stitched[id], got[i].SessionID)
+						got[i].SessionID = ""
+					}
 				}
 				if len(tc.want) > 0 {
 					require.Equal(t, tc.want, got)

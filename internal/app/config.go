@@ -88,10 +88,12 @@ func (c CollectorConfig) captureConfig() capture.Config {
 	return capture.Config{Rules: c.Capture, InspectionMaxBytes: c.InspectionMaxBytes, DefinitionsMaxBytes: c.DefinitionsMaxBytes}
 }
 
-// OTLPConfig is the OTLP receiver's configuration with the capture policy it applies.
+// OTLPConfig is the OTLP receiver's configuration with the capture policy it applies and the
+// session stitching (collector.sessions) the tap uses too.
 func (c CollectorConfig) OTLPConfig() otlp.Config {
 	o := c.OTLP
 	o.Capture = c.captureConfig()
+	o.Sessions = c.Sessions
 	return o
 }
 

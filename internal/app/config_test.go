@@ -71,6 +71,7 @@ func TestLoadConfigGood(t *testing.T) {
 			tap := c.Collector.TapConfig()
 			require.Equal(t, c.Collector.Identity, tap.Identity)
 			require.Equal(t, c.Collector.Sessions, tap.Sessions)
+			require.Equal(t, c.Collector.Sessions, c.Collector.OTLPConfig().Sessions, "the OTLP receiver stitches by the same rule")
 			require.Equal(t, capture.DefaultDefinitionsMaxBytes, *c.Collector.DefinitionsMaxBytes)
 			require.Equal(t, capture.Config{Rules: c.Collector.Capture, InspectionMaxBytes: c.Collector.InspectionMaxBytes, DefinitionsMaxBytes: c.Collector.DefinitionsMaxBytes}, tap.Capture)
 			require.Equal(t, map[string]string{"env": "prod"}, c.Enricher.Labels)
