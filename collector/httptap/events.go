@@ -72,6 +72,9 @@ func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind sche
 	if bytes.Contains(m.Params, []byte(`"baggage"`)) {
 		client.baggageAgent = ex.tap.ident.BaggageAgent(metaBaggage(m.Params))
 	}
+	if dir == schemas.ClientToServer && ex.from == (clientFacts{}) {
+		ex.from = client
+	}
 	return &call{
 		ev:         ev,
 		start:      at,

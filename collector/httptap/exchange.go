@@ -83,6 +83,11 @@ type exchange struct {
 	// messages is how many JSON-RPC messages the request body held (set before they are
 	// registered): Mcp-Method and Mcp-Name describe a body of one.
 	messages int
+	// from is what the request body said about its client (the first message that said
+	// anything): the server's messages on this exchange's stream, which say nothing of the
+	// client, are the same client's. Without a session (2026-07-28) that is what puts a
+	// tools/call's progress notifications in the call's stitched session.
+	from clientFacts
 
 	// Response body observation, touched by the proxy goroutine only.
 	sse         *sse.Parser
@@ -462,6 +467,7 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 
 	case m.IsRequest():
 		c := ex.call(m, schemas.ServerToClient, schemas.KindRequest, now)
+		c.client = ex.from
 		key, id := ex.sessionKey(c.sessionID), m.IDString()
 		t.index.add(c, ex.up.name, ex.scope(), schemas.ServerToClient, id, t.cfg.MaxPending)
 		ok, dropped := t.sessions.addServerCall(key, id, c, t.cfg.MaxPending, now)
@@ -481,6 +487,7 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 
 	case m.IsNotification():
 		c := ex.call(m, schemas.ServerToClient, schemas.KindNotification, now)
+		c.client = ex.from
 		ex.relate(c, now)
 		t.resolve(c, "", now, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
 	}

@@ -205,6 +205,12 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // connect connects a real go-sdk client named test-agent to endpoint.
 func connect(t testing.TB, endpoint, agent string) (*mcp.ClientSession, *mcp.Client) {
 	t.Helper()
+	return connectVersion(t, endpoint, agent, nil)
+}
+
+// connectVersion is connect with session options (the protocol revision to ask for).
+func connectVersion(t testing.TB, endpoint, agent string, opts *mcp.ClientSessionOptions) (*mcp.ClientSession, *mcp.Client) {
+	t.Helper()
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(base.CloseIdleConnections)
 	client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1.0"}, nil)
@@ -216,7 +222,7 @@ func connect(t testing.TB, endpoint, agent string) (*mcp.ClientSession, *mcp.Cli
 		Endpoint:   endpoint,
 		HTTPClient: &http.Client{Transport: headerTransport{base: base, agent: agent}},
 		MaxRetries: -1,
-	}, nil)
+	}, opts)
 	require.NoError(t, err)
 	return cs, client
 }

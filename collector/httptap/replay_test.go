@@ -86,13 +86,15 @@ func TestReplayRecordedSessions(t *testing.T) {
 	tests := []struct {
 		file       string
 		clientName string
-		sessionID  string
+		sessionID  string // the prefix of the server's session id; "" for a stitched one
+		protocol   string
 		want       []string // "direction kind method target status code", sorted
 	}{
 		{
 			file:       "testdata/everything-streamablehttp-ts-client.jsonl",
 			clientName: "tap-test-client",
 			sessionID:  "d7422900-d652-44b4-adeb-02f2f05e35d1",
+			protocol:   "2025-11-25",
 			want: []string{
 				"c2s notification notifications/initialized  ok 0",
 				"c2s request initialize  ok 0",
@@ -120,6 +122,7 @@ func TestReplayRecordedSessions(t *testing.T) {
 			file:       "testdata/everything-streamablehttp-gocli.jsonl",
 			clientName: "gocli",
 			sessionID:  "eabe9f92-",
+			protocol:   "2025-11-25",
 			want: []string{
 				"c2s notification notifications/initialized  ok 0",
 				"c2s request initialize  ok 0",
@@ -139,6 +142,26 @@ func TestReplayRecordedSessions(t *testing.T) {
 				"s2c notification notifications/tools/list_changed  ok 0",
 				"s2c notification notifications/tools/list_changed  ok 0",
 				"s2c request roots/list  ok 0",
+			},
+		},
+		{
+			// The stateless revision: no initialize, no session id; the tap stitches one.
+			file:       "testdata/gosrv-stateless-2026-07-28-gocli.jsonl",
+			clientName: "gocli",
+			protocol:   "2026-07-28",
+			want: []string{
+				"c2s request ping  error -32602", // the client sent it without _meta, which the server refused
+				"c2s request prompts/list  ok 0",
+				"c2s request resources/list  ok 0",
+				"c2s request resources/read test://info ok 0",
+				"c2s request server/discover  ok 0",
+				"c2s request tools/call add ok 0",
+				"c2s request tools/call echo ok 0",
+				"c2s request tools/call slow ok 0",
+				"c2s request tools/list  ok 0",
+				"s2c notification notifications/progress slow ok 0",
+				"s2c notification notifications/progress slow ok 0",
+				"s2c notification notifications/progress slow ok 0",
 			},
 		},
 	}
@@ -211,14 +234,26 @@ func TestReplayRecordedSessions(t *testing.T) {
 			require.Zero(t, counterValue(t, tap.metrics.untracked.WithLabelValues("unmatched_response")))
 			require.Zero(t, tap.sessions.len(), "the DELETE ended the session")
 
+			stitched := ""
 			for _, e := range rec.all() {
 				require.Equal(t, "everything", e.ServerID)
-				if e.Method == "server/discover" {
+				switch {
+				case tt.sessionID != "" && e.Method == "server/discover":
 					continue // sent before the session existed
+				case tt.sessionID == "" && e.Method == "ping":
+					continue // no _meta: nothing in it says whose it is
+				case tt.sessionID == "":
+					// One stitched session, progress on a call's stream included.
+					if stitched == "" {
+						stitched = e.SessionID
+					}
+					require.NotEmpty(t, e.SessionID, e.Method)
+					require.Equal(t, stitched, e.SessionID, e.Method)
+				default:
+					require.True(t, strings.HasPrefix(e.SessionID, tt.sessionID), "%s: session %q", e.Method, e.SessionID)
 				}
-				require.True(t, strings.HasPrefix(e.SessionID, tt.sessionID), "%s: session %q", e.Method, e.SessionID)
 				require.Equal(t, tt.clientName, e.ClientName, e.Method)
-				require.Equal(t, "2025-11-25", e.ProtocolVersion, e.Method)
+				require.Equal(t, tt.protocol, e.ProtocolVersion, e.Method)
 				if e.Kind == schemas.KindRequest {
 					require.Positive(t, e.ResponseBytes, e.Method)
 				}

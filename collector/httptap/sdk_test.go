@@ -15,18 +15,23 @@ import (
 )
 
 // TestTapWithGoSDKPeers puts the tap between a real go-sdk client and server in each of the
-// server's transport modes and checks both what the client got and what the tap emitted.
+// server's transport modes, and in each protocol revision the SDK speaks over Streamable HTTP,
+// and checks both what the client got and what the tap emitted.
 func TestTapWithGoSDKPeers(t *testing.T) {
 	tests := []struct {
 		name         string
 		opts         mcp.StreamableHTTPOptions
 		agent        string // agent header the client sends, if any
+		version      string // the revision the client asks for, if not the SDK's default
 		stateless    bool
 		wantProtocol string
 	}{
 		{name: "sse", agent: "billing-bot", wantProtocol: "2025-11-25"},
 		{name: "json response", opts: mcp.StreamableHTTPOptions{JSONResponse: true}, wantProtocol: "2025-11-25"},
 		{name: "stateless", opts: mcp.StreamableHTTPOptions{Stateless: true}, stateless: true, wantProtocol: "2026-07-28"},
+		{name: "2025-06-18", version: "2025-06-18", wantProtocol: "2025-06-18"},
+		{name: "2025-03-26", version: "2025-03-26", wantProtocol: "2025-03-26"},
+		{name: "2024-11-05", version: "2024-11-05", wantProtocol: "2024-11-05"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,9 +39,14 @@ func TestTapWithGoSDKPeers(t *testing.T) {
 			up := startMCPUpstream(t, &tt.opts)
 			_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "default", URL: up.URL + "/mcp"}}})
 
-			cs, _ := connect(t, tapURL+"/mcp", tt.agent)
+			var opts *mcp.ClientSessionOptions
+			if tt.version != "" {
+				opts = &mcp.ClientSessionOptions{ProtocolVersion: tt.version}
+			}
+			cs, _ := connectVersion(t, tapURL+"/mcp", tt.agent, opts)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			require.Equal(t, tt.wantProtocol, cs.InitializeResult().ProtocolVersion, "the revision the peers agreed on")
 
 			tools, err := cs.ListTools(ctx, nil)
 			require.NoError(t, err)
