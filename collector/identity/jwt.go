@@ -163,7 +163,7 @@ func (v *jwtVerifier) check(tok string, now time.Time) tokenResult {
 	}
 	res := tokenResult{verified: verified}
 	res.agent, _ = claims[v.claim].(string)
-	res.agent = cleanAgent(res.agent)
+	res.agent = CleanAgent(res.agent)
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		res.exp = exp.Time
 	}

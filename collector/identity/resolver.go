@@ -198,7 +198,7 @@ func (r *Resolver) Resolve(req *http.Request, clientInfoName string) (agentID, s
 func (r *Resolver) FromRequest(req *http.Request) Request {
 	var q Request
 	if req.TLS != nil && len(req.TLS.VerifiedChains) > 0 && len(req.TLS.VerifiedChains[0]) > 0 {
-		q.MTLS = cleanAgent(CertIdentity(req.TLS.VerifiedChains[0][0]))
+		q.MTLS = CleanAgent(CertIdentity(req.TLS.VerifiedChains[0][0]))
 	}
 	if r.useJWT {
 		if tok := bearerToken(req.Header.Get("Authorization")); tok != "" {
@@ -208,7 +208,7 @@ func (r *Resolver) FromRequest(req *http.Request) Request {
 			}
 		}
 	}
-	q.Header = cleanAgent(req.Header.Get(r.cfg.Header))
+	q.Header = CleanAgent(req.Header.Get(r.cfg.Header))
 	if b := req.Header.Values("Baggage"); len(b) > 0 {
 		q.Baggage = r.BaggageAgent(strings.Join(b, ","))
 	}
@@ -222,7 +222,7 @@ func (r *Resolver) FromRequest(req *http.Request) Request {
 // BaggageAgent returns the agent id in a W3C baggage value (from the header or from
 // params._meta.baggage), or "".
 func (r *Resolver) BaggageAgent(baggage string) string {
-	return cleanAgent(BaggageValue(baggage, r.cfg.BaggageKey))
+	return CleanAgent(BaggageValue(baggage, r.cfg.BaggageKey))
 }
 
 // Attribute picks the agent of a request by the configured precedence.
@@ -249,7 +249,7 @@ func (r *Resolver) Attribute(q Request, clientInfoName string) (agentID, source 
 				return q.Baggage, SourceBaggage
 			}
 		case MethodClientInfo:
-			if name := cleanAgent(clientInfoName); name != "" {
+			if name := CleanAgent(clientInfoName); name != "" {
 				return name, SourceClientInfo
 			}
 		}
@@ -268,8 +268,9 @@ func CertIdentity(cert *x509.Certificate) string {
 	return cert.Subject.CommonName
 }
 
-// cleanAgent trims an agent id and rejects one that is too long or not printable UTF-8.
-func cleanAgent(s string) string {
+// CleanAgent trims an agent id and rejects ("") one that is too long or not printable UTF-8:
+// what any collector applies to an agent id a client declared.
+func CleanAgent(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) > maxAgentBytes || !utf8.ValidString(s) {
 		return ""

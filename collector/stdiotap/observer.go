@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -295,8 +296,8 @@ func (o *observer) emit(ev schemas.Event) {
 	switch {
 	case o.t.cfg.AgentID != "":
 		ev.AgentID, ev.DeclaredAgent, ev.AgentSource = o.t.cfg.AgentID, o.t.cfg.AgentID, agentDeclared
-	case ev.ClientName != "":
-		ev.AgentID, ev.AgentSource = ev.ClientName, agentClientInfo
+	case identity.CleanAgent(ev.ClientName) != "":
+		ev.AgentID, ev.AgentSource = identity.CleanAgent(ev.ClientName), agentClientInfo
 	default:
 		ev.AgentID, ev.AgentSource = agentUnknown, agentUnknown
 	}

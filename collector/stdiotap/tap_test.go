@@ -597,3 +597,26 @@ func TestContentForInspection(t *testing.T) {
 		})
 	}
 }
+
+// TestClientNameAsAgent: the clientInfo name a client declares is its agent id once trimmed; a
+// name that is not printable text, or longer than 256 bytes, attributes nothing (unknown), as the
+// HTTP tap treats its agent header.
+func TestClientNameAsAgent(t *testing.T) {
+	for _, tc := range []struct{ name, want, source string }{
+		{name: "  desk-agent ", want: "desk-agent", source: "client_info"},
+		{name: "bad\u0007bell", want: "unknown", source: "unknown"},
+		{name: strings.Repeat("a", 257), want: "unknown", source: "unknown"},
+	} {
+		h := start(t, Config{}, "silent")
+		name, err := json.Marshal(tc.name)
+		require.NoError(t, err)
+		_, err = io.WriteString(h.stdin, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"clientInfo":{"name":`+string(name)+`,"version":"1"}}}`+"\n")
+		require.NoError(t, err)
+		require.NoError(t, h.stdin.Close())
+		require.NoError(t, h.wait(t).err)
+		init := h.rec.find("initialize", "")
+		require.Len(t, init, 1)
+		require.Equal(t, tc.want, init[0].AgentID, "%q", tc.name)
+		require.Equal(t, tc.source, init[0].AgentSource)
+	}
+}
