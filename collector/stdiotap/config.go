@@ -64,16 +64,16 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--agent: must not begin or end with spaces"))
 	}
 	if c.MaxLineBytes < 0 {
-		errs = append(errs, errors.New("max_line_bytes: must not be negative"))
+		errs = append(errs, errors.New("Config.MaxLineBytes: must not be negative"))
 	}
 	if c.RequestTimeout < 0 {
-		errs = append(errs, errors.New("request_timeout: must not be negative"))
+		errs = append(errs, errors.New("Config.RequestTimeout: must not be negative"))
 	}
 	if err := c.Capture.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MaxPending < 0 {
-		errs = append(errs, errors.New("max_pending: must not be negative"))
+		errs = append(errs, errors.New("Config.MaxPending: must not be negative"))
 	}
 	return errors.Join(errs...)
 }

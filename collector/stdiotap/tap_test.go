@@ -523,7 +523,7 @@ func TestLineReader(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	err := Config{MaxLineBytes: -1, RequestTimeout: -1, MaxPending: -1}.Validate()
-	for _, f := range []string{"max_line_bytes", "request_timeout", "max_pending"} {
+	for _, f := range []string{"Config.MaxLineBytes", "Config.RequestTimeout", "Config.MaxPending"} {
 		require.ErrorContains(t, err, f)
 	}
 	_, err = New(Config{}, nil, pipeline.Settings{})
