@@ -116,14 +116,7 @@ var upstreamName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 // are valid: they take their defaults.
 func (c *Config) Validate() error {
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("collector.http.%s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	if c.Listen != "" {
-		if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
-			bad("listen", "must be host:port, got %q", c.Listen)
-		}
-	}
+	bad := badField(&errs)
 	if len(c.Upstreams) == 0 {
 		bad("upstreams", "at least one upstream is required")
 	}
@@ -148,21 +141,7 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("upstreams[%d].tls", i), "set both cert_file and key_file, or neither")
 		}
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls", "set both cert_file and key_file, or neither")
-	}
-	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
-		bad("tls.client_ca_file", "needs cert_file and key_file: mTLS needs HTTPS")
-	}
-	switch c.TLS.ClientAuth {
-	case "":
-	case ClientAuthRequire, ClientAuthVerifyIfGiven:
-		if c.TLS.ClientCAFile == "" {
-			bad("tls.client_auth", "needs client_ca_file")
-		}
-	default:
-		bad("tls.client_auth", "must be require or verify_if_given, got %q", c.TLS.ClientAuth)
-	}
+	errs = append(errs, c.ValidateListener())
 	if c.RequestTimeout < 0 {
 		bad("request_timeout", "must not be negative")
 	}
@@ -180,6 +159,42 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Identity.Validate(), c.Sessions.Validate(), c.Capture.Validate())
 	return errors.Join(errs...)
+}
+
+// ValidateListener reports the invalid fields of the collector's listener, listen and tls, named
+// under collector.http. Validate includes it; without upstreams, the listener serving event
+// ingest alone takes these fields too, and the rest of the section is unused.
+func (c *Config) ValidateListener() error {
+	var errs []error
+	bad := badField(&errs)
+	if c.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+			bad("listen", "must be host:port, got %q", c.Listen)
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "set both cert_file and key_file, or neither")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		bad("tls.client_ca_file", "needs cert_file and key_file: mTLS needs HTTPS")
+	}
+	switch c.TLS.ClientAuth {
+	case "":
+	case ClientAuthRequire, ClientAuthVerifyIfGiven:
+		if c.TLS.ClientCAFile == "" {
+			bad("tls.client_auth", "needs client_ca_file")
+		}
+	default:
+		bad("tls.client_auth", "must be require or verify_if_given, got %q", c.TLS.ClientAuth)
+	}
+	return errors.Join(errs...)
+}
+
+// badField returns a function that appends a problem with a collector.http field to errs.
+func badField(errs *[]error) func(field, format string, args ...any) {
+	return func(field, format string, args ...any) {
+		*errs = append(*errs, fmt.Errorf("collector.http.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
 }
 
 // withDefaults returns c with empty fields set to their defaults.

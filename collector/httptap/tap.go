@@ -100,7 +100,7 @@ func New(cfg Config, emitter pipeline.EventEmitter, settings pipeline.Settings) 
 		// A damaged state file costs the ids of sessions in progress, not the tap.
 		t.log.Warn("starting without the saved stitched sessions", "err", err)
 	}
-	if t.tlsConfig, err = serverTLS(cfg.TLS, t.log); err != nil {
+	if t.tlsConfig, err = ServerTLS(cfg.TLS, t.log); err != nil {
 		return nil, err
 	}
 	t.transport = http.DefaultTransport.(*http.Transport).Clone()

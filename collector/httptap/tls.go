@@ -88,8 +88,11 @@ func loadCertPool(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// serverTLS returns the listener's TLS configuration, or nil when the tap serves plain HTTP.
-func serverTLS(c ListenerTLS, log *slog.Logger) (*tls.Config, error) {
+// ServerTLS returns the TLS configuration of the collector's listener (collector.http.tls), or
+// nil for plain HTTP. The tap serves with it, and so does the listener that serves event ingest
+// alone when there are no upstreams. The certificate is re-read when its files change; log gets
+// the warning when that fails.
+func ServerTLS(c ListenerTLS, log *slog.Logger) (*tls.Config, error) {
 	if c.CertFile == "" {
 		return nil, nil
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/config"
 )
 
 // Path is where the ingest endpoint is served.
@@ -54,29 +56,20 @@ func (c Config) Validate() error {
 }
 
 // ValidateListener checks the endpoint against the listener serving it, collector.http.listen
-// (listen, host:port): one that other machines can reach must not take events from anyone, so
-// it needs Token unless clientCertsRequired (the listener refuses clients without a verified
+// (listen, host:port), whether the HTTP tap's or, without upstreams, a Server of its own: one
+// that other machines can reach must not take events from anyone, so it needs Token unless
+// clientCertsRequired (the listener's collector.http.tls refuses clients without a verified
 // certificate). A disabled endpoint needs nothing; an unparsable listen is reported elsewhere.
 func (c Config) ValidateListener(listen string, clientCertsRequired bool) error {
 	if c.Disabled || c.Token != "" || clientCertsRequired {
 		return nil
 	}
 	host, _, err := net.SplitHostPort(listen)
-	if err != nil || isLoopback(host) {
+	if err != nil || config.IsLoopbackHost(host) {
 		return nil
 	}
 	return fmt.Errorf("collector.ingest.token: required when collector.http.listen (%s) is not loopback "+
-		"(or have the tap require client certificates: collector.http.tls.client_auth: require)", listen)
-}
-
-// isLoopback reports whether host only reaches this machine. An empty host (":7400") binds
-// every interface, so it is not loopback.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+		"(or require client certificates: collector.http.tls.client_ca_file with client_auth: require)", listen)
 }
 
 // ClientConfig configures a Client (the flags of `mcpwatch wrap`).

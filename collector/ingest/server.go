@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,9 +17,10 @@ import (
 // Server serves the ingest endpoint on a listener of its own, for a collector that runs
 // without the HTTP tap. It is a pipeline.Component.
 type Server struct {
-	listen string
-	h      http.Handler
-	log    *slog.Logger
+	listen    string
+	h         http.Handler
+	log       *slog.Logger
+	tlsConfig *tls.Config // nil for plain HTTP
 
 	mu      sync.Mutex
 	srv     *http.Server
@@ -27,9 +29,22 @@ type Server struct {
 	stopped bool
 }
 
+// ServerOption configures a Server.
+type ServerOption func(*Server)
+
+// WithTLS serves HTTPS with cfg (nil keeps plain HTTP). With cfg.ClientAuth requiring a
+// verified certificate, clients without one fail the handshake and never reach the endpoint.
+func WithTLS(cfg *tls.Config) ServerOption {
+	return func(s *Server) { s.tlsConfig = cfg }
+}
+
 // NewServer returns a server for h on listen (host:port).
-func NewServer(listen string, h http.Handler, set pipeline.Settings) *Server {
-	return &Server{listen: listen, h: h, log: set.WithComponent("ingest").Logger}
+func NewServer(listen string, h http.Handler, set pipeline.Settings, opts ...ServerOption) *Server {
+	s := &Server{listen: listen, h: h, log: set.WithComponent("ingest").Logger}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Start listens and serves in the background.
@@ -53,14 +68,24 @@ func (s *Server) Start(ctx context.Context) error {
 		ReadTimeout:       time.Minute, // a body trickling in cannot hold a connection forever
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		TLSConfig:         s.tlsConfig,
 	}
 	go func(srv *http.Server, done chan struct{}) {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := srv.Serve
+		if srv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("ingest server stopped serving", "err", err)
 		}
 	}(s.srv, s.done)
-	s.log.Info("event ingest listening", "url", "http://"+ln.Addr().String()+Path)
+	scheme := "http"
+	if s.tlsConfig != nil {
+		scheme = "https"
+	}
+	s.log.Info("event ingest listening", "url", scheme+"://"+ln.Addr().String()+Path,
+		"mtls", s.tlsConfig != nil && s.tlsConfig.ClientCAs != nil)
 	return nil
 }
 

@@ -102,7 +102,7 @@ func (c *Config) Validate() error {
 			cfg       TransportConfig
 		}{{"grpc", DefaultGRPCListen, c.GRPC}, {"http", DefaultHTTPListen, c.HTTP}} {
 			listen := cmp.Or(tr.cfg.Listen, tr.def)
-			if host, _, err := net.SplitHostPort(listen); err == nil && !tr.cfg.Disabled && !isLoopback(host) {
+			if host, _, err := net.SplitHostPort(listen); err == nil && !tr.cfg.Disabled && !config.IsLoopbackHost(host) {
 				errs.Addf(p+"bearer_tokens", "required when %s%s.listen (%s) is not loopback (or require client certificates: %stls.client_ca_file)",
 					p, tr.name, listen, p)
 			}
@@ -140,16 +140,6 @@ func (c *Config) Validate() error {
 		errs.Add(p+"max_message_bytes", "must not be negative")
 	}
 	return errs.Err()
-}
-
-// isLoopback reports whether host only reaches this machine. An empty host (":4317") binds
-// every interface, so it is not loopback.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // SetDefaults fills empty listen addresses and the size limit. The collector id is left empty

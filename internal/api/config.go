@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/mcpwatch/mcpwatch/internal/config"
 )
 
 // DefaultListen is the API's address when none is configured: loopback only.
@@ -68,7 +70,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("api.tokens[%d]: must be non-empty and contain no whitespace", i))
 		}
 	}
-	if err == nil && !isLoopback(host) && len(c.Tokens) == 0 && !c.AllowUnauthenticated {
+	if err == nil && !config.IsLoopbackHost(host) && len(c.Tokens) == 0 && !c.AllowUnauthenticated {
 		errs = append(errs, fmt.Errorf("api.tokens: required when api.listen (%s) is not a loopback address; "+
 			"set api.allow_unauthenticated: true to serve session history without authentication", c.listen()))
 	}
@@ -79,14 +81,4 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("api.tls.cert_file: required when api.tls.key_file is set"))
 	}
 	return errors.Join(errs...)
-}
-
-// isLoopback reports whether host only reaches this machine. An empty host (":7410") binds
-// every interface, so it is not loopback.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

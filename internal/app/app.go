@@ -227,7 +227,13 @@ func (a *App) collector() (pipeline.Component, error) {
 		if listen == "" {
 			listen = httptap.DefaultListen
 		}
-		srv := ingest.NewServer(listen, ing, a.set)
+		// The same HTTPS and client certificates as the tap would have, so an operator's TLS
+		// settings hold whether or not upstreams are configured.
+		tc, err := httptap.ServerTLS(a.cfg.Collector.HTTP.TLS, a.set.WithComponent("ingest").Logger)
+		if err != nil {
+			return fail(err)
+		}
+		srv := ingest.NewServer(listen, ing, a.set, ingest.WithTLS(tc))
 		a.ingestAddr = srv.Addr
 		c.listener = srv
 	default:
@@ -344,7 +350,8 @@ func (a *App) TapAddr() string {
 }
 
 // IngestURL is the event ingest endpoint's URL (on the tap's listener, or on a listener of its
-// own without upstreams), or "" when it is not running.
+// own without upstreams; https when collector.http.tls has a certificate), or "" when it is
+// not running.
 func (a *App) IngestURL() string {
 	if a.ingestAddr == nil || a.cfg.Collector.Ingest.Disabled {
 		return ""
@@ -353,7 +360,11 @@ func (a *App) IngestURL() string {
 	if addr == "" {
 		return ""
 	}
-	return "http://" + addr + ingest.Path
+	scheme := "http://"
+	if a.cfg.Collector.HTTP.TLS.CertFile != "" {
+		scheme = "https://"
+	}
+	return scheme + addr + ingest.Path
 }
 
 // APIAddr is the API's listening address, or "" when it is not running.

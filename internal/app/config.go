@@ -52,10 +52,11 @@ type Config struct {
 
 // CollectorConfig groups the taps.
 type CollectorConfig struct {
-	// HTTP is the Streamable HTTP tap.
+	// HTTP is the Streamable HTTP tap. Without upstreams its listen and tls configure the
+	// listener that serves event ingest alone.
 	HTTP httptap.Config `yaml:"http"`
-	// Ingest is the endpoint (POST /ingest/v1/events on the tap's listener) that `mcpwatch
-	// wrap` and other external collectors send events to.
+	// Ingest is the endpoint (POST /ingest/v1/events on the collector's listener,
+	// collector.http.listen) that `mcpwatch wrap` and other external collectors send events to.
 	Ingest ingest.Config `yaml:"ingest"`
 	// Spool is the disk spool the collectors' events are written to before they are produced.
 	Spool bus.SpoolConfig `yaml:"spool"`
@@ -97,16 +98,16 @@ func (c CollectorConfig) OTLPConfig() otlp.Config {
 	return o
 }
 
-// ingestListener checks the ingest endpoint against the listener it is served on. Client
-// certificates guard it only when the tap serves it: without upstreams the listener serves
-// ingest alone, over plain HTTP.
+// ingestListener checks the ingest endpoint against the listener it is served on, which
+// applies collector.http.tls whether it is the tap's or, without upstreams, serves ingest alone:
+// required client certificates guard it either way.
 func (c CollectorConfig) ingestListener() error {
 	listen := c.HTTP.Listen
 	if listen == "" {
 		listen = httptap.DefaultListen
 	}
 	t := c.HTTP.TLS
-	certs := len(c.HTTP.Upstreams) > 0 && t.CertFile != "" && t.ClientCAFile != "" &&
+	certs := t.CertFile != "" && t.ClientCAFile != "" &&
 		(t.ClientAuth == "" || t.ClientAuth == httptap.ClientAuthRequire)
 	return c.Ingest.ValidateListener(listen, certs)
 }
@@ -170,9 +171,12 @@ func (c *Config) Validate() error {
 		c.Collector.Ingest.Validate(), c.Collector.ingestListener(), c.Collector.Spool.Validate(), c.Collector.OTLP.Validate(),
 		c.Collector.Identity.Validate(), c.Collector.Sessions.Validate(),
 		c.Collector.captureConfig().Validate())
-	// An empty upstream list is allowed: run then starts without the tap and says so.
+	// An empty upstream list is allowed: run then starts without the tap and says so, and the
+	// listener (listen and tls) serves event ingest alone.
 	if len(c.Collector.HTTP.Upstreams) > 0 {
 		errs = append(errs, c.Collector.HTTP.Validate())
+	} else {
+		errs = append(errs, c.Collector.HTTP.ValidateListener())
 	}
 	return errors.Join(errs...)
 }

@@ -117,7 +117,12 @@ func TestLoadConfigBad(t *testing.T) {
 		"store_backend.bad.yml": {`store.backend: must be "sqlite" or "clickhouse", got "postgres"`},
 		"log_level.bad.yml":     {`log.level: must be debug, info, warn or error, got "verbose"`},
 		"upstream_url.bad.yml":  {`collector.http.upstreams[0].url: must be an absolute http(s) URL, got "localhost:3001/mcp"`},
-		"env_unset.bad.yml":     {"testdata/env_unset.bad.yml:6: environment variable MCPWATCH_TEST_UNSET_SECRET is not set"},
+		"ingest_listener.bad.yml": {
+			`collector.http.listen: must be host:port, got "7400"`,
+			"collector.http.tls.client_ca_file: needs cert_file and key_file: mTLS needs HTTPS",
+			`collector.http.tls.client_auth: must be require or verify_if_given, got "requir"`,
+		},
+		"env_unset.bad.yml": {"testdata/env_unset.bad.yml:6: environment variable MCPWATCH_TEST_UNSET_SECRET is not set"},
 		"exposed.bad.yml": {
 			"collector.ingest.token: required when collector.http.listen (0.0.0.0:7400) is not loopback",
 			"collector.otlp.bearer_tokens: required when collector.otlp.grpc.listen (:4317) is not loopback",
@@ -202,8 +207,11 @@ func TestCollectorListenersNeedAuth(t *testing.T) {
 		{name: "public tap requiring client certificates", set: []func(*app.Config){tap("0.0.0.0:7400", mtls(httptap.ClientAuthRequire))}},
 		{name: "public tap requiring client certificates by default", set: []func(*app.Config){tap("0.0.0.0:7400", mtls(""))}},
 		{name: "public tap with optional client certificates", set: []func(*app.Config){tap("0.0.0.0:7400", mtls(httptap.ClientAuthVerifyIfGiven))}, wantErr: []string{ingestErr}},
-		{name: "client certificates do not guard the ingest-only listener (plain HTTP)", set: []func(*app.Config){func(c *app.Config) {
+		{name: "public ingest-only listener requiring client certificates", set: []func(*app.Config){func(c *app.Config) {
 			c.Collector.HTTP.Listen, c.Collector.HTTP.TLS = "0.0.0.0:7400", mtls(httptap.ClientAuthRequire)
+		}}},
+		{name: "public ingest-only listener with optional client certificates", set: []func(*app.Config){func(c *app.Config) {
+			c.Collector.HTTP.Listen, c.Collector.HTTP.TLS = "0.0.0.0:7400", mtls(httptap.ClientAuthVerifyIfGiven)
 		}}, wantErr: []string{ingestErr}},
 		{name: "public listener, ingest disabled", set: []func(*app.Config){tap("0.0.0.0:7400", httptap.ListenerTLS{}), func(c *app.Config) { c.Collector.Ingest.Disabled = true }}},
 		{name: "public otlp without tokens", set: []func(*app.Config){otlpOn("10.0.0.5:4317", "[::]:4318")}, wantErr: []string{grpcErr, httpErr}},
