@@ -112,7 +112,7 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	cmd.Stderr = stderr
 	ownProcessGroup(cmd)
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
 	// A client that went away must not kill wrap before it flushed: writes then fail instead.
 	pipes := make(chan os.Signal, 1)

@@ -302,6 +302,7 @@ func TestWrapExitCodesAndSignals(t *testing.T) {
 		{syscall.SIGTERM, 40 + int(syscall.SIGTERM), "stdioserver: got terminated"}, // the server handles it
 		{syscall.SIGHUP, 40 + int(syscall.SIGHUP), "stdioserver: got hangup"},
 		{syscall.SIGINT, 128 + int(syscall.SIGINT), ""}, // it kills the server: 128+N
+		{syscall.SIGUSR1, 40 + int(syscall.SIGUSR1), "stdioserver: got user defined signal 1"}, // passed on too
 	} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			cmd := wrapCommand(t, nil, flags()...)
@@ -314,6 +315,8 @@ func TestWrapExitCodesAndSignals(t *testing.T) {
 			require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "stdioserver: starting") },
 				10*time.Second, 5*time.Millisecond)
 			require.NoError(t, cmd.Process.Signal(tc.sig))
+			stuck := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() }) // a signal not passed on
+			defer stuck.Stop()
 			_ = cmd.Wait()
 			require.Equal(t, tc.code, cmd.ProcessState.ExitCode(), stderr.String())
 			require.Contains(t, stderr.String(), tc.says)

@@ -1,6 +1,6 @@
 // Command stdioserver is a stdio MCP server (the official Go SDK) for the `mcpwatch wrap`
 // tests. Tools: echo (returns its message), fail (a tool error). STDIOSERVER_EXIT sets the exit
-// code after the client closes stdin. SIGTERM and SIGHUP make it say so on stderr and exit
+// code after the client closes stdin. SIGTERM, SIGHUP and SIGUSR1 make it say so on stderr and exit
 // 40+signal; SIGINT kills it (default action). STDIOSERVER_MODE=cat copies stdin to stdout
 // instead of speaking MCP.
 package main
@@ -20,7 +20,7 @@ import (
 func main() {
 	exit, _ := strconv.Atoi(os.Getenv("STDIOSERVER_EXIT"))
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	go func() {
 		sig := <-sigs
 		fmt.Fprintln(os.Stderr, "stdioserver: got", sig)
