@@ -301,7 +301,7 @@ func TestWrapExitCodesAndSignals(t *testing.T) {
 	}{
 		{syscall.SIGTERM, 40 + int(syscall.SIGTERM), "stdioserver: got terminated"}, // the server handles it
 		{syscall.SIGHUP, 40 + int(syscall.SIGHUP), "stdioserver: got hangup"},
-		{syscall.SIGINT, 128 + int(syscall.SIGINT), ""}, // it kills the server: 128+N
+		{syscall.SIGINT, 128 + int(syscall.SIGINT), ""},                                        // it kills the server: 128+N
 		{syscall.SIGUSR1, 40 + int(syscall.SIGUSR1), "stdioserver: got user defined signal 1"}, // passed on too
 	} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
