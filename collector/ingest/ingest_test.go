@@ -281,18 +281,17 @@ func TestClientSpoolsWhileMcpwatchIsDown(t *testing.T) {
 	require.Zero(t, c.Dropped())
 }
 
-func TestClientLeavesEventsForTheNextProcess(t *testing.T) {
-	srv := newIngestServer(t, "")
-	root := t.TempDir()
+// leaveBehind runs a client for the whole of which mcpwatch (url) is down: the n events it
+// was given stay in its spool under root. It returns their ids.
+func leaveBehind(t *testing.T, url, root string, n int) []string {
+	t.Helper()
 	ctx := context.Background()
-
-	// mcpwatch is down for the whole life of the first process.
-	first := newClient(t, srv.url(), root, "")
+	first := newClient(t, url, root, "")
 	require.NoError(t, first.Start(ctx))
-	var want []string
-	for i := range 20 {
+	var ids []string
+	for i := range n {
 		ev := validEvent(i)
-		want = append(want, ev.ID)
+		ids = append(ids, ev.ID)
 		first.Emit(ev)
 	}
 	shutdownCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -300,6 +299,14 @@ func TestClientLeavesEventsForTheNextProcess(t *testing.T) {
 	require.NoError(t, first.Shutdown(shutdownCtx))
 	require.DirExists(t, first.SpoolDir(), "undelivered events stay on disk")
 	require.Zero(t, first.Dropped())
+	return ids
+}
+
+func TestClientLeavesEventsForTheNextProcess(t *testing.T) {
+	srv := newIngestServer(t, "")
+	root := t.TempDir()
+	ctx := context.Background()
+	want := leaveBehind(t, srv.url(), root, 20)
 
 	// A later process finds them and sends them.
 	srv.start(t)
@@ -320,23 +327,13 @@ func TestClientSendsLeftBehindEventsBeforeExit(t *testing.T) {
 	srv := newIngestServer(t, "")
 	root := t.TempDir()
 	ctx := context.Background()
-	first := newClient(t, srv.url(), root, "")
-	require.NoError(t, first.Start(ctx))
-	var want []string
-	for i := range 20 {
-		ev := validEvent(i)
-		want = append(want, ev.ID)
-		first.Emit(ev)
-	}
-	shutdownCtx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	require.NoError(t, first.Shutdown(shutdownCtx))
+	want := leaveBehind(t, srv.url(), root, 20)
 
 	srv.delay = 300 * time.Millisecond
 	srv.start(t)
 	second := newClient(t, srv.url(), root, "")
 	require.NoError(t, second.Start(ctx))
-	shutdownCtx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	require.NoError(t, second.Shutdown(shutdownCtx))
 	require.Equal(t, want, srv.rec.ids(), "sent before Shutdown returned")
