@@ -21,7 +21,8 @@ import (
 )
 
 const wrapUsage = `Usage:
-  mcpwatch wrap [--agent ID] [--server NAME] [--mcpwatch URL] [--token T] [--spool-dir DIR] -- CMD [ARGS...]
+  mcpwatch wrap [--agent ID] [--server NAME] [--mcpwatch URL] [--token T] [--spool-dir DIR]
+                [--ca-file FILE] [--cert-file FILE --key-file FILE] -- CMD [ARGS...]
 
 Runs the stdio MCP server CMD in place of the client launching it, relays stdin, stdout and
 stderr byte for byte, forwards SIGINT, SIGTERM and SIGHUP, and exits with the server's exit
@@ -29,16 +30,22 @@ code (128+N when signal N killed it; 127 when CMD cannot be found). Every MCP op
 sees becomes an event sent to a running mcpwatch (its collector listener, by default
 http://127.0.0.1:7400); while mcpwatch is unreachable events wait on disk and are sent later.
 In an MCP client's configuration, make the command "mcpwatch" and put "wrap", its flags, "--"
-and the original command and arguments in front of the arguments.
+and the original command and arguments in front of the arguments. For an https:// URL,
+--ca-file trusts a private CA and --cert-file/--key-file present a client certificate
+(collector.http.tls with client_ca_file).
 
 Flags:
 `
 
 // Environment variables wrap reads when the flag is not given: MCP client configs set them
-// in a server's "env", which keeps a token off the command line.
+// in a server's "env", which keeps a token off the command line and lets one block of settings
+// serve every wrapped server. INGEST keeps them apart from the query commands' API settings.
 const (
-	envWrapURL   = "MCPWATCH_URL"
-	envWrapToken = "MCPWATCH_INGEST_TOKEN"
+	envWrapURL      = "MCPWATCH_URL"
+	envWrapToken    = "MCPWATCH_INGEST_TOKEN"
+	envWrapCAFile   = "MCPWATCH_INGEST_CA_FILE"
+	envWrapCertFile = "MCPWATCH_INGEST_CERT_FILE"
+	envWrapKeyFile  = "MCPWATCH_INGEST_KEY_FILE"
 )
 
 func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -48,6 +55,9 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	server := fs.String("server", "", "server `NAME` in events (default: from the command, e.g. server-filesystem for npx @modelcontextprotocol/server-filesystem)")
 	url := fs.String("mcpwatch", envOr(envWrapURL, ingest.DefaultURL), "running mcpwatch's collector `URL` (env "+envWrapURL+")")
 	token := fs.String("token", "", "bearer `TOKEN` for mcpwatch's ingest endpoint (collector.ingest.token; env "+envWrapToken+")")
+	caFile := fs.String("ca-file", "", "PEM `FILE` of the CAs trusted for an https:// --mcpwatch URL, instead of the system's (env "+envWrapCAFile+")")
+	certFile := fs.String("cert-file", "", "PEM client certificate `FILE` for an mcpwatch that requires one; needs --key-file (env "+envWrapCertFile+")")
+	keyFile := fs.String("key-file", "", "PEM `FILE` of the --cert-file certificate's private key (env "+envWrapKeyFile+")")
 	spoolDir := fs.String("spool-dir", "", "`DIR` where events wait while mcpwatch is unreachable (default $XDG_STATE_HOME/mcpwatch/spool or ~/.local/state/mcpwatch/spool)")
 	spoolMax := fs.Int64("spool-max-bytes", 256<<20, "most `BYTES` of events kept on disk by one wrap")
 	flushTimeout := fs.Duration("flush-timeout", 2*time.Second, "how long to keep sending events after the server exits (the rest is sent by a later wrap)")
@@ -73,8 +83,13 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "mcpwatch wrap: --flush-timeout: must not be negative, got %s\n", *flushTimeout)
 		return exitUsage
 	}
-	if *token == "" {
-		*token = os.Getenv(envWrapToken)
+	for _, f := range []struct {
+		v   *string
+		env string
+	}{{token, envWrapToken}, {caFile, envWrapCAFile}, {certFile, envWrapCertFile}, {keyFile, envWrapKeyFile}} {
+		if *f.v == "" {
+			*f.v = os.Getenv(f.env)
+		}
 	}
 	if *spoolDir == "" {
 		*spoolDir = defaultSpoolDir()
@@ -87,8 +102,15 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
 		return exitUsage
 	}
-	clientCfg := ingest.ClientConfig{URL: *url, Token: *token, SpoolDir: *spoolDir, MaxSpoolBytes: *spoolMax}
+	clientCfg := ingest.ClientConfig{URL: *url, Token: *token, CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile,
+		SpoolDir: *spoolDir, MaxSpoolBytes: *spoolMax}
 	if err := clientCfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
+		return exitUsage
+	}
+	// A certificate file that cannot be used is a mistake in the flags, not mcpwatch being
+	// away: say so now rather than spool every event of the session.
+	if _, err := clientCfg.TLSConfig(); err != nil {
 		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
 		return exitUsage
 	}

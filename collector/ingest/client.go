@@ -55,6 +55,10 @@ func NewClient(cfg ClientConfig, set pipeline.Settings) (*Client, error) {
 		return nil, fmt.Errorf("invalid ingest client config: %w", err)
 	}
 	cfg = cfg.withDefaults()
+	tlsCfg, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("invalid ingest client config: %w", err)
+	}
 	set = set.WithComponent("ingest-client")
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -67,7 +71,9 @@ func NewClient(cfg ClientConfig, set pipeline.Settings) (*Client, error) {
 		log:      set.Logger,
 		dir:      filepath.Join(cfg.SpoolDir, id.String()),
 	}
+	// One transport for this process's events and the spools it adopts.
 	c.transport = http.DefaultTransport.(*http.Transport).Clone()
+	c.transport.TLSClientConfig = tlsCfg
 	c.http = &http.Client{Transport: c.transport, Timeout: cfg.Timeout}
 	c.spool, err = spool.Open(spoolConfig(c.dir, cfg.MaxSpoolBytes), "ingest", set)
 	if err != nil {

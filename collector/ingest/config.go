@@ -1,10 +1,14 @@
 package ingest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -79,6 +83,15 @@ type ClientConfig struct {
 	URL string `yaml:"url"`
 	// Token is the bearer token the endpoint wants, if any.
 	Token string `yaml:"token"`
+	// CAFile is a PEM bundle of the CAs trusted for an https URL's certificate, instead of the
+	// system's (as curl --cacert): for an mcpwatch whose certificate a private CA issued.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate (chain) and its key, presented to a
+	// listener that asks for one (collector.http.tls.client_ca_file). Set both or neither. They
+	// are read again for every new connection, so a rotated certificate (a short-lived SPIFFE
+	// SVID, cert-manager) is used without restarting.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// SpoolDir is the directory under which the client keeps its spool (a subdirectory per
 	// process); directories other processes left behind are sent too. Required.
 	SpoolDir string `yaml:"spool_dir"`
@@ -110,10 +123,28 @@ func (c ClientConfig) withDefaults() ClientConfig {
 // of `mcpwatch wrap` sets it.
 func (c ClientConfig) Validate() error {
 	var errs []error
+	scheme := "http" // of DefaultURL
 	if c.URL != "" {
 		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("--mcpwatch: must be an absolute http(s) URL, got %q", c.URL))
+			scheme = ""
+		} else {
+			scheme = u.Scheme
 		}
+	}
+	// TLS settings on a plain http URL would be ignored, and events sent in the clear.
+	for _, f := range []struct{ flag, value string }{
+		{"--ca-file", c.CAFile}, {"--cert-file", c.CertFile}, {"--key-file", c.KeyFile},
+	} {
+		if f.value != "" && scheme == "http" {
+			errs = append(errs, fmt.Errorf("%s: needs an https:// --mcpwatch URL", f.flag))
+		}
+	}
+	if c.CertFile != "" && c.KeyFile == "" {
+		errs = append(errs, errors.New("--cert-file: needs --key-file"))
+	}
+	if c.KeyFile != "" && c.CertFile == "" {
+		errs = append(errs, errors.New("--key-file: needs --cert-file"))
 	}
 	if c.SpoolDir == "" {
 		errs = append(errs, errors.New("--spool-dir: must not be empty"))
@@ -128,6 +159,75 @@ func (c ClientConfig) Validate() error {
 		errs = append(errs, errors.New("ClientConfig.BatchBytes: must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// TLSConfig loads CAFile, CertFile and KeyFile into the client's TLS configuration, or returns
+// nil when none is set (the system's CAs, no client certificate). Errors name the flag and the
+// file, never what is in it. NewClient calls it; `mcpwatch wrap` also calls it first, to refuse
+// a bad file at startup rather than retry forever.
+func (c ClientConfig) TLSConfig() (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		data, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: cannot read CA bundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("--ca-file: no PEM certificate in %s", c.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		if _, err := loadClientCert(c.CertFile, c.KeyFile); err != nil {
+			return nil, err
+		}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return loadClientCert(c.CertFile, c.KeyFile)
+		}
+	}
+	return cfg, nil
+}
+
+// loadClientCert reads a client certificate and its key. A failure (say, files caught
+// mid-rotation) fails that connection's handshake; the post is retried.
+func loadClientCert(certFile, keyFile string) (*tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("--cert-file: cannot read client certificate: %w", err)
+	}
+	if !hasCertificate(certPEM) {
+		return nil, fmt.Errorf("--cert-file: no PEM certificate in %s", certFile)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--key-file: cannot read client key: %w", err)
+	}
+	// crypto/tls says what is wrong (no PEM key, a key of another certificate) without
+	// quoting either file.
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("--key-file: not the PEM key of --cert-file's certificate (%s): %w", keyFile, err)
+	}
+	return &cert, nil
+}
+
+// hasCertificate says whether data holds a PEM block that parses as a certificate.
+func hasCertificate(data []byte) bool {
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return false
+		}
+		if b.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(b.Bytes); err == nil {
+				return true
+			}
+		}
+	}
 }
 
 // endpoint is the URL events are posted to.

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpwatch/mcpwatch/collector/identity/identitytest"
+)
+
+// TestWrapMTLS runs `mcpwatch run` without upstreams, its collector listener requiring client
+// certificates (collector.http.tls with client_auth: require), and wraps sessions with the built
+// binary: one without a client certificate and one trusting another CA (set through the
+// environment) cannot deliver and keep their events on disk; one with --ca-file, --cert-file
+// and --key-file delivers its own events and those the others left behind.
+func TestWrapMTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the mcpwatch binary")
+	}
+	t.Setenv("MCPWATCH_TOKEN", "")
+	ca := identitytest.NewCA(t, "mcpwatch-ca")
+	other := identitytest.NewCA(t, "other-ca")
+	dir := t.TempDir()
+	caFile, otherCAFile := ca.WriteFile(t, dir, "ca"), other.WriteFile(t, dir, "other-ca")
+	serverCert, serverKey := ca.Server(t).WriteFiles(t, dir, "server")
+	clientCert, clientKey := ca.Client(t, "laptop", "").WriteFiles(t, dir, "laptop")
+
+	collectorPort, apiPort, brokerPort := freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)
+	cfgPath := filepath.Join(dir, "mcpwatch.yml")
+	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, `collector:
+  http:
+    listen: 127.0.0.1:%d
+    tls:
+      cert_file: %s
+      key_file: %s
+      client_ca_file: %s
+      client_auth: require
+api:
+  listen: 127.0.0.1:%d
+bus:
+  embedded:
+    port: %d
+writer:
+  flush_interval: 20ms
+`, collectorPort, serverCert, serverKey, caFile, apiPort, brokerPort), 0o600))
+	collectorURL := fmt.Sprintf("https://127.0.0.1:%d", collectorPort)
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	p := startMcpwatch(t, "run", "--config", cfgPath, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	waitReady(t, apiURL, p.exited, p.stderr)
+
+	spoolDir := t.TempDir()
+	session := func(env []string, flags []string, msgs ...string) string {
+		t.Helper()
+		flags = append([]string{"--agent", "mtls-agent", "--mcpwatch", collectorURL, "--spool-dir", spoolDir,
+			"--flush-timeout", "500ms"}, flags...)
+		cmd := wrapCommand(t, env, flags...)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+		require.NoError(t, err)
+		for _, m := range msgs {
+			require.NoError(t, echo(ctx, cs, m))
+		}
+		require.NoError(t, cs.Close(), "wrap exits 0 with the server, whatever happened to the events")
+		return stderr.String()
+	}
+	spools := func() int {
+		entries, err := os.ReadDir(spoolDir)
+		require.NoError(t, err)
+		return len(entries)
+	}
+
+	logs := session(nil, []string{"--ca-file", caFile}, "no-cert")
+	require.Contains(t, logs, "events kept on disk")
+	require.Equal(t, 1, spools(), "refused without a client certificate, the events wait on disk")
+	logs = session([]string{envWrapCAFile + "=" + otherCAFile, envWrapCertFile + "=" + clientCert, envWrapKeyFile + "=" + clientKey},
+		nil, "wrong-ca")
+	require.Contains(t, logs, "events kept on disk")
+	require.Equal(t, 2, spools(), "mcpwatch's certificate is not trusted, the events wait on disk")
+
+	session(nil, []string{"--ca-file", caFile, "--cert-file", clientCert, "--key-file", clientKey}, "mtls-0", "mtls-1")
+	want := []string{"no-cert", "wrong-ca", "mtls-0", "mtls-1"}
+	var missing []string
+	require.Eventually(t, func() bool {
+		events, err := agentEvents(apiURL, "mtls-agent")
+		if err != nil {
+			return false
+		}
+		got := map[string]bool{}
+		for _, e := range findEvents(events, "tools/call", "echo") {
+			got[e.ArgsHash] = true
+		}
+		missing = missing[:0]
+		for _, m := range want {
+			if !got[echoHash(m)] {
+				missing = append(missing, m)
+			}
+		}
+		return len(missing) == 0
+	}, 30*time.Second, 100*time.Millisecond, "not delivered: %v", &missing)
+	require.Equal(t, 0, spools(), "the adopted spools are removed once sent")
+	require.Equal(t, 0, p.terminate(t), p.stderr.String())
+}
+
+// TestWrapTLSFlags: a TLS flag or variable wrap cannot use stops it before the server starts,
+// with the usage exit code, the flag named and no file's content quoted.
+func TestWrapTLSFlags(t *testing.T) {
+	ca := identitytest.NewCA(t, "ca")
+	dir := t.TempDir()
+	caFile := ca.WriteFile(t, dir, "ca")
+	leaf := ca.Client(t, "laptop", "")
+	certFile, keyFile := leaf.WriteFiles(t, dir, "laptop")
+	garbage := filepath.Join(dir, "garbage.pem")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a key at all\n"), 0o600))
+	const https = "https://127.0.0.1:7400"
+	for _, tc := range []struct {
+		name string
+		env  []string // KEY=VALUE
+		args []string
+		want string
+	}{
+		{name: "cert without key", args: []string{"--mcpwatch", https, "--cert-file", certFile},
+			want: "--cert-file: needs --key-file"},
+		{name: "key without cert", env: []string{envWrapKeyFile + "=" + keyFile}, args: []string{"--mcpwatch", https},
+			want: "--key-file: needs --cert-file"},
+		{name: "ca file on http", args: []string{"--mcpwatch", "http://127.0.0.1:7400", "--ca-file", caFile},
+			want: "--ca-file: needs an https:// --mcpwatch URL"},
+		{name: "missing ca file", args: []string{"--mcpwatch", https, "--ca-file", filepath.Join(dir, "nope.pem")},
+			want: "--ca-file: cannot read CA bundle"},
+		{name: "key as ca file", args: []string{"--mcpwatch", https, "--ca-file", keyFile},
+			want: "--ca-file: no PEM certificate in " + keyFile},
+		{name: "bad key from the environment", env: []string{envWrapCertFile + "=" + certFile, envWrapKeyFile + "=" + garbage},
+			args: []string{"--mcpwatch", https}, want: "--key-file: not the PEM key of --cert-file's certificate"},
+		{name: "cert as key", args: []string{"--mcpwatch", https, "--cert-file", certFile, "--key-file", certFile},
+			want: "--key-file: not the PEM key of --cert-file's certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, v := range []string{envWrapCAFile, envWrapCertFile, envWrapKeyFile} {
+				t.Setenv(v, "")
+			}
+			for _, kv := range tc.env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			spoolDir := t.TempDir()
+			args := append(tc.args, "--spool-dir", spoolDir, "--", filepath.Join(dir, "server-never-started"))
+			var stdout, stderr bytes.Buffer
+			code := runWrap(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+			require.Equal(t, exitUsage, code, stderr.String())
+			require.Contains(t, stderr.String(), tc.want)
+			require.NotContains(t, stderr.String(), "not a key at all")
+			for _, l := range strings.Split(string(leaf.KeyPEM)+string(leaf.CertPEM), "\n") {
+				if len(l) > 16 && !strings.HasPrefix(l, "-----") {
+					require.NotContains(t, stderr.String(), l, "no key or certificate material in the output")
+				}
+			}
+			entries, err := os.ReadDir(spoolDir)
+			require.NoError(t, err)
+			require.Empty(t, entries, "wrap stopped before making a spool")
+		})
+	}
+}
