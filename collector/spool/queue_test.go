@@ -282,13 +282,15 @@ func TestQueueSurvivesKill9(t *testing.T) {
 func TestQueueLingersForFullerBatches(t *testing.T) {
 	s := open(t, Config{Dir: t.TempDir()})
 	k := &sink{}
-	q := newQueue(t, s.Spool, k, QueueOptions{AddWait: time.Second, BatchRecords: 10, Linger: 500 * time.Millisecond})
+	// The linger is long next to three Adds even when each waits for a busy disk (a CI
+	// machine running every package's tests at once took over 500 ms).
+	q := newQueue(t, s.Spool, k, QueueOptions{AddWait: time.Second, BatchRecords: 10, Linger: 2 * time.Second})
 	ctx := context.Background()
 	require.NoError(t, q.Start(ctx))
 	for i := range 3 {
 		require.NoError(t, q.Add(record(i)))
 	}
-	require.Eventually(t, func() bool { return len(k.records()) == 3 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(k.records()) == 3 }, 10*time.Second, time.Millisecond)
 	require.EqualValues(t, 1, k.calls.Load(), "three records, one delivery")
 	require.NoError(t, q.Shutdown(ctx))
 
