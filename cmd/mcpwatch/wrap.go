@@ -25,8 +25,9 @@ const wrapUsage = `Usage:
                 [--ca-file FILE] [--cert-file FILE --key-file FILE] -- CMD [ARGS...]
 
 Runs the stdio MCP server CMD in place of the client launching it, relays stdin, stdout and
-stderr byte for byte, forwards SIGINT, SIGTERM and SIGHUP, and exits with the server's exit
-code (128+N when signal N killed it; 127 when CMD cannot be found). Every MCP operation it
+stderr byte for byte, passes SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to the
+server's process group, and exits with the server's exit code (128+N when signal N killed it;
+127 when CMD cannot be found). Every MCP operation it
 sees becomes an event sent to a running mcpwatch (its collector listener, by default
 http://127.0.0.1:7400); while mcpwatch is unreachable events wait on disk and are sent later.
 In an MCP client's configuration, make the command "mcpwatch" and put "wrap", its flags, "--"
