@@ -224,14 +224,23 @@ func watch(conn net.Conn, stream bool) *syslogConn {
 	return c
 }
 
-// alive reports whether the receiver still holds the connection open, as far as is known.
+// alive reports whether the receiver still holds the connection open, as far as is known:
+// the reading goroutine may not have run yet since the receiver closed it, so the socket is
+// asked too (peerClosed).
 func (c *syslogConn) alive() bool {
+	if c.gone == nil {
+		return true
+	}
 	select {
 	case <-c.gone:
 		return false
 	default:
-		return true
 	}
+	raw := c.Conn
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	return !peerClosed(raw)
 }
 
 // close closes the connection and waits for its reader to end.
