@@ -8,6 +8,8 @@ echo "== pipeline: events/s from the tap's emission point to the embedded store"
 echo "== HTTP tap: tools/call direct vs through the tap vs a plain ReverseProxy vs a TCP relay (latency added at p50/p99, calls/s at concurrency 32)"
 "$GO" test -run '^$' -bench 'BenchmarkTapLatency' -benchtime 20000x ./collector/httptap/ # each part in its own process, and all in one (InProcess)
 "$GO" test -run '^$' -bench 'BenchmarkTap(Throughput|Overhead)' -benchtime 5000x ./collector/httptap/
+echo "== capture: a tools/call's arguments found in its params, by scanning (member) beside encoding/json"
+"$GO" test -run '^$' -bench 'BenchmarkArgumentsMember' ./collector/capture/
 echo "== JSON-RPC: parse and describe a tools/call"
 "$GO" test -run '^$' -bench 'BenchmarkParseAndDescribe' ./collector/jsonrpc/
 echo "== enricher/drift: a tools/call, an unchanged tools/list of 50 tools, parsing a new one"
