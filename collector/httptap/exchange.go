@@ -467,7 +467,7 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 
 	case m.IsRequest():
 		c := ex.call(m, schemas.ServerToClient, schemas.KindRequest, now)
-		c.client = ex.from
+		ex.inheritClient(c)
 		key, id := ex.sessionKey(c.sessionID), m.IDString()
 		t.index.add(c, ex.up.name, ex.scope(), schemas.ServerToClient, id, t.cfg.MaxPending)
 		ok, dropped := t.sessions.addServerCall(key, id, c, t.cfg.MaxPending, now)
@@ -487,9 +487,17 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 
 	case m.IsNotification():
 		c := ex.call(m, schemas.ServerToClient, schemas.KindNotification, now)
-		c.client = ex.from
+		ex.inheritClient(c)
 		ex.relate(c, now)
 		t.resolve(c, "", now, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
+	}
+}
+
+// inheritClient attributes a server message that says nothing of the client to the client
+// whose request this exchange carried (see exchange.from).
+func (ex *exchange) inheritClient(c *call) {
+	if c.client == (clientFacts{}) {
+		c.client = ex.from
 	}
 }
 
