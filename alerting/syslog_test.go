@@ -130,7 +130,12 @@ func (r *rsyslog) wait(t *testing.T, hostname string, n int) []received {
 	for {
 		got := r.from(t, hostname)
 		if len(got) >= n || time.Now().After(deadline) {
-			require.Len(t, got, n, "messages rsyslog received from %s", hostname)
+			if len(got) != n {
+				// Everything rsyslog wrote, whoever it thinks sent it: a message lost tells apart
+				// from one parsed with another hostname.
+				all, _ := os.ReadFile(filepath.Join(r.dir, "messages.jsonl"))
+				require.Len(t, got, n, "messages rsyslog received from %s; all it received:\n%s", hostname, all)
+			}
 			return got
 		}
 		time.Sleep(20 * time.Millisecond)
