@@ -16,6 +16,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/alerting/format"
 	"github.com/mcpwatch/mcpwatch/internal/config"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
+	"github.com/mcpwatch/mcpwatch/internal/sockpeek"
 )
 
 // Syslog transports.
@@ -242,6 +243,9 @@ func (c *syslogConn) alive() bool {
 	}
 	return !peerClosed(raw)
 }
+
+// peerClosed reports whether the other end of a TCP connection has closed or reset it.
+func peerClosed(c net.Conn) bool { return sockpeek.Peek(c) == sockpeek.Closed }
 
 // close closes the connection and waits for its reader to end.
 func (c *syslogConn) close() {

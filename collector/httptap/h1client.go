@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/sockpeek"
 )
 
 // h1Pool is the tap's own HTTP/1.1 client for one plain-HTTP upstream: a pool of keep-alive
@@ -340,4 +342,14 @@ func (f *streamFlusher) flushPending() {
 		f.pending = false
 		_ = f.rc.Flush() // a client that went away fails the next write
 	}
+}
+
+// connUsable reports whether an idle connection can carry a request: the upstream has not
+// closed it (nor sent anything unasked, which would be read as the next response).
+// http.Transport learns this from a goroutine reading each idle connection; one peek is
+// cheaper. Where the socket cannot be peeked at, a request on a connection the upstream closed
+// fails, and is retried when http.Transport would retry it (h1Conn.exchange).
+func connUsable(c net.Conn) bool {
+	s := sockpeek.Peek(c)
+	return s == sockpeek.Empty || s == sockpeek.Unknown
 }
