@@ -203,15 +203,9 @@ func TestWrapSpoolsUntilMcpwatchIsUp(t *testing.T) {
 	spoolDir := t.TempDir()
 	session := func(msgs ...string) {
 		t.Helper()
-		cmd := wrapCommand(t, []string{envWrapURL + "=" + rc.collectorURL}, "--agent", "spool-agent", "--spool-dir", spoolDir, "--log-level", "error")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
-		require.NoError(t, err)
-		for _, m := range msgs {
-			require.NoError(t, echo(ctx, cs, m))
-		}
-		require.NoError(t, cs.Close())
+		require.NoError(t, echoThroughWrap(t,
+			wrapCommand(t, []string{envWrapURL + "=" + rc.collectorURL}, "--agent", "spool-agent", "--spool-dir", spoolDir, "--log-level", "error"),
+			msgs...))
 	}
 
 	session("offline-0", "offline-1", "offline-2")
@@ -223,10 +217,34 @@ func TestWrapSpoolsUntilMcpwatchIsUp(t *testing.T) {
 	waitReady(t, rc.apiURL, p.exited, p.stderr)
 	session("online-0")
 
-	want := []string{"offline-0", "offline-1", "offline-2", "online-0"}
+	awaitEchoes(t, rc.apiURL, "spool-agent", "offline-0", "offline-1", "offline-2", "online-0")
+	require.Eventually(t, func() bool {
+		entries, err := os.ReadDir(spoolDir)
+		return err == nil && len(entries) == 0
+	}, 30*time.Second, 50*time.Millisecond, "the adopted spool is removed once sent")
+	require.Equal(t, 0, p.terminate(t), p.stderr.String())
+}
+
+// echoThroughWrap runs an MCP session through wrap (cmd): an echo call with each message, then
+// the client's close, whose error (wrap's and the server's exit) it returns.
+func echoThroughWrap(t *testing.T, cmd *exec.Cmd, msgs ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	require.NoError(t, err)
+	for _, m := range msgs {
+		require.NoError(t, echo(ctx, cs, m))
+	}
+	return cs.Close()
+}
+
+// awaitEchoes waits until mcpwatch (apiURL) has stored an echo call of agent with each message.
+func awaitEchoes(t *testing.T, apiURL, agent string, msgs ...string) {
+	t.Helper()
 	var missing []string
 	require.Eventually(t, func() bool {
-		events, err := agentEvents(rc.apiURL, "spool-agent")
+		events, err := agentEvents(apiURL, agent)
 		if err != nil {
 			return false
 		}
@@ -235,18 +253,13 @@ func TestWrapSpoolsUntilMcpwatchIsUp(t *testing.T) {
 			got[e.ArgsHash] = true
 		}
 		missing = missing[:0]
-		for _, m := range want {
+		for _, m := range msgs {
 			if !got[echoHash(m)] {
 				missing = append(missing, m)
 			}
 		}
 		return len(missing) == 0
 	}, 30*time.Second, 100*time.Millisecond, "not delivered: %v", &missing)
-	require.Eventually(t, func() bool {
-		entries, err := os.ReadDir(spoolDir)
-		return err == nil && len(entries) == 0
-	}, 30*time.Second, 50*time.Millisecond, "the adopted spool is removed once sent")
-	require.Equal(t, 0, p.terminate(t), p.stderr.String())
 }
 
 // TestWrapRelaysBytesExactly sends a mix of JSON-RPC, non-JSON, binary and an oversized line

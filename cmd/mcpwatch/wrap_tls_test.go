@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpwatch/mcpwatch/collector/identity/identitytest"
@@ -64,14 +62,7 @@ writer:
 		cmd := wrapCommand(t, env, flags...)
 		var stderr syncBuffer
 		cmd.Stderr = &stderr
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
-		require.NoError(t, err)
-		for _, m := range msgs {
-			require.NoError(t, echo(ctx, cs, m))
-		}
-		require.NoError(t, cs.Close(), "wrap exits 0 with the server, whatever happened to the events")
+		require.NoError(t, echoThroughWrap(t, cmd, msgs...), "wrap exits 0 with the server, whatever happened to the events")
 		return stderr.String()
 	}
 	spools := func() int {
@@ -89,25 +80,7 @@ writer:
 	require.Equal(t, 2, spools(), "mcpwatch's certificate is not trusted, the events wait on disk")
 
 	session(nil, []string{"--ca-file", caFile, "--cert-file", clientCert, "--key-file", clientKey}, "mtls-0", "mtls-1")
-	want := []string{"no-cert", "wrong-ca", "mtls-0", "mtls-1"}
-	var missing []string
-	require.Eventually(t, func() bool {
-		events, err := agentEvents(apiURL, "mtls-agent")
-		if err != nil {
-			return false
-		}
-		got := map[string]bool{}
-		for _, e := range findEvents(events, "tools/call", "echo") {
-			got[e.ArgsHash] = true
-		}
-		missing = missing[:0]
-		for _, m := range want {
-			if !got[echoHash(m)] {
-				missing = append(missing, m)
-			}
-		}
-		return len(missing) == 0
-	}, 30*time.Second, 100*time.Millisecond, "not delivered: %v", &missing)
+	awaitEchoes(t, apiURL, "mtls-agent", "no-cert", "wrong-ca", "mtls-0", "mtls-1")
 	require.Equal(t, 0, spools(), "the adopted spools are removed once sent")
 	require.Equal(t, 0, p.terminate(t), p.stderr.String())
 }
