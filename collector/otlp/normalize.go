@@ -16,6 +16,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/mcpwatch/mcpwatch/collector/capture"
+	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -44,6 +45,7 @@ type spanInput struct {
 	attrs    attrMap
 	resource attrMap
 	scope    string
+	role     role // what the reporting process is in the MCP session, when known
 }
 
 // result is what became of one span.
@@ -88,27 +90,40 @@ type normalizer struct {
 // on the wire).
 func (n normalizer) request(req *tracepb.TracesData) batch {
 	var b batch
-	for _, rs := range req.GetResourceSpans() {
+	var inputs []spanInput
+	var matches []match
+	var found []bool
+	var resource []int
+	for ri, rs := range req.GetResourceSpans() {
 		res := newAttrMap(rs.GetResource().GetAttributes())
 		for _, ss := range rs.GetScopeSpans() {
 			scope := ss.GetScope().GetName()
 			for _, sp := range ss.GetSpans() {
-				b.spans++
-				r := n.span(spanInput{span: sp, attrs: newAttrMap(sp.GetAttributes()), resource: res, scope: scope})
-				switch {
-				case r.dialect == "":
-					b.ignored++
-				case r.reject != "":
-					if b.rejected == nil {
-						b.rejected = map[string]int{}
-					}
-					b.rejected[r.reject]++
-				default:
-					b.events = append(b.events, r.ev)
-					b.meta = append(b.meta, r.eventMeta)
-				}
+				in := spanInput{span: sp, attrs: newAttrMap(sp.GetAttributes()), resource: res, scope: scope}
+				m, ok := classify(in)
+				inputs, matches, found = append(inputs, in), append(matches, m), append(found, ok)
+				resource = append(resource, ri)
 			}
 		}
+	}
+	roles := senderRoles(inputs, matches, found, resource)
+	for i, in := range inputs {
+		b.spans++
+		if !found[i] {
+			b.ignored++
+			continue
+		}
+		in.role = roles[i]
+		r := n.event(in, matches[i])
+		if r.reject != "" {
+			if b.rejected == nil {
+				b.rejected = map[string]int{}
+			}
+			b.rejected[r.reject]++
+			continue
+		}
+		b.events = append(b.events, r.ev)
+		b.meta = append(b.meta, r.eventMeta)
 	}
 	return b
 }
@@ -192,12 +207,17 @@ func targetFor(method string, a attrMap) string {
 	return ""
 }
 
-// span converts one span.
+// span converts one span on its own (request reads a span's role from the others around it).
 func (n normalizer) span(in spanInput) result {
 	m, ok := classify(in)
 	if !ok {
 		return result{}
 	}
+	return n.event(in, m)
+}
+
+// event converts one MCP span.
+func (n normalizer) event(in spanInput, m match) result {
 	sp := in.span
 	r := result{eventMeta: eventMeta{dialect: m.dialect}}
 	switch {
@@ -215,10 +235,7 @@ func (n normalizer) span(in spanInput) result {
 
 	a := in.attrs
 	start := time.Unix(0, int64(sp.GetStartTimeUnixNano())).UTC()
-	dir := schemas.ClientToServer
-	if serverInitiated[m.method] {
-		dir = schemas.ServerToClient
-	}
+	dir := direction(m.method, sp.GetKind(), in.role)
 	kind := schemas.KindRequest
 	if isNotification(m.method) {
 		kind = schemas.KindNotification
@@ -302,22 +319,23 @@ func isAgentSide(in spanInput, dir schemas.Direction) bool {
 
 // attributeAgent names the agent: an agent id the span carries, else (on the agent's side) the
 // reporting resource's agent id, else the MCP client's name, else (on the agent's side) the
-// reporting service's name.
+// reporting service's name. Like every tap, it passes over names too long or not printable
+// (identity.CleanAgent).
 func attributeAgent(in spanInput, agentSide bool, clientName string) (id, source string) {
-	if v := in.attrs.str(keysAgent...); v != "" {
+	if v := identity.CleanAgent(in.attrs.str(keysAgent...)); v != "" {
 		return v, AgentFromSpan
 	}
 	if agentSide {
-		if v := in.resource.str(keysAgent...); v != "" {
+		if v := identity.CleanAgent(in.resource.str(keysAgent...)); v != "" {
 			return v, AgentFromResource
 		}
 	}
-	if clientName != "" {
-		return clientName, agentClientInfo
+	if v := identity.CleanAgent(clientName); v != "" {
+		return v, agentClientInfo
 	}
 	if agentSide {
 		// SDKs report "unknown_service[:process]" when nothing was configured; that names no one.
-		if v := in.resource.str("service.name"); v != "" && !strings.HasPrefix(v, "unknown_service") {
+		if v := identity.CleanAgent(in.resource.str("service.name")); v != "" && !strings.HasPrefix(v, "unknown_service") {
 			return v, AgentFromResource
 		}
 	}
