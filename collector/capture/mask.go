@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -58,7 +59,7 @@ var secretRules = []secretRule{
 	{hints: []string{"sk-"}, re: regexp.MustCompile(`\bsk-[A-Za-z0-9_-]{20,}`)},
 	{hints: []string{"private key"}, re: regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z ]*PRIVATE KEY-----|$)`)},
 	{hints: []string{"://"}, re: regexp.MustCompile(`(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@`)},
-	{hints: []string{"passw", "pwd", "secret", "key", "token"}, re: regexp.MustCompile(`(?i)(\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|client[_-]?secret)\s*[=:]\s*"?)[^\s"',;&]+`)},
+	{hints: []string{"aiza"}, re: regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}`)},
 }
 
 // MaskString masks the credentials in s.
@@ -78,7 +79,101 @@ func MaskString(s string) string {
 			s, lower = masked, ""
 		}
 	}
+	if lower == "" {
+		lower = strings.ToLower(s)
+	}
+	if containsAny(lower, keyValueHints) {
+		s = maskKeyValues(s)
+	}
 	return s
+}
+
+// secretKeyWords name secrets in key=value or key: value text, in lower case. They may end a
+// longer key (db_password, GITHUB_TOKEN), so no word boundary comes before them; the separator
+// that must follow spares words that merely contain them (max_tokens: 5, secretary:).
+var secretKeyWords = []string{
+	"password", "passwd", "passphrase", "pwd", "secret", "api_key", "api-key", "apikey",
+	"access_key", "access-key", "accesskey", "private_key", "private-key", "privatekey",
+	"token", "credential", "credentials",
+}
+
+var keyValueHints = []string{"passw", "passphrase", "pwd", "secret", "key", "token", "credential"}
+
+// maskKeyValues masks the values of key=value and key: value pairs whose key is one of
+// secretKeyWords, with the key quoted or not: --password=x, api_key: x, and JSON or a Python
+// dict inside a string ("password": "x", {'db_password': 'x'}). A value runs to the next
+// space, quote, comma, semicolon or ampersand.
+func maskKeyValues(s string) string {
+	lower := asciiLower(s) // byte for byte, so offsets match s
+	var spans [][2]int     // the values, by start
+	for _, word := range secretKeyWords {
+		for from := 0; ; {
+			i := strings.Index(lower[from:], word)
+			if i < 0 {
+				break
+			}
+			from += i + len(word)
+			if start, end := valueAfterKey(s, from); end > start {
+				spans = append(spans, [2]int{start, end})
+			}
+		}
+	}
+	if len(spans) == 0 {
+		return s
+	}
+	slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		if sp[0] < last { // the same value after an overlapping word (passwd, pwd)
+			continue
+		}
+		b.WriteString(s[last:sp[0]])
+		b.WriteString(Masked)
+		last = sp[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// valueAfterKey returns where the value of a key ending at i starts and ends: an optional
+// closing quote, '=' or ':' between optional spaces, an optional opening quote, then the
+// value. end == start when none follows.
+func valueAfterKey(s string, i int) (start, end int) {
+	if i < len(s) && (s[i] == '"' || s[i] == '\'') {
+		i++
+	}
+	i = skipSpaces(s, i)
+	if i >= len(s) || (s[i] != '=' && s[i] != ':') {
+		return 0, 0
+	}
+	i = skipSpaces(s, i+1)
+	if i < len(s) && (s[i] == '"' || s[i] == '\'') {
+		i++
+	}
+	start = i
+	for i < len(s) && !strings.ContainsRune(" \t\n\r\f\"',;&", rune(s[i])) {
+		i++
+	}
+	return start, i
+}
+
+func skipSpaces(s string, i int) int {
+	for i < len(s) && strings.ContainsRune(" \t\n\r\f", rune(s[i])) {
+		i++
+	}
+	return i
+}
+
+// asciiLower lower-cases ASCII letters only, so the result has s's length.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func containsAny(s string, subs []string) bool {
@@ -308,8 +403,8 @@ func (w *walker) value(depth int) error {
 					}
 				}
 				first = false
-				if escaped {
-					w.out = appendQuoted(w.out, key)
+				if masked := MaskString(key); escaped || masked != key {
+					w.out = appendQuoted(w.out, masked) // a key can be a secret too ({"sk-…": …})
 				} else {
 					w.out = append(append(w.out, '"'), raw...)
 					w.out = append(w.out, '"')
