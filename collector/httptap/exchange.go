@@ -305,8 +305,9 @@ func (ex *exchange) observeResponse(resp *http.Response) {
 	ex.mu.Unlock()
 
 	// The session is over when the client ends it or the server no longer knows it.
+	// (A 405 to a DELETE is the server declining to end it.)
 	if ex.hdr.sessionID != "" &&
-		((ex.httpMethod == http.MethodDelete && resp.StatusCode < 500) || resp.StatusCode == http.StatusNotFound) {
+		((ex.httpMethod == http.MethodDelete && resp.StatusCode < 300) || resp.StatusCode == http.StatusNotFound) {
 		t.expireAll(t.sessions.forget(ex.sessionKey(ex.hdr.sessionID)))
 	}
 	if ex.httpMethod == http.MethodDelete {
@@ -447,6 +448,11 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 		ex.mu.Unlock()
 		c := pend.take(id)
 		if c == nil {
+			// The answer to a request of another stream of the session: one the server
+			// ended before answering, resumed (Last-Event-ID) or polled (2025-11-25).
+			c = t.index.find(indexKey{upstream: ex.up.name, scope: ex.scope(), dir: schemas.ClientToServer, v: id})
+		}
+		if c == nil {
 			t.metrics.untracked.WithLabelValues("unmatched_response").Inc()
 			return
 		}
@@ -536,6 +542,9 @@ func (ex *exchange) finish() {
 	ex.acks, ex.sent = nil, nil
 	status, respAt, upstreamErr, rpcErrCode, sessionID := ex.status, ex.respAt, ex.upstreamErr, ex.rpcErrCode, ex.sessionID
 	cut, unread := ex.cut, ex.unread
+	// An event stream the server ended without answering may be resumed or polled on another
+	// stream (Last-Event-ID): its requests wait there for their answer until their deadline.
+	resumable := ex.sse != nil && !upstreamErr && status < 300 && !cut && unread == 0
 	ex.mu.Unlock()
 	open := ex.own.drain()
 
@@ -572,13 +581,16 @@ func (ex *exchange) finish() {
 		case unread > 0:
 			ex.tap.resolve(c, sessionID, now, unreadable)
 		default:
-			ex.tap.resolve(c, sessionID, now, timedOut) // the stream ended without the response
+			ex.tap.resolve(c, sessionID, now, timedOut) // a JSON body or a 202 without the response
 		}
 	}
-	for _, c := range open {
-		if cut && !failed {
+	for id, c := range open {
+		switch {
+		case cut && !failed:
 			ex.tap.orphan(c, sessionID, now)
-		} else {
+		case resumable && !c.track.listen:
+			ex.own.add(id, c, len(open)) // where its deadline looks for it
+		default:
 			settle(c)
 		}
 	}
@@ -695,10 +707,10 @@ type tracking struct {
 
 func (tr *tracking) claim() bool { return tr.done.CompareAndSwap(false, true) }
 
-// deadlineList holds the requests awaiting an answer in the order they were seen, which, with
-// one RequestTimeout for all, is the order of their deadlines. A single timer set for the
-// oldest settles those that go unanswered: a timer per request costs more than the rest of
-// the tap's work on a call.
+// deadlineList holds the requests awaiting an answer in the order of their deadlines, which,
+// with one RequestTimeout for all, is nearly always the order they were seen in. A single
+// timer set for the first settles those that go unanswered: a timer per request costs more
+// than the rest of the tap's work on a call.
 type deadlineList struct {
 	mu         sync.Mutex
 	head, tail *call
@@ -707,7 +719,9 @@ type deadlineList struct {
 	stopped    bool
 }
 
-// add appends c, which expire settles once deadline passes.
+// add lists c, which expire settles once deadline passes. It goes at the tail unless a later
+// deadline is listed already: a request's deadline counts from its headers, and it is listed
+// once its body is read, which a slow upload can delay past later requests'.
 func (d *deadlineList) add(t *Tap, c *call, deadline time.Time, expire func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -715,14 +729,22 @@ func (d *deadlineList) add(t *Tap, c *call, deadline time.Time, expire func()) {
 		return
 	}
 	c.track.deadline, c.track.expire, c.track.listed = deadline, expire, true
-	c.track.prev, c.track.next = d.tail, nil
-	if d.tail != nil {
-		d.tail.track.next = c
-	} else {
-		d.head = c
+	after := d.tail
+	for after != nil && after.track.deadline.After(deadline) {
+		after = after.track.prev
 	}
-	d.tail = c
-	if !d.armed {
+	c.track.prev = after
+	if after != nil {
+		c.track.next, after.track.next = after.track.next, c
+	} else {
+		c.track.next, d.head = d.head, c
+	}
+	if c.track.next != nil {
+		c.track.next.track.prev = c
+	} else {
+		d.tail = c
+	}
+	if !d.armed || d.head == c {
 		d.armLocked(t, time.Now())
 	}
 }

@@ -191,3 +191,32 @@ func TestMemoryPerStreamIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// A request listed after a later deadline (its body took long to arrive) still expires at its
+// own deadline, not behind the later one.
+func TestDeadlinesExpireInTheirOrder(t *testing.T) {
+	var d deadlineList
+	defer d.stop()
+	expired := make(chan string, 3)
+	now := time.Now()
+	for _, r := range []struct {
+		name string
+		at   time.Time
+	}{{"late", now.Add(time.Hour)}, {"early", now.Add(10 * time.Millisecond)}, {"later", now.Add(2 * time.Hour)}} {
+		d.add(nil, &call{}, r.at, func() { expired <- r.name })
+	}
+	select {
+	case name := <-expired:
+		require.Equal(t, "early", name)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the early deadline waited behind the later ones")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var order []time.Time
+	for c := d.head; c != nil; c = c.track.next {
+		order = append(order, c.track.deadline)
+	}
+	require.Equal(t, []time.Time{now.Add(time.Hour), now.Add(2 * time.Hour)}, order)
+	require.Equal(t, now.Add(2*time.Hour), d.tail.track.deadline)
+}

@@ -318,3 +318,33 @@ func TestShutdownSettlesRequestsAwaitingCancellation(t *testing.T) {
 	ev := rec.waitFor(t, "tools/call", byMethod("tools/call"))
 	require.Equal(t, schemas.StatusTimeout, ev.Status)
 }
+
+// TestDeclinedDeleteKeepsTheSession: a server answers DELETE with 405 when it does not let
+// clients end sessions; the session goes on, and the tap still knows its client.
+func TestDeclinedDeleteKeepsTheSession(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		body := readAll(t, r.Body)
+		w.Header().Set("Mcp-Session-Id", "s1")
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(body, `"initialize"`) {
+			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":2,"result":{"content":[]}}`))
+	}))
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+	session := map[string]string{"Mcp-Session-Id": "s1"}
+	readAll(t, send(t, http.MethodPost, tapURL+"/mcp",
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"trip-planner","version":"2.1"}}}`, nil).Body)
+	resp := send(t, http.MethodDelete, tapURL+"/mcp", "", session)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	readAll(t, send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}`, session).Body)
+
+	ev := rec.waitFor(t, "the call after the declined DELETE", func(e schemas.Event) bool { return e.Method == "tools/call" })
+	require.Equal(t, "trip-planner", ev.ClientName)
+	require.Equal(t, "2025-11-25", ev.ProtocolVersion)
+}

@@ -298,15 +298,21 @@ func TestRequestTimeouts(t *testing.T) {
 	defer close(release)
 	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if strings.Contains(string(body), "never") {
+		w.Header().Set("Mcp-Session-Id", "s1")
+		switch {
+		case r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") == "p-8":
+			// The client resumes the stream the server ended: the answer comes here.
+			writeSSE(w, http.StatusOK, "id: p-9\ndata: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"content\":[]}}\n\n")
+		case strings.Contains(string(body), "never"):
 			writeSSE(w, http.StatusOK, ": keepalive\n\n")
 			select { // never answer
 			case <-release:
 			case <-r.Context().Done():
 			}
-			return
+		default:
+			// A priming event, then the stream ends: the client is to poll (2025-11-25).
+			writeSSE(w, http.StatusOK, "id: p-8\nretry: 10\ndata: \n\n")
 		}
-		writeSSE(w, http.StatusOK, "id: 1\ndata: \n\n") // a priming event, then the stream ends
 	}))
 	_, rec, tapURL := startTap(t, Config{RequestTimeout: 50 * time.Millisecond, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
 
@@ -325,13 +331,28 @@ func TestRequestTimeouts(t *testing.T) {
 	require.GreaterOrEqual(t, ev.LatencyMicros, int64(50_000))
 	require.Zero(t, ev.ResponseBytes)
 
-	// With a deadline far away, a stream that ends without the response settles it at once.
-	_, rec2, tapURL2 := startTap(t, Config{RequestTimeout: time.Hour, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
-	resp2 := send(t, http.MethodPost, tapURL2+"/mcp", `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"ends"}}`, nil)
-	require.Equal(t, "id: 1\ndata: \n\n", readAll(t, resp2.Body))
-	ev = rec2.waitFor(t, "stream ended without a response", func(e schemas.Event) bool { return e.Target == "ends" })
+	// A stream the server ended unanswered is not the end of its request: unanswered
+	// elsewhere, it times out at its deadline, not when the stream ends.
+	resp = send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"ends"}}`,
+		map[string]string{"Mcp-Session-Id": "s1"})
+	require.Equal(t, "id: p-8\nretry: 10\ndata: \n\n", readAll(t, resp.Body))
+	ev = rec.waitFor(t, "unanswered after its stream ended", func(e schemas.Event) bool { return e.JSONRPCID == "9" })
 	require.Equal(t, schemas.StatusTimeout, ev.Status)
+	require.GreaterOrEqual(t, ev.LatencyMicros, int64(50_000), "settled at its deadline")
+
+	// With the deadline far away, the answer on the resumed stream settles the request.
+	tap2, rec2, tapURL2 := startTap(t, Config{RequestTimeout: time.Hour, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+	session := map[string]string{"Mcp-Session-Id": "s1"}
+	resp2 := send(t, http.MethodPost, tapURL2+"/mcp", `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"ends"}}`, session)
+	require.Equal(t, "id: p-8\nretry: 10\ndata: \n\n", readAll(t, resp2.Body))
+	resumed := send(t, http.MethodGet, tapURL2+"/mcp", "", map[string]string{"Mcp-Session-Id": "s1", "Last-Event-ID": "p-8"})
+	require.Contains(t, readAll(t, resumed.Body), `"id":8`)
+	ev = rec2.waitFor(t, "answered on the resumed stream", func(e schemas.Event) bool { return e.Target == "ends" })
+	require.Equal(t, schemas.StatusOK, ev.Status)
 	require.Equal(t, "8", ev.JSONRPCID)
+	require.Equal(t, "s1", ev.SessionID)
+	require.Positive(t, ev.ResponseBytes)
+	require.Zero(t, counterValue(t, tap2.metrics.untracked.WithLabelValues("unmatched_response")))
 }
 
 // TestHTTPErrorsFromARealServer sends what a confused client might to a real go-sdk server,
