@@ -70,8 +70,10 @@ type JWTConfig struct {
 	// JWKSFile is a JSON Web Key Set file (RSA, EC P-256/384/521 and Ed25519 keys) verifying
 	// RS*, PS*, ES* and EdDSA tokens; it is re-read every JWKSRefresh.
 	JWKSFile string `yaml:"jwks_file"`
-	// JWKSURL is a JWKS endpoint (http or https), fetched at start, every JWKSRefresh, and when a
-	// token names a key id it does not know (at most every 30s). Set JWKSFile or JWKSURL, not both.
+	// JWKSURL is a JWKS endpoint, fetched at start, every JWKSRefresh, and when a token names a
+	// key id it does not know or no set could be loaded yet (at most every 30s). It must be https:
+	// anyone on the path of plain http could publish keys; http is accepted only to a loopback
+	// host. Set JWKSFile or JWKSURL, not both.
 	JWKSURL string `yaml:"jwks_url"`
 	// JWKSRefresh is how often the key set is reloaded. Default 15m.
 	JWKSRefresh time.Duration `yaml:"jwks_refresh"`
@@ -119,8 +121,12 @@ func (c Config) Validate() error {
 		errs.Add(p+"jwt.jwks_url", "set jwks_file or jwks_url, not both")
 	}
 	if j.JWKSURL != "" {
-		if u, err := url.Parse(j.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs.Add(p+"jwt.jwks_url", "must be an absolute http(s) URL")
+		u, err := url.Parse(j.JWKSURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs.Add(p+"jwt.jwks_url", "must be an absolute https URL")
+		case u.Scheme == "http" && !config.IsLoopbackHost(u.Hostname()):
+			errs.Add(p+"jwt.jwks_url", "must be https (http only to localhost or a loopback IP): anyone on the network path could replace the keys")
 		}
 	}
 	if j.HMACSecret != "" && len(j.HMACSecret) < 32 {

@@ -9,8 +9,8 @@
 // itself is never stored or logged, only a hash of it keys a bounded verification cache.
 //
 // A Stitcher gives traffic without a protocol session id (the stateless 2026-07-28 revision,
-// legacy transports) a deterministic session id: operations of the same agent, server and client
-// instance belong to one session until an idle gap passes, unless they continue a trace already
-// seen in it. Its open sessions are saved to a file at shutdown and loaded at start, so a session
+// legacy transports) a session id derived from its key and start: operations of the same agent,
+// server and client instance belong to one session until an idle gap passes, unless they
+// continue a trace already seen in it. Its open sessions are saved to a file at shutdown and loaded at start, so a session
 // in progress keeps its id across a restart. docs/identity.md states the rules precisely.
 package identity

@@ -23,14 +23,21 @@ const maxJWKSBytes = 1 << 20
 // keySet is a parsed JSON Web Key Set: public keys by key id, and all of them for tokens
 // without a kid.
 type keySet struct {
-	byKID map[string]crypto.PublicKey
-	all   []crypto.PublicKey
+	byKID map[string]setKey
+	all   []setKey
+}
+
+// setKey is a key of the set with the algorithm its JWK restricts it to ("" for any).
+type setKey struct {
+	pub crypto.PublicKey
+	alg string
 }
 
 type jwk struct {
 	Kty string `json:"kty"`
 	Kid string `json:"kid"`
 	Use string `json:"use"`
+	Alg string `json:"alg"`
 	Crv string `json:"crv"`
 	N   string `json:"n"`
 	E   string `json:"e"`
@@ -47,7 +54,7 @@ func parseJWKS(data []byte) (*keySet, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("cannot parse JWKS: %w", err)
 	}
-	ks := &keySet{byKID: map[string]crypto.PublicKey{}}
+	ks := &keySet{byKID: map[string]setKey{}}
 	var errs []error
 	for i, raw := range doc.Keys {
 		var k jwk
@@ -66,9 +73,10 @@ func parseJWKS(data []byte) (*keySet, error) {
 		if pub == nil {
 			continue // a key type tokens are not verified with
 		}
-		ks.all = append(ks.all, pub)
+		sk := setKey{pub: pub, alg: k.Alg}
+		ks.all = append(ks.all, sk)
 		if k.Kid != "" {
-			ks.byKID[k.Kid] = pub
+			ks.byKID[k.Kid] = sk
 		}
 	}
 	if len(ks.all) == 0 {

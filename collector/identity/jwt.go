@@ -3,6 +3,7 @@ package identity
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +20,12 @@ const (
 	maxCachedTokens = 4096
 )
 
-var errUnknownKID = errors.New("unknown key id")
+// errUnknownKID and errNoJWKS say the key set lacks the token's key: it is fetched again, and
+// the result is not cached, so the token is checked with the new set.
+var (
+	errUnknownKID = errors.New("unknown key id")
+	errNoJWKS     = errors.New("no JWKS loaded")
+)
 
 var (
 	hmacMethods       = []string{"HS256", "HS384", "HS512"}
@@ -34,13 +40,14 @@ type jwtVerifier struct {
 	hmac    []byte
 	useJWKS bool
 	// verifyOpts make the verifying parser, nil when there is nothing to verify with. A parser
-	// is made per check so exp and nbf are checked at the caller's time, the cache's clock.
+	// is made per check so exp, nbf and iat are checked at the caller's time, the cache's clock.
 	verifyOpts []jwt.ParserOption
 	decode     *jwt.Parser
 	keys       atomic.Pointer[keySet]
 	// gen counts key set changes, so a result computed with an old set is not cached.
 	gen atomic.Uint64
-	// unknownKID is signalled (without blocking) when a token names a key id the set lacks.
+	// unknownKID is signalled (without blocking) when a token names a key id the set lacks, or
+	// no set could be loaded yet.
 	unknownKID chan struct{}
 
 	mu    sync.Mutex
@@ -51,10 +58,14 @@ type tokenResult struct {
 	agent    string
 	verified bool
 	exp      time.Time // zero when the token has no exp
-	// recheckAt, when set, is when an unverified token that failed only for its nbf becomes
-	// valid (nbf less the leeway): from then on the cached failure is stale and it is checked
-	// again. Other failures do not depend on the time (an expired token stays expired).
+	// recheckAt, when set, is when an unverified token that failed only for its nbf or iat
+	// becomes valid (the later of them less the leeway): from then on the cached failure is
+	// stale and it is checked again. Other failures do not depend on the time (an expired token
+	// stays expired).
 	recheckAt time.Time
+	// keyMissing: the key set lacked the token's key. The set is being fetched again, so the
+	// result is not cached.
+	keyMissing bool
 }
 
 func newJWTVerifier(c JWTConfig) *jwtVerifier {
@@ -75,7 +86,7 @@ func newJWTVerifier(c JWTConfig) *jwtVerifier {
 		methods = append(methods, asymmetricMethods...)
 	}
 	if len(methods) > 0 {
-		opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(c.Leeway)}
+		opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(c.Leeway), jwt.WithIssuedAt()}
 		if c.Issuer != "" {
 			opts = append(opts, jwt.WithIssuer(c.Issuer))
 		}
@@ -123,7 +134,8 @@ func (v *jwtVerifier) attribute(tok string, now time.Time) (agent string, verifi
 		gen := v.gen.Load()
 		res = v.check(tok, now)
 		v.mu.Lock()
-		if v.gen.Load() == gen { // else the keys changed meanwhile: check again next time
+		// When the keys changed meanwhile, or lacked this token's, check again next time.
+		if v.gen.Load() == gen && !res.keyMissing {
 			if len(v.cache) >= maxCachedTokens {
 				clear(v.cache)
 			}
@@ -141,14 +153,15 @@ func (v *jwtVerifier) attribute(tok string, now time.Time) (agent string, verifi
 // check parses and, when it can, verifies a token at time now.
 func (v *jwtVerifier) check(tok string, now time.Time) tokenResult {
 	claims := jwt.MapClaims{}
-	verified, early := false, false
+	verified, early, keyMissing := false, false, false
 	if v.verifyOpts != nil {
 		p := jwt.NewParser(append(slices.Clip(v.verifyOpts), jwt.WithTimeFunc(func() time.Time { return now }))...)
 		_, err := p.ParseWithClaims(tok, claims, v.keyFor)
 		verified = err == nil
 		// Claims are checked only once the signature holds, so this token is genuine but early.
-		early = errors.Is(err, jwt.ErrTokenNotValidYet)
-		if errors.Is(err, errUnknownKID) {
+		early = errors.Is(err, jwt.ErrTokenNotValidYet) || errors.Is(err, jwt.ErrTokenUsedBeforeIssued)
+		keyMissing = errors.Is(err, errUnknownKID) || errors.Is(err, errNoJWKS)
+		if keyMissing {
 			select {
 			case v.unknownKID <- struct{}{}:
 			default:
@@ -161,14 +174,18 @@ func (v *jwtVerifier) check(tok string, now time.Time) tokenResult {
 			return tokenResult{}
 		}
 	}
-	res := tokenResult{verified: verified}
+	res := tokenResult{verified: verified, keyMissing: keyMissing}
 	res.agent, _ = claims[v.claim].(string)
 	res.agent = CleanAgent(res.agent)
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		res.exp = exp.Time
 	}
-	if nbf, err := claims.GetNotBefore(); early && err == nil && nbf != nil {
-		res.recheckAt = nbf.Add(-v.leeway)
+	if early {
+		for _, get := range []func() (*jwt.NumericDate, error){claims.GetNotBefore, claims.GetIssuedAt} {
+			if t, err := get(); err == nil && t != nil && t.Add(-v.leeway).After(res.recheckAt) {
+				res.recheckAt = t.Add(-v.leeway)
+			}
+		}
 	}
 	if res.agent == "" {
 		res.verified = false
@@ -176,7 +193,8 @@ func (v *jwtVerifier) check(tok string, now time.Time) tokenResult {
 	return res
 }
 
-// keyFor picks the verification key by the token's algorithm family and key id.
+// keyFor picks the verification key by the token's algorithm family and key id. A key whose
+// JWK names an alg verifies only tokens of that alg.
 func (v *jwtVerifier) keyFor(t *jwt.Token) (any, error) {
 	if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
 		if v.hmac == nil {
@@ -184,24 +202,32 @@ func (v *jwtVerifier) keyFor(t *jwt.Token) (any, error) {
 		}
 		return v.hmac, nil
 	}
-	ks := v.keys.Load()
-	if !v.useJWKS || ks == nil {
-		return nil, errors.New("no JWKS loaded")
+	if !v.useJWKS {
+		return nil, errors.New("no JWKS configured")
 	}
+	ks := v.keys.Load()
+	if ks == nil {
+		return nil, errNoJWKS
+	}
+	alg := t.Method.Alg()
 	if kid, _ := t.Header["kid"].(string); kid != "" {
 		k, ok := ks.byKID[kid]
 		if !ok {
 			return nil, errUnknownKID
 		}
-		return k, nil
+		if k.alg != "" && k.alg != alg {
+			return nil, fmt.Errorf("key %q is for %s, not %s", kid, k.alg, alg)
+		}
+		return k.pub, nil
 	}
-	return jwt.VerificationKeySet{Keys: toVerificationKeys(ks.all)}, nil
-}
-
-func toVerificationKeys[T any](keys []T) []jwt.VerificationKey {
-	out := make([]jwt.VerificationKey, len(keys))
-	for i, k := range keys {
-		out[i] = k
+	var keys []jwt.VerificationKey
+	for _, k := range ks.all {
+		if k.alg == "" || k.alg == alg {
+			keys = append(keys, k.pub)
+		}
 	}
-	return out
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("no key for %s", alg)
+	}
+	return jwt.VerificationKeySet{Keys: keys}, nil
 }

@@ -24,7 +24,8 @@ import (
 const (
 	// maxAgentBytes bounds an agent id; longer declarations are ignored.
 	maxAgentBytes = 256
-	// minRefreshInterval rate-limits JWKS reloads asked for by unknown key ids.
+	// minRefreshInterval rate-limits JWKS reloads asked for by unknown key ids (or by tokens
+	// arriving while no set could be loaded).
 	minRefreshInterval = 30 * time.Second
 	jwksFetchTimeout   = 10 * time.Second
 )
@@ -63,7 +64,8 @@ type Resolver struct {
 	useJWT    bool
 	client    *http.Client
 	refreshes *prometheus.CounterVec
-	// minRefresh rate-limits reloads asked for by unknown key ids (minRefreshInterval).
+	// minRefresh rate-limits reloads asked for by unknown key ids (minRefreshInterval); tests
+	// shorten it before Start.
 	minRefresh time.Duration
 
 	mu      sync.Mutex
@@ -156,16 +158,24 @@ func (r *Resolver) refreshLoop(ctx context.Context, done chan struct{}) {
 	}
 	tick := time.NewTicker(r.cfg.JWT.JWKSRefresh)
 	defer tick.Stop()
+	// pending fires when a reload asked for within the rate limit is allowed, so a new key is
+	// fetched as soon as it may be, not only when a token asks again after the limit.
+	var pending <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-pending:
 		case <-r.jwt.unknownKID:
-			if time.Since(last) < r.minRefresh {
+			if wait := r.minRefresh - time.Since(last); wait > 0 {
+				if pending == nil {
+					pending = time.After(wait)
+				}
 				continue
 			}
 		}
+		pending = nil // whatever reloads now answers it
 		r.reload(ctx)
 		last = time.Now()
 	}

@@ -248,6 +248,9 @@ func TestJWT(t *testing.T) {
 		{"hmac wrong secret", hmacCfg, identitytest.SignHMAC(t, strings.Repeat("x", 40), claims()), "agent-sub", SourceJWTUnverified},
 		{"hmac expired", hmacCfg, identitytest.SignHMAC(t, secret, claims("exp", past)), "agent-sub", SourceJWTUnverified},
 		{"hmac not yet valid", hmacCfg, identitytest.SignHMAC(t, secret, claims("nbf", future)), "agent-sub", SourceJWTUnverified},
+		{"hmac issued in the future", hmacCfg, identitytest.SignHMAC(t, secret, claims("iat", future)), "agent-sub", SourceJWTUnverified},
+		{"hmac issued within the leeway", hmacCfg, identitytest.SignHMAC(t, secret, claims("iat", time.Now().Add(10*time.Second).Unix())), "agent-sub", SourceJWT},
+		{"hmac issued in the past", hmacCfg, identitytest.SignHMAC(t, secret, claims("iat", past)), "agent-sub", SourceJWT},
 		{"hmac without exp", hmacCfg, identitytest.SignHMAC(t, secret, claims("exp", nil)), "agent-sub", SourceJWT},
 		{"rs256 from file", fileCfg, rsaKey.Sign(t, claims()), "agent-sub", SourceJWT},
 		{"es256 from file", fileCfg, ecKey.Sign(t, claims()), "agent-sub", SourceJWT},
@@ -301,7 +304,7 @@ func TestJWTCachedTokenExpires(t *testing.T) {
 	}
 }
 
-// TestJWTEarlyTokenVerifiedOnceValid: a genuine token presented before its nbf is unverified,
+// TestJWTEarlyTokenVerifiedOnceValid: a genuine token presented before its nbf (or iat) is unverified,
 // but that failure is not cached past the nbf (with an HMAC secret nothing else empties the
 // cache), and the verification then cached still ends at the token's exp.
 func TestJWTEarlyTokenVerifiedOnceValid(t *testing.T) {
@@ -323,6 +326,28 @@ func TestJWTEarlyTokenVerifiedOnceValid(t *testing.T) {
 		agent, verified := r.jwt.attribute(tok, step.at)
 		require.Equal(t, "a", agent)
 		require.Equal(t, step.want, verified, "at %s", step.at.Sub(t0))
+	}
+
+	// The same for a token issued in the future; with nbf and iat both ahead, the later counts.
+	for name, c := range map[string]jwt.MapClaims{
+		"iat":       {"sub": "a", "iat": nbf.Unix(), "exp": exp.Unix()},
+		"nbf < iat": {"sub": "a", "nbf": nbf.Add(-time.Minute).Unix(), "iat": nbf.Unix(), "exp": exp.Unix()},
+		"iat < nbf": {"sub": "a", "iat": nbf.Add(-time.Minute).Unix(), "nbf": nbf.Unix(), "exp": exp.Unix()},
+	} {
+		r, _ := newResolver(t, Config{JWT: JWTConfig{HMACSecret: secret, Leeway: time.Second}})
+		tok := identitytest.SignHMAC(t, secret, c)
+		for _, step := range []struct {
+			at   time.Time
+			want bool
+		}{
+			{t0, false},
+			{nbf.Add(-2 * time.Minute), false},
+			{nbf.Add(-2 * time.Second), false},
+			{nbf.Add(-time.Second), true},
+		} {
+			_, verified := r.jwt.attribute(tok, step.at)
+			require.Equal(t, step.want, verified, "%s: at %s", name, step.at.Sub(t0))
+		}
 	}
 
 	// A token also failing otherwise stays unverified once it is no longer early.
@@ -376,6 +401,135 @@ func TestJWKSRotation(t *testing.T) {
 	mu.Lock()
 	require.GreaterOrEqual(t, fetches, 2)
 	mu.Unlock()
+}
+
+// jwksServer serves the key set published, or HTTP 503 while it is nil, and counts fetches.
+type jwksServer struct {
+	*httptest.Server
+	mu        sync.Mutex
+	published []byte
+	fetches   int
+}
+
+func newJWKSServer(t *testing.T, published []byte) *jwksServer {
+	s := &jwksServer{published: published}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.fetches++
+		if s.published == nil {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write(s.published)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *jwksServer) publish(keys []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.published = keys
+}
+
+func (s *jwksServer) fetchCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetches
+}
+
+// startRateLimited starts a resolver on the JWKS URL whose reloads asked for by tokens are at
+// most every 200ms (instead of 30s); the periodic refresh is left at 15m, out of the way.
+func startRateLimited(t *testing.T, url string, reg *prometheus.Registry) *Resolver {
+	r, err := New(Config{JWT: JWTConfig{JWKSURL: url}}, pipeline.Settings{Registry: reg})
+	require.NoError(t, err)
+	r.minRefresh = 200 * time.Millisecond
+	require.NoError(t, r.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	return r
+}
+
+// TestJWKSRotationRateLimited: a token with a new key id seen within the rate limit is not
+// dropped: the set is fetched again as soon as the limit allows, without another token asking,
+// and the token's unverified result was not cached, so it verifies then.
+func TestJWKSRotationRateLimited(t *testing.T) {
+	oldKey, newKey := identitytest.NewRSA(t, "old"), identitytest.NewES256(t, "new")
+	srv := newJWKSServer(t, identitytest.JWKS(t, oldKey))
+	r := startRateLimited(t, srv.URL, prometheus.NewRegistry())
+	require.Eventually(t, func() bool { return r.jwt.keys.Load() != nil }, 5*time.Second, time.Millisecond)
+
+	srv.publish(identitytest.JWKS(t, oldKey, newKey))
+	tok := newKey.Sign(t, jwt.MapClaims{"sub": "b"})
+	_, source := r.Resolve(request(bearer(tok)), "") // within 200ms of the first fetch
+	require.Equal(t, SourceJWTUnverified, source)
+	r.jwt.mu.Lock()
+	require.Empty(t, r.jwt.cache, "an unknown key id is not a final answer")
+	r.jwt.mu.Unlock()
+
+	require.Eventually(t, func() bool { return srv.fetchCount() == 2 }, 5*time.Second, 5*time.Millisecond,
+		"the refetch asked for within the rate limit happens once it is allowed")
+	require.Eventually(t, func() bool { return len(r.jwt.keys.Load().byKID) == 2 }, 5*time.Second, time.Millisecond)
+	_, source = r.Resolve(request(bearer(tok)), "")
+	require.Equal(t, SourceJWT, source)
+}
+
+// TestJWKSURLDownAtStart: tokens arriving while no key set could be loaded ask for it again
+// (rate-limited), so once the endpoint recovers tokens verify without waiting for jwks_refresh.
+func TestJWKSURLDownAtStart(t *testing.T) {
+	key := identitytest.NewRSA(t, "k")
+	srv := newJWKSServer(t, nil)
+	reg := prometheus.NewRegistry()
+	r := startRateLimited(t, srv.URL, reg)
+	require.Eventually(t, func() bool {
+		return testCounter(t, reg, "mcpwatch_identity_jwks_loads_total", "error") == 1
+	}, 5*time.Second, time.Millisecond)
+
+	tok := key.Sign(t, jwt.MapClaims{"sub": "a"})
+	_, source := r.Resolve(request(bearer(tok)), "")
+	require.Equal(t, SourceJWTUnverified, source)
+	// The refetch it asked for fails too: the result is still not cached.
+	require.Eventually(t, func() bool {
+		return testCounter(t, reg, "mcpwatch_identity_jwks_loads_total", "error") == 2
+	}, 5*time.Second, time.Millisecond)
+
+	srv.publish(identitytest.JWKS(t, key))
+	require.Eventually(t, func() bool {
+		_, source = r.Resolve(request(bearer(tok)), "")
+		return source == SourceJWT
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestJWKAlg: a key whose JWK states an alg verifies only tokens of that alg (here RS256, not
+// PS256 made with the same RSA key), with or without a kid; a JWK without alg verifies any
+// alg of its key type.
+func TestJWKAlg(t *testing.T) {
+	rs := identitytest.NewRSA(t, "r")
+	ps := identitytest.Signer{KID: rs.KID, Method: jwt.SigningMethodPS256, Key: rs.Key}
+	noKID := identitytest.Signer{Method: jwt.SigningMethodPS256, Key: rs.Key}
+	stated := identitytest.JWKS(t, rs) // alg RS256
+	var doc struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal(stated, &doc))
+	delete(doc.Keys[0], "alg")
+	unstated, err := json.Marshal(doc)
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	for name, jwks := range map[string][]byte{"stated": stated, "unstated": unstated} {
+		file := filepath.Join(dir, name+".json")
+		require.NoError(t, os.WriteFile(file, jwks, 0o600))
+		r, _ := newResolver(t, Config{JWT: JWTConfig{JWKSFile: file}})
+		for _, s := range []identitytest.Signer{rs, ps, noKID} {
+			_, source := r.Resolve(request(bearer(s.Sign(t, jwt.MapClaims{"sub": "a"}))), "")
+			want := SourceJWT
+			if name == "stated" && s.Method != jwt.SigningMethodRS256 {
+				want = SourceJWTUnverified
+			}
+			require.Equal(t, want, source, "%s alg, %s token with kid %q", name, s.Method.Alg(), s.KID)
+		}
+	}
 }
 
 // A JWKS URL that fails keeps the resolver working (tokens unverified) and is counted.
@@ -462,6 +616,15 @@ func TestConfigValidate(t *testing.T) {
 			Precedence: []string{"jwt", "mtls"}, Header: "X-Agent", BaggageKey: "agent",
 			JWT: JWTConfig{Claim: "azp", JWKSURL: "https://idp.example/jwks", HMACSecret: secret, JWKSRefresh: time.Minute, Leeway: time.Second},
 		}},
+		{name: "http jwks_url to loopback", cfg: Config{JWT: JWTConfig{JWKSURL: "http://127.0.0.1:8080/jwks"}}},
+		{name: "http jwks_url to localhost", cfg: Config{JWT: JWTConfig{JWKSURL: "http://LOCALHOST/jwks"}}},
+		{name: "http jwks_url to ::1", cfg: Config{JWT: JWTConfig{JWKSURL: "http://[::1]:8080/jwks"}}},
+		{name: "http jwks_url elsewhere", cfg: Config{JWT: JWTConfig{JWKSURL: "http://idp.example/jwks"}}, want: []string{
+			"collector.identity.jwt.jwks_url: must be https (http only to localhost or a loopback IP): anyone on the network path could replace the keys",
+		}},
+		{name: "http jwks_url to a LAN address", cfg: Config{JWT: JWTConfig{JWKSURL: "http://10.0.0.5/jwks"}}, want: []string{
+			"collector.identity.jwt.jwks_url: must be https (http only to localhost or a loopback IP): anyone on the network path could replace the keys",
+		}},
 		{name: "all wrong", cfg: Config{
 			Precedence: []string{"jwt", "ip", "jwt"}, Header: "X Agent", BaggageKey: "a b",
 			JWT: JWTConfig{JWKSFile: "f", JWKSURL: "ftp://x", HMACSecret: "short", JWKSRefresh: -1, Leeway: -1},
@@ -471,7 +634,7 @@ func TestConfigValidate(t *testing.T) {
 			`collector.identity.header: must be a valid HTTP header name, got "X Agent"`,
 			`collector.identity.baggage_key: must be a valid baggage key (an RFC 7230 token), got "a b"`,
 			"collector.identity.jwt.jwks_url: set jwks_file or jwks_url, not both",
-			"collector.identity.jwt.jwks_url: must be an absolute http(s) URL",
+			"collector.identity.jwt.jwks_url: must be an absolute https URL",
 			"collector.identity.jwt.hmac_secret: must be at least 32 bytes",
 			"collector.identity.jwt.jwks_refresh: must not be negative",
 			"collector.identity.jwt.leeway: must not be negative",

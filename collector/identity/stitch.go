@@ -54,9 +54,9 @@ type Stitcher struct {
 	open map[StitchKey]*stitched
 }
 
-// NewStitcher returns a stitcher; when cfg.StateFile exists, the sessions saved in it that are
-// still open are restored. A state file that cannot be read is an error (the caller may go on
-// with a fresh stitcher from NewStitcher with StateFile cleared, or remove the file).
+// NewStitcher returns a stitcher; when cfg.StateFile exists, the sessions saved in it are
+// restored. A state file that cannot be read is an error (the caller may go on with a fresh
+// stitcher from NewStitcher with StateFile cleared, or remove the file).
 func NewStitcher(cfg SessionsConfig) (*Stitcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid sessions config: %w", err)
@@ -80,11 +80,12 @@ func NewStitcher(cfg SessionsConfig) (*Stitcher, error) {
 	if err := json.Unmarshal(data, &st); err != nil || st.Version != stateVersion {
 		return s, fmt.Errorf("cannot read session state %s: not a version %d state file", s.file, stateVersion)
 	}
-	now := time.Now()
-	for _, ss := range st.Sessions {
-		if ss == nil || ss.ID == "" || now.Sub(ss.Last) > s.gap {
-			continue // closed while we were away
-		}
+	// No session is dropped by the wall clock: sessions are timed by their operations' times,
+	// which may lag it (a sender's clock, a replayed export), and one that is over is replaced
+	// by the next session of its key anyway. Only max_open bounds them, most recent kept.
+	st.Sessions = slices.DeleteFunc(st.Sessions, func(ss *stitched) bool { return ss == nil || ss.ID == "" })
+	slices.SortFunc(st.Sessions, func(a, b *stitched) int { return b.Last.Compare(a.Last) })
+	for _, ss := range st.Sessions[:min(len(st.Sessions), s.maxOpen)] {
 		s.open[ss.Key] = ss
 	}
 	return s, nil
@@ -92,10 +93,13 @@ func NewStitcher(cfg SessionsConfig) (*Stitcher, error) {
 
 // SessionID returns the stitched session of an operation observed at `at` with the given key
 // and trace id ("" when none). The rule:
-//   - an open session with the same key continues when at is no more than the idle gap after
-//     its last operation, or when the trace id is one already seen in it;
+//   - the open session with the same key (one per key: the latest started) continues when at
+//     is before, or no more than the idle gap after, its last operation, or when the trace id
+//     is one already seen in it;
 //   - otherwise a new session starts at `at`, with the id UUIDv5(namespace, key fields and the
-//     start time), so the same traffic always gets the same id.
+//     start time), so the same traffic arriving in time order always gets the same id. A late
+//     operation joins the open session even when it lies far before its start, as telling
+//     which earlier session it belonged to would need all of them kept.
 func (s *Stitcher) SessionID(k StitchKey, traceID string, at time.Time) string {
 	at = at.UTC()
 	s.mu.Lock()
@@ -154,22 +158,19 @@ func (s *Stitcher) Len() int {
 	return len(s.open)
 }
 
-// Save writes the open sessions to the state file (owner-only, replaced atomically). Without a
-// state file it does nothing.
+// Save writes the sessions remembered (at most max_open) to the state file (owner-only, replaced
+// atomically). Without a state file it does nothing.
 func (s *Stitcher) Save() error {
 	if s.file == "" {
 		return nil
 	}
 	s.mu.Lock()
-	now := time.Now()
 	st := struct {
 		Version  int         `json:"version"`
 		Sessions []*stitched `json:"sessions"`
 	}{Version: stateVersion, Sessions: []*stitched{}}
 	for _, ss := range s.open {
-		if now.Sub(ss.Last) <= s.gap {
-			st.Sessions = append(st.Sessions, ss)
-		}
+		st.Sessions = append(st.Sessions, ss)
 	}
 	slices.SortFunc(st.Sessions, func(a, b *stitched) int { return a.Start.Compare(b.Start) })
 	data, err := json.Marshal(st)

@@ -86,9 +86,9 @@ func TestStitcherStateSurvivesRestart(t *testing.T) {
 
 	s2, err := NewStitcher(cfg)
 	require.NoError(t, err)
-	require.Equal(t, 1, s2.Len(), "a session already closed is not restored")
+	require.Equal(t, 2, s2.Len(), "sessions are not dropped by the wall clock")
 	require.Equal(t, id, s2.SessionID(k, "", now), "an open session keeps its id across a restart")
-	require.NotEqual(t, closed, s2.SessionID(StitchKey{Server: "s", Agent: "old"}, "", now))
+	require.NotEqual(t, closed, s2.SessionID(StitchKey{Server: "s", Agent: "old"}, "", now), "one idle for longer than the gap is over")
 
 	require.NoError(t, os.WriteFile(file, []byte("{not json"), 0o600))
 	s3, err := NewStitcher(cfg)
@@ -99,6 +99,58 @@ func TestStitcherStateSurvivesRestart(t *testing.T) {
 	s4, err := NewStitcher(SessionsConfig{})
 	require.NoError(t, err)
 	require.NoError(t, s4.Save(), "no state file: nothing to save")
+}
+
+// TestStitcherStateKeepsLaggingSessions: sessions are timed by their operations' times, so one
+// whose operations lag the wall clock by more than the idle gap (a sender's clock behind, a
+// replayed export) still continues across a restart. With max_open smaller than when saved, the
+// most recently active sessions are restored.
+func TestStitcherStateKeepsLaggingSessions(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sessions.json")
+	cfg := SessionsConfig{IdleGap: 15 * time.Minute, StateFile: file}
+	k, k2 := StitchKey{Server: "s", Agent: "a"}, StitchKey{Server: "s", Agent: "b"}
+	then := time.Now().Add(-3 * time.Hour)
+
+	s, err := NewStitcher(cfg)
+	require.NoError(t, err)
+	id := s.SessionID(k, "", then)
+	require.Equal(t, id, s.SessionID(k, "", then.Add(10*time.Minute)))
+	id2 := s.SessionID(k2, "", then.Add(-time.Hour))
+	require.NoError(t, s.Save())
+
+	s2, err := NewStitcher(cfg)
+	require.NoError(t, err)
+	require.Equal(t, id, s2.SessionID(k, "", then.Add(20*time.Minute)), "the session continues after the restart")
+	require.Equal(t, id2, s2.SessionID(k2, "", then.Add(-50*time.Minute)))
+
+	cfg.MaxOpen = 1
+	s3, err := NewStitcher(cfg)
+	require.NoError(t, err)
+	require.Equal(t, 1, s3.Len())
+	require.Equal(t, id, s3.SessionID(k, "", then.Add(20*time.Minute)), "the most recently active is kept")
+}
+
+// TestStitcherArrivalOrder pins what docs/identity.md says about operations arriving out of
+// time order: a late one joins the open session of its key, the latest started, so ids depend
+// on the order. With a 15m gap, operations at 0, +20m and +10m form two sessions arriving in
+// that order (+10m joins +20m's, although +10m is within the gap of 0) and one arriving in time
+// order; and an operation far before the open session's start still joins it.
+func TestStitcherArrivalOrder(t *testing.T) {
+	k := StitchKey{Server: "s", Agent: "a"}
+	t0 := time.Date(2026, 11, 3, 2, 0, 0, 0, time.UTC)
+	ids := func(at ...time.Duration) []string {
+		s, err := NewStitcher(SessionsConfig{IdleGap: 15 * time.Minute})
+		require.NoError(t, err)
+		var out []string
+		for _, d := range at {
+			out = append(out, s.SessionID(k, "", t0.Add(d)))
+		}
+		return out
+	}
+	a, b := StitchedID(k, t0), StitchedID(k, t0.Add(20*time.Minute))
+	require.Equal(t, []string{a, b, b}, ids(0, 20*time.Minute, 10*time.Minute))
+	require.Equal(t, []string{a, a, a}, ids(0, 10*time.Minute, 20*time.Minute))
+	require.Equal(t, []string{a, a}, ids(0, -time.Hour))
 }
 
 func TestStitcherIsBounded(t *testing.T) {
