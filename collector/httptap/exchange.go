@@ -276,7 +276,7 @@ func (ex *exchange) relate(c *call, at time.Time) {
 		}
 	case c.ev.Method == methodCancelled && c.track.refersTo != "":
 		key := indexKey{upstream: ex.up.name, scope: ex.scope(), dir: c.ev.Direction, v: c.track.refersTo}
-		if req := t.index.find(key); req != nil {
+		if req := t.index.find(key); req != nil && sameClient(req.client, c.client) {
 			c.ev.JSONRPCID, c.ev.Target = req.ev.JSONRPCID, req.ev.Target
 			if req.track.listen {
 				t.resolve(req, "", at, listenEnded) // how a client ends its subscription
@@ -285,6 +285,13 @@ func (ex *exchange) relate(c *call, at time.Time) {
 			}
 		}
 	}
+}
+
+// sameClient reports whether two messages may come from one client: without a session
+// (2026-07-28) ids are unique only per client, and clients behind one address are told apart
+// only by the clientInfo their messages carry.
+func sameClient(a, b clientFacts) bool {
+	return a.name == "" || b.name == "" || (a.name == b.name && a.version == b.version)
 }
 
 func opposite(d schemas.Direction) schemas.Direction {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,4 +348,47 @@ func TestDeclinedDeleteKeepsTheSession(t *testing.T) {
 	ev := rec.waitFor(t, "the call after the declined DELETE", func(e schemas.Event) bool { return e.Method == "tools/call" })
 	require.Equal(t, "trip-planner", ev.ClientName)
 	require.Equal(t, "2025-11-25", ev.ProtocolVersion)
+}
+
+// TestSessionlessCancellationStaysWithItsClient: without a session, two clients behind one
+// address may use the same request id; one's cancellation must not settle the other's call.
+func TestSessionlessCancellationStaysWithItsClient(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := readAll(t, r.Body)
+		if !strings.Contains(body, `"id":1`) {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		close(arrived)
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`))
+	}))
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free) // before the servers close, should the test fail early
+	meta := func(client string) string {
+		return `"_meta":{"io.modelcontextprotocol/clientInfo":{"name":"` + client + `","version":"1"}}`
+	}
+	done := make(chan string)
+	go func() {
+		resp := send(t, http.MethodPost, tapURL+"/mcp",
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow",`+meta("client-a")+`}}`,
+			map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "slow"})
+		done <- readAll(t, resp.Body)
+	}()
+	<-arrived
+	resp := send(t, http.MethodPost, tapURL+"/mcp",
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,`+meta("client-b")+`}}`, nil)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	note := rec.waitFor(t, "client-b's cancellation", byMethod("notifications/cancelled"))
+	require.Empty(t, note.Target, "client-b's notification is not tied to client-a's call")
+
+	free()
+	require.Contains(t, <-done, `"result"`)
+	call := rec.waitFor(t, "client-a's call", byMethod("tools/call"))
+	require.Equal(t, schemas.StatusOK, call.Status)
+	require.Equal(t, "client-a", call.ClientName)
 }
