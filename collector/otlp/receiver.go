@@ -197,6 +197,14 @@ func (r *Receiver) Start(ctx context.Context) (err error) {
 	go r.emitExpired(r.tickStop, r.tickDone)
 	r.log.Info("OTLP receiver listening", "grpc", r.grpcAddr, "http", r.httpAddr, "tls", r.tls != nil,
 		"mtls", r.tls != nil && r.tls.ClientCAs != nil, "bearer_auth", len(r.tokens) > 0)
+	if len(r.tokens) > 0 && r.tls == nil {
+		for _, ln := range []net.Listener{r.grpcLn, r.httpLn} {
+			if ln != nil && !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
+				r.log.Warn("OTLP bearer tokens travel in clear text to a listener other machines can reach: set collector.otlp.tls, or terminate TLS in front of it",
+					"listen", ln.Addr().String())
+			}
+		}
+	}
 	return nil
 }
 

@@ -459,6 +459,22 @@ func TestBearerTokens(t *testing.T) {
 	require.Equal(t, 4.0, testutil.ToFloat64(r.metrics.requests.WithLabelValues("http", outcomeUnauthenticated)))
 	require.Equal(t, 2.0, testutil.ToFloat64(r.metrics.requests.WithLabelValues("grpc", outcomeUnauthenticated)))
 	require.NotContains(t, logs.String(), "s3cret")
+	require.NotContains(t, logs.String(), "clear text", "loopback: nobody else can read the tokens")
+}
+
+// Bearer tokens sent in clear text to a listener other machines can reach: the receiver
+// starts (TLS may end in front of it) but says so.
+func TestBearerTokensWithoutTLSWarn(t *testing.T) {
+	var logs syncBuffer
+	set, _ := testSettings(t)
+	set.Logger = slogTo(&logs)
+	r, err := New(Config{Enabled: true, GRPC: TransportConfig{Disabled: true}, HTTP: TransportConfig{Listen: "0.0.0.0:0"},
+		BearerTokens: []string{"s3cret-token"}, CollectorID: testCollectorID}, &recorder{}, set)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background()))
+	defer func() { require.NoError(t, r.Shutdown(context.Background())) }()
+	require.Contains(t, logs.String(), "OTLP bearer tokens travel in clear text")
+	require.NotContains(t, logs.String(), "s3cret")
 }
 
 // blockingEmitter holds every Emit until released, to keep an export in flight.
