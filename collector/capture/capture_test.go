@@ -123,15 +123,14 @@ func FuzzMask(f *testing.F) {
 	})
 }
 
-// argumentsByDecoding is how Arguments found params.arguments before member: encoding/json.
+// argumentsByDecoding finds params.arguments with encoding/json as the MCP SDKs find it: a map
+// matches keys exactly and keeps the last of duplicates (a struct field would ignore case).
 func argumentsByDecoding(params []byte) []byte {
-	var p struct {
-		Arguments json.RawMessage `json:"arguments"`
-	}
+	var p map[string]json.RawMessage
 	if json.Unmarshal(params, &p) != nil {
 		return nil
 	}
-	return p.Arguments
+	return p["arguments"]
 }
 
 func TestMemberMatchesDecoding(t *testing.T) {
@@ -142,9 +141,20 @@ func TestMemberMatchesDecoding(t *testing.T) {
 	} {
 		require.Equal(t, string(argumentsByDecoding([]byte(in))), string(member([]byte(in), "arguments")), in)
 	}
+	// A key in another case is another key: the server reads "arguments" (the Go SDK's decoder
+	// is case-sensitive), so that is what is captured.
+	for in, want := range map[string]string{
+		`{"arguments":{"q":"real"},"Arguments":{"q":"decoy"}}`:  `{"q":"real"}`,
+		`{"ARGUMENTS":1,"arguments":2,"Arguments":3}`:           `2`,
+		`{"\u0061rguments":1,"arguments":2,"\u0041rguments":3}`: `2`,
+		`{"argument\u017f":"long s"}`:                           ``,
+		`{"Arguments":1}`:                                       ``,
+	} {
+		require.Equal(t, want, string(member([]byte(in), "arguments")), in)
+	}
 }
 
-// FuzzArgumentsMember: on well-formed JSON, member finds what encoding/json decodes; on any
+// FuzzArgumentsMember: on well-formed JSON, member finds what decoding into a map finds; on any
 // input it does not panic.
 func FuzzArgumentsMember(f *testing.F) {
 	for _, s := range []string{`{"name":"a","arguments":{"q":1}}`, `{"ARGUMENTS":[],"arguments":"x"}`, `{"\u0061rguments":1}`, `[1]`, `{"a":{"arguments":1}}`} {
@@ -320,7 +330,7 @@ func BenchmarkMask(b *testing.B) {
 }
 
 // BenchmarkArgumentsMember: finding a tools/call's arguments in its params, by member beside
-// encoding/json (how Arguments found them before).
+// encoding/json (decoding params into a map).
 func BenchmarkArgumentsMember(b *testing.B) {
 	params := []byte(`{"name":"search","arguments":{"path":"/srv/data/report.csv","options":{"encoding":"utf-8","limit":100}},"_meta":{"progressToken":7}}`)
 	for _, find := range []struct {

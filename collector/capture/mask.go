@@ -486,10 +486,10 @@ func (w *walker) value(depth int) error {
 	}
 }
 
-// member returns the raw value of the member of the object obj that encoding/json would decode
-// into a struct field called name (the last whose key equals name, ignoring case), or nil when
-// there is none or obj is not an object. It reads the keys and skips the values, where
-// json.Unmarshal would check and decode them all.
+// member returns the raw value of the member of the object obj called name, as the MCP SDKs find
+// it (the last whose key is exactly name: the Go SDK's decoder is case-sensitive, JSON.parse keeps
+// the last duplicate), or nil when there is none or obj is not an object. It reads the keys and
+// skips the values, where json.Unmarshal would check and decode them all.
 func member(obj []byte, name string) []byte {
 	w := walker{in: obj}
 	if w.expect('{') != nil {
@@ -505,13 +505,13 @@ func member(obj []byte, name string) []byte {
 		if err != nil {
 			return nil
 		}
-		matches := !escaped && bytes.EqualFold(raw, []byte(name))
+		matches := !escaped && bytes.Equal(raw, []byte(name))
 		if escaped {
 			key, err := decoded(raw, escaped)
 			if err != nil {
 				return nil
 			}
-			matches = strings.EqualFold(key, name)
+			matches = key == name
 		}
 		if w.expect(':') != nil {
 			return nil

@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +40,18 @@ func FuzzScannerMatchesReference(f *testing.F) {
 		`{"id":1,"result":{"isError":true,"isError":1,"protocolVersion":"\ud800"}}`,
 		`[{"jsonrpc":"2.0","id":5,"method":"ping"}, {"jsonrpc":"2.0","method":"n"}]`,
 		"{\"id\":1,\"method\":\"m\",\"params\":{\"k\\\"\":\"<&>\",\"\xff\":[]}}",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fail"},"Params":{"name":"echo"}}`,
+		`{"method":1,"method":"a","id":1}`,
+		`{"id":1,"error":{"code":"x","code":2,"Message":"m"}}`,
+		`{"id":1,"method":"initialize","params":{"clientInfo":{"Name":"c","name":"d"}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"a"} x`,
+		`{"jsonrpc":"2.0","id":1,"method":"a"}{"id":2,"method":"b"}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"a"}]]`,
+		`{"a":"\\"}"`,
+		`{"id":"\u0061\/<","method":"notifications/cancelled","params":{"requestId":2E0,"_meta":{"progressToken":-0.0}}}`,
+		`{"id":12345678901234567890,"result":1}`,
+		`{"id":1e400,"result":1}`,
+		`{"id":1.5e-7,"result":1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -46,6 +59,7 @@ func FuzzScannerMatchesReference(f *testing.F) {
 		msgs, batch, err := Parse(data)
 		ref, refBatch, refErr := refParse(data)
 		require.Equal(t, refErr == nil, err == nil, "error: %v, reference: %v", err, refErr)
+		require.Equal(t, errors.Is(refErr, errRefTrailing), errors.Is(err, ErrTrailingData), "error: %v, reference: %v", err, refErr)
 		require.Equal(t, refBatch, batch)
 		require.Equal(t, len(ref), len(msgs))
 		for i := range msgs {
@@ -53,6 +67,7 @@ func FuzzScannerMatchesReference(f *testing.F) {
 			require.Equal(t, string(r.Raw), string(m.Raw))
 			require.Equal(t, string(r.ID), string(m.ID))
 			require.Equal(t, r.ID == nil, m.ID == nil)
+			require.Equal(t, r.IDString(), m.IDString())
 			require.Equal(t, r.Method, m.Method)
 			require.Equal(t, string(r.Params), string(m.Params))
 			require.Equal(t, string(r.Result), string(m.Result))
@@ -84,6 +99,7 @@ func FuzzScannerMatchesReference(f *testing.F) {
 		require.Equal(t, wantHash, hash, "%q", data)
 		require.Equal(t, refHash(data), Hash(data))
 		require.Equal(t, refShape(data), Shape(data))
+		require.Equal(t, refCanonicalID(data), CanonicalID(data), "%q", data)
 		c, err := Canonical(data)
 		rc, refErr := refCanonical(data)
 		require.Equal(t, refErr == nil, err == nil)

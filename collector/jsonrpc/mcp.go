@@ -30,12 +30,12 @@ type RequestFacts struct {
 	// TraceID and SpanID come from params._meta.traceparent when it is valid W3C trace context.
 	TraceID string
 	SpanID  string
-	// ProgressToken is the JSON text of params._meta.progressToken for a request, and of
-	// params.progressToken for notifications/progress: the token that ties progress to its
-	// request.
+	// ProgressToken is the canonical JSON text (CanonicalID) of params._meta.progressToken for a
+	// request, and of params.progressToken for notifications/progress: the token that ties
+	// progress to its request.
 	ProgressToken string
-	// RequestID is the JSON text of params.requestId for notifications/cancelled: the id of the
-	// request being cancelled.
+	// RequestID is the canonical JSON text (CanonicalID) of params.requestId for
+	// notifications/cancelled: the id of the request being cancelled, as IDString gives it.
 	RequestID string
 }
 
@@ -125,9 +125,9 @@ func describeRequest(m *Message, withArgs bool) RequestFacts {
 	case "resources/read", "resources/subscribe", "resources/unsubscribe", "notifications/resources/updated":
 		f.Target = str(uri)
 	case "notifications/progress":
-		f.ProgressToken = string(progressToken)
+		f.ProgressToken = CanonicalID(progressToken)
 	case "notifications/cancelled":
-		f.RequestID = string(requestID)
+		f.RequestID = CanonicalID(requestID)
 	case "completion/complete":
 		if isObject(ref) {
 			f.Target = stringField(ref, "name")
@@ -165,14 +165,15 @@ func describeRequest(m *Message, withArgs bool) RequestFacts {
 		}
 		f.TraceID, f.SpanID = ParseTraceparent(stringField(meta, "traceparent"))
 		if tok := field(meta, "progressToken"); tok != nil {
-			f.ProgressToken = string(tok)
+			f.ProgressToken = CanonicalID(tok)
 		}
 	}
 	return f
 }
 
-// implementation reads an Implementation (clientInfo) object as encoding/json would decode it
-// into a struct: ok is false when it is absent or not an object of strings.
+// implementation reads an Implementation (clientInfo) object as the SDKs decode it (exact member
+// names, the last of duplicates winning): ok is false when it is absent or not an object of
+// strings.
 func implementation(v []byte) (name, version string, ok bool) {
 	switch {
 	case v == nil:
@@ -190,9 +191,9 @@ func implementation(v []byte) (name, version string, ok bool) {
 		}
 		var dst *string
 		switch {
-		case keyFolds(k, "name"):
+		case keyIs(k, "name"):
 			dst = &name
-		case keyFolds(k, "version"):
+		case keyIs(k, "version"):
 			dst = &version
 		default:
 			continue

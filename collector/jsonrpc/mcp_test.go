@@ -67,6 +67,33 @@ func TestDescribeRequest(t *testing.T) {
 				ArgsHash: Hash([]byte(`{"requestId":"r-7","reason":"user"}`)),
 			},
 		},
+		{
+			// The server answers progress with the token decoded and re-encoded: the tap must
+			// pair "tok\u002d1" with "tok-1", and 7.0 with 7.
+			name: "progress tokens and cancelled ids are canonical",
+			in:   `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7.0,"_meta":{"progressToken":"tok\u002d1"}}}`,
+			want: RequestFacts{
+				RequestID: `7`, ProgressToken: `"tok-1"`, ArgsShape: `{"requestId":"number"}`,
+				ArgsHash: Hash([]byte(`{"requestId":7.0}`)),
+			},
+		},
+		{
+			name: "progress token of a notification is canonical",
+			in:   `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":2E0,"progress":1}}`,
+			want: RequestFacts{
+				ProgressToken: `2`, ArgsShape: `{"progress":"number","progressToken":"number"}`,
+				ArgsHash: Hash([]byte(`{"progressToken":2E0,"progress":1}`)),
+			},
+		},
+		{
+			name: "members in another case are other members",
+			in:   `{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"clientInfo":{"Name":"evil","name":"gocli","VERSION":"9"},"ProtocolVersion":"x"}}`,
+			want: RequestFacts{
+				ClientName: "gocli",
+				ArgsShape:  `{"ProtocolVersion":"string","clientInfo":{"Name":"string","VERSION":"string","name":"string"}}`,
+				ArgsHash:   Hash([]byte(`{"clientInfo":{"Name":"evil","name":"gocli","VERSION":"9"},"ProtocolVersion":"x"}`)),
+			},
+		},
 		{name: "tools/list without params", in: `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`},
 		{name: "tools/list with only _meta", in: `{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"x":1}}}`},
 		{name: "wrong types are ignored", in: `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":7,"_meta":{"traceparent":5}}}`},

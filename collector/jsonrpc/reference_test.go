@@ -1,7 +1,9 @@
 package jsonrpc
 
 // The reflection-based implementation this package had before its scanner: the reference the
-// differential fuzz test (FuzzScannerMatchesReference) holds the scanner to.
+// differential fuzz test (FuzzScannerMatchesReference) holds the scanner to. Objects decode into
+// map[string]json.RawMessage, which matches member names exactly and keeps the last of
+// duplicates, as the MCP SDKs do (encoding/json's struct decoding would ignore case).
 
 import (
 	"bytes"
@@ -14,6 +16,8 @@ import (
 	"sort"
 	"strings"
 )
+
+var errRefTrailing = errors.New("trailing data")
 
 // refMessage is one JSON-RPC 2.0 message.
 type refMessage struct {
@@ -44,25 +48,68 @@ func (m *refMessage) IsNotification() bool { return m.Method != "" && m.ID == ni
 // IsResponse reports whether m is a response (an id and a result or an error).
 func (m *refMessage) IsResponse() bool { return m.Method == "" && m.ID != nil }
 
-// IDString is the id's JSON text, the key requests and responses are paired by.
-func (m *refMessage) IDString() string { return string(m.ID) }
+// IDString is the id's canonical JSON text, the key requests and responses are paired by.
+func (m *refMessage) IDString() string { return refCanonicalID(m.ID) }
 
-type refWireMessage struct {
-	ID     json.RawMessage `json:"id"`
-	Method *string         `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  *refError       `json:"error"`
+// refCanonicalID decodes an id as a peer would (a string, or a number as a float64) and encodes
+// it again; other values, numbers beyond float64 and malformed text stay as written.
+func refCanonicalID(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if !json.Valid(raw) || dec.Decode(&v) != nil {
+		return string(raw)
+	}
+	switch x := v.(type) {
+	case string:
+		enc, err := refEncode(x)
+		if err != nil {
+			panic(err)
+		}
+		return string(enc)
+	case json.Number:
+		var f float64
+		if json.Unmarshal([]byte(x), &f) != nil {
+			return string(x)
+		}
+		if f == 0 {
+			f = 0 // not -0
+		}
+		enc, err := refEncode(f)
+		if err != nil {
+			panic(err)
+		}
+		return string(enc)
+	default:
+		return string(bytes.Trim(raw, " \t\r\n"))
+	}
 }
 
 // errRefEmptyBatch is returned for a batch with no messages, which JSON-RPC calls invalid.
 var errRefEmptyBatch = errors.New("empty JSON-RPC batch")
 
 // refParse parses data as a single JSON-RPC message or a batch (a JSON array of messages). batch
-// reports which it was. The returned messages' Raw fields point into data.
+// reports which it was. The returned messages' Raw fields point into data. Data after the first
+// value is reported with errRefTrailing, beside the messages of the first value.
 func refParse(data []byte) (msgs []refMessage, batch bool, err error) {
 	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
+	batch = len(trimmed) > 0 && trimmed[0] == '['
+	if len(trimmed) > 0 && (trimmed[0] == '[' || trimmed[0] == '{') {
+		// The first value, as json.Decoder reads it (and the Go SDK's decoder).
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		var first json.RawMessage
+		if dec.Decode(&first) == nil && dec.InputOffset() < int64(len(trimmed)) {
+			msgs, batch, err := refParse(trimmed[:dec.InputOffset()])
+			if err != nil {
+				return nil, batch, err
+			}
+			return msgs, batch, errRefTrailing
+		}
+	}
+	if batch {
 		var elems []json.RawMessage
 		if err := json.Unmarshal(trimmed, &elems); err != nil {
 			return nil, true, fmt.Errorf("cannot parse JSON-RPC batch: %w", err)
@@ -93,25 +140,55 @@ func refParseMessage(data []byte) (refMessage, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return refMessage{}, errors.New("cannot parse JSON-RPC message: not a JSON object")
 	}
-	var w refWireMessage
+	var w map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &w); err != nil {
 		return refMessage{}, fmt.Errorf("cannot parse JSON-RPC message: %w", err)
 	}
-	m := refMessage{Raw: trimmed, ID: w.ID, Params: w.Params, Result: w.Result, Error: w.Error}
-	if w.Method != nil {
-		if *w.Method == "" {
+	m := refMessage{Raw: trimmed, ID: w["id"], Params: w["params"], Result: w["result"]}
+	var method *string
+	if err := refUnmarshalIfPresent(w, "method", &method); err != nil {
+		return refMessage{}, fmt.Errorf("cannot parse JSON-RPC message: method: %w", err)
+	}
+	if raw, ok := w["error"]; ok && string(raw) != "null" {
+		var e map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return refMessage{}, fmt.Errorf("cannot parse JSON-RPC message: error: %w", err)
+		}
+		var code *int
+		var message *string
+		if err := errors.Join(refUnmarshalIfPresent(e, "code", &code), refUnmarshalIfPresent(e, "message", &message)); err != nil {
+			return refMessage{}, fmt.Errorf("cannot parse JSON-RPC message: error: %w", err)
+		}
+		m.Error = &refError{}
+		if code != nil {
+			m.Error.Code = *code
+		}
+		if message != nil {
+			m.Error.Message = *message
+		}
+	}
+	if method != nil {
+		if *method == "" {
 			return refMessage{}, errors.New("cannot parse JSON-RPC message: empty method")
 		}
-		m.Method = *w.Method
+		m.Method = *method
 		return m, nil
 	}
-	if w.ID == nil {
+	if m.ID == nil {
 		return refMessage{}, errors.New("cannot parse JSON-RPC message: neither a method nor an id")
 	}
-	if w.Result == nil && w.Error == nil {
+	if m.Result == nil && m.Error == nil {
 		return refMessage{}, errors.New("cannot parse JSON-RPC message: response without result or error")
 	}
 	return m, nil
+}
+
+// refUnmarshalIfPresent decodes fields[key] into dst when the key is there.
+func refUnmarshalIfPresent(fields map[string]json.RawMessage, key string, dst any) error {
+	if raw, ok := fields[key]; ok {
+		return json.Unmarshal(raw, dst)
+	}
+	return nil
 }
 
 // MCP _meta keys of the 2026-07-28 (stateless) revision.
@@ -166,6 +243,26 @@ type refImplementation struct {
 	Version string `json:"version"`
 }
 
+// refDecodeImplementation decodes an Implementation with exact member names: ok is false when
+// raw is absent or not an object (or null) of strings.
+func refDecodeImplementation(raw json.RawMessage) (ci refImplementation, ok bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return refImplementation{}, false
+	}
+	var name, version *string
+	if errors.Join(refUnmarshalIfPresent(fields, "name", &name), refUnmarshalIfPresent(fields, "version", &version)) != nil {
+		return refImplementation{}, false
+	}
+	if name != nil {
+		ci.Name = *name
+	}
+	if version != nil {
+		ci.Version = *version
+	}
+	return ci, true
+}
+
 // refDescribeRequest reads the facts of a request or notification. It is lenient: fields of an
 // unexpected type are ignored.
 func refDescribeRequest(m *refMessage) refRequestFacts {
@@ -180,9 +277,9 @@ func refDescribeRequest(m *refMessage) refRequestFacts {
 	case "resources/read", "resources/subscribe", "resources/unsubscribe", "notifications/resources/updated":
 		f.Target = refStringField(params, "uri")
 	case "notifications/progress":
-		f.ProgressToken = string(params["progressToken"])
+		f.ProgressToken = refCanonicalID(params["progressToken"])
 	case "notifications/cancelled":
-		f.RequestID = string(params["requestId"])
+		f.RequestID = refCanonicalID(params["requestId"])
 	case "completion/complete":
 		if ref := refObjectFields(params["ref"]); ref != nil {
 			f.Target = refStringField(ref, "name")
@@ -204,16 +301,14 @@ func refDescribeRequest(m *refMessage) refRequestFacts {
 	}
 
 	if m.Method == "initialize" {
-		var ci refImplementation
-		if json.Unmarshal(params["clientInfo"], &ci) == nil {
+		if ci, ok := refDecodeImplementation(params["clientInfo"]); ok {
 			f.ClientName, f.ClientVersion = ci.Name, ci.Version
 		}
 		f.ProtocolVersion = refStringField(params, "protocolVersion")
 	}
 
 	if meta := refObjectFields(params["_meta"]); meta != nil {
-		var ci refImplementation
-		if f.ClientName == "" && json.Unmarshal(meta[refMetaClientInfo], &ci) == nil {
+		if ci, ok := refDecodeImplementation(meta[refMetaClientInfo]); f.ClientName == "" && ok {
 			f.ClientName, f.ClientVersion = ci.Name, ci.Version
 		}
 		if f.ProtocolVersion == "" {
@@ -221,7 +316,7 @@ func refDescribeRequest(m *refMessage) refRequestFacts {
 		}
 		f.TraceID, f.SpanID = refParseTraceparent(refStringField(meta, "traceparent"))
 		if tok, ok := meta["progressToken"]; ok {
-			f.ProgressToken = string(tok)
+			f.ProgressToken = refCanonicalID(tok)
 		}
 	}
 	return f

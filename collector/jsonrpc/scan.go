@@ -10,7 +10,8 @@ import (
 // reflection: a collector reads every message that goes by, and decoding into maps and
 // interfaces cost more than the rest of the tap's work on a call. json.Valid checks a value
 // first; the scanner then walks it knowing it is well formed, and gives the same answers as
-// encoding/json would (FuzzScannerMatchesReference holds it to that).
+// the encoding/json-based reference in reference_test.go (FuzzScannerMatchesReference holds it
+// to that). Member names match exactly, as the MCP SDKs match them, never case-insensitively.
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
@@ -160,15 +161,6 @@ func keyIs(raw []byte, name string) bool {
 		return true
 	}
 	return bytes.IndexByte(raw, '\\') >= 0 && stringValue(raw) == name
-}
-
-// keyFolds reports whether a raw key matches a struct field name the way encoding/json
-// matches them: exactly or case-insensitively.
-func keyFolds(raw []byte, name string) bool {
-	if keyIs(raw, name) {
-		return true
-	}
-	return bytes.EqualFold(keyBytes(raw), []byte(name))
 }
 
 // kind of a well-formed raw value by its first byte.

@@ -2,7 +2,6 @@ package stdiotap
 
 import (
 	"bytes"
-	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,6 +169,8 @@ func (o *observer) line(dir schemas.Direction, line []byte, at time.Time) {
 	if len(trimmed) == 0 {
 		return
 	}
+	// A line with more after its message is unparsed too (err wraps jsonrpc.ErrTrailingData):
+	// both SDKs' stdio transports refuse it, so the server runs none of it.
 	msgs, _, err := jsonrpc.Parse(trimmed)
 	if err != nil {
 		o.t.log.Debug("unparsable line relayed", "direction", dir, "bytes", len(line))
@@ -220,14 +221,11 @@ func (o *observer) message(dir schemas.Direction, m *jsonrpc.Message, at time.Ti
 
 // cancelled settles the request a notifications/cancelled names: its sender gave up on it.
 func (o *observer) cancelled(dir schemas.Direction, m *jsonrpc.Message, at time.Time) {
-	var p struct {
-		RequestID json.RawMessage `json:"requestId"`
-	}
-	if json.Unmarshal(m.Params, &p) != nil || len(p.RequestID) == 0 {
+	id := jsonrpc.DescribeRequestWithoutArgs(m).RequestID // canonical, as IDString keys pending
+	if id == "" {
 		return
 	}
 	pending := o.pending[idx(dir)]
-	id := string(p.RequestID)
 	if c := pending[id]; c != nil {
 		delete(pending, id)
 		o.resolve(c, at, func(ev *schemas.Event) { ev.Status, ev.ErrorCode = schemas.StatusError, cancelledByPeer })

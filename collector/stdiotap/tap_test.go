@@ -394,6 +394,70 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 	}
 }
 
+// TestTheCallTheServerRuns: the Go SDK server matches member names exactly, answers ids
+// re-encoded ("\u0069nit" as "init", 2.0 as 2) and refuses a line with data after its message; the
+// tap records the call the server ran, pairs its answers, and records that line as unparsed.
+func TestTheCallTheServerRuns(t *testing.T) {
+	h := start(t, Config{RequestTimeout: time.Minute}, "sdk")
+	answers := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(h.stdout)
+		for sc.Scan() {
+			answers <- sc.Text()
+		}
+	}()
+	w := func(s string) {
+		_, err := io.WriteString(h.stdin, s+"\n")
+		require.NoError(t, err)
+	}
+	w(`{"jsonrpc":"2.0","id":"\u0069nit","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	require.Contains(t, <-answers, `"id":"init"`)
+	w(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	w(`{"jsonrpc":"2.0","id":2.0,"method":"tools/call","params":{"name":"fail"},"Params":{"name":"echo","arguments":{"message":"x"}}}`)
+	require.Contains(t, <-answers, `"id":2,`)
+	w(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"message":"y"}}} x`)
+	require.NoError(t, h.stdin.Close())
+	h.wait(t)
+
+	hs := h.rec.find("initialize", "")
+	require.Len(t, hs, 1)
+	require.Equal(t, schemas.StatusOK, hs[0].Status, "paired with the answer to \"init\"")
+	require.Equal(t, `"init"`, hs[0].JSONRPCID)
+	calls := h.rec.find("tools/call", "")
+	require.Len(t, calls, 1, "the line with trailing data is not a call: the server refused it")
+	require.Equal(t, "fail", calls[0].Target, "the server ran params, not Params")
+	require.Equal(t, schemas.StatusToolError, calls[0].Status)
+	require.Equal(t, "2", calls[0].JSONRPCID)
+	var unparsed int
+	for _, ev := range h.rec.all() {
+		if ev.Kind == schemas.KindUnparsed {
+			unparsed++
+		}
+	}
+	require.Equal(t, 1, unparsed)
+}
+
+// TestCancellationNamesTheIDByValue: a cancellation names its request by value, however encoded.
+func TestCancellationNamesTheIDByValue(t *testing.T) {
+	h := start(t, Config{RequestTimeout: time.Minute}, "silent")
+	w := func(s string) {
+		_, err := io.WriteString(h.stdin, s+"\n")
+		require.NoError(t, err)
+	}
+	w(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"seven"}}`)
+	w(`{"jsonrpc":"2.0","id":"a/b","method":"tools/call","params":{"name":"ab"}}`)
+	w(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7.0}}`)
+	w(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"a\/b"}}`)
+	require.NoError(t, h.stdin.Close())
+	h.wait(t)
+	for _, target := range []string{"seven", "ab"} {
+		c := h.rec.find("tools/call", target)
+		require.Len(t, c, 1)
+		require.Equal(t, schemas.StatusError, c[0].Status, target)
+		require.Equal(t, -32800, c[0].ErrorCode, target)
+	}
+}
+
 func TestExitCodesAndSignals(t *testing.T) {
 	t.Run("exit code", func(t *testing.T) {
 		h := start(t, Config{}, "silent", "CHILD_EXIT=7")
