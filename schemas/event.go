@@ -80,7 +80,8 @@ type Event struct {
 	// SessionID is the MCP session the operation belongs to.
 	SessionID string `json:"session_id,omitempty"`
 
-	// JSONRPCID is the request's JSON-RPC id as it appeared on the wire (empty for notifications).
+	// JSONRPCID is the canonical JSON text of the request's JSON-RPC id (jsonrpc.CanonicalID;
+	// empty for notifications).
 	JSONRPCID string    `json:"jsonrpc_id,omitempty"`
 	Direction Direction `json:"direction"`
 	Kind      Kind      `json:"kind"`

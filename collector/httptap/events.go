@@ -68,6 +68,9 @@ func (ex *exchange) newCall(m *jsonrpc.Message, dir schemas.Direction, kind sche
 			ev.Flags = append(ev.Flags, *flag)
 		}
 	}
+	if dir == schemas.ClientToServer && ex.trailing {
+		ev.Flags = append(ev.Flags, schemas.Flag{Type: FlagTrailingData, Severity: schemas.SeverityHigh, Path: "$"})
+	}
 	client := clientFacts{name: f.ClientName, version: f.ClientVersion, protocolVersion: f.ProtocolVersion}
 	if bytes.Contains(m.Params, []byte(`"baggage"`)) {
 		client.baggageAgent = ex.tap.ident.BaggageAgent(metaBaggage(m.Params))
@@ -207,6 +210,11 @@ func firstNonEmpty(s ...string) string {
 // something other than its body does. Servers that check reject it; a gateway that routes or
 // authorizes by the headers would have been told one thing while the server was asked another.
 const FlagHeaderMismatch = "mcp_header_mismatch"
+
+// FlagTrailingData flags a request whose body has bytes after its JSON value. The Go SDK's
+// server runs the value and ignores the rest, the TypeScript SDK's refuses the body: no client
+// sends one, and what reads such a body differently than the server may be deceived by it.
+const FlagTrailingData = "trailing_data"
 
 // headerMismatch returns the flag of a request of one message whose headers disagree with its
 // method or target, or nil. The evidence names the header, not what it held (a client chose it).

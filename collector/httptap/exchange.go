@@ -83,6 +83,7 @@ type exchange struct {
 	// messages is how many JSON-RPC messages the request body held (set before they are
 	// registered): Mcp-Method and Mcp-Name describe a body of one.
 	messages int
+	trailing bool // the request body had bytes after its JSON value
 	// from is what the request body said about its client (the first message that said
 	// anything): the server's messages on this exchange's stream, which say nothing of the
 	// client, are the same client's. Without a session (2026-07-28) that is what puts a
@@ -195,7 +196,9 @@ func (ex *exchange) observeRequest(r *http.Request) (body []byte, held bool) {
 func (ex *exchange) registerRequest(body []byte) {
 	t := ex.tap
 	msgs, _, err := jsonrpc.Parse(body)
-	if err != nil {
+	// Servers such as the Go SDK's run the first value of a body and ignore what follows it.
+	ex.trailing = errors.Is(err, jsonrpc.ErrTrailingData)
+	if err != nil && !ex.trailing {
 		t.log.Debug("unparsable request body passed through", "upstream", ex.up.name, "bytes", len(body))
 		ex.unparsed(schemas.ClientToServer, len(body), ex.start)
 		return
@@ -430,7 +433,7 @@ func (ex *exchange) onSSE(e sse.Event) {
 // serverMessages handles a body or SSE event the server sent.
 func (ex *exchange) serverMessages(data []byte, now time.Time) {
 	msgs, _, err := jsonrpc.Parse(data)
-	if err != nil {
+	if err != nil && !errors.Is(err, jsonrpc.ErrTrailingData) {
 		ex.tap.log.Debug("unparsable server message passed through", "upstream", ex.up.name, "bytes", len(data))
 		ex.unparsed(schemas.ServerToClient, len(data), now)
 		return

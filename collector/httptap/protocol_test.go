@@ -392,3 +392,25 @@ func TestSessionlessCancellationStaysWithItsClient(t *testing.T) {
 	require.Equal(t, schemas.StatusOK, call.Status)
 	require.Equal(t, "client-a", call.ClientName)
 }
+
+// TestTrailingDataIsTheCallTheServerRuns: the Go SDK's server runs the first JSON value of a
+// body and ignores what follows; the tap records that call, flagged, rather than an unparsed
+// body and a response it cannot pair.
+func TestTrailingDataIsTheCallTheServerRuns(t *testing.T) {
+	up := startMCPUpstream(t, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true})
+	tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "go", URL: up.URL}}})
+	resp := send(t, http.MethodPost, tapURL+"/mcp",
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}} {"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fail"}}`,
+		map[string]string{"Mcp-Protocol-Version": "2025-11-25"})
+	require.Contains(t, readAll(t, resp.Body), "hi", "the server ran the first value")
+
+	ev := rec.waitFor(t, "the call", byMethod("tools/call"))
+	require.Equal(t, "echo", ev.Target)
+	require.Equal(t, schemas.StatusOK, ev.Status)
+	require.Equal(t, "3", ev.JSONRPCID)
+	require.Len(t, ev.Flags, 1)
+	require.Equal(t, FlagTrailingData, ev.Flags[0].Type)
+	require.Equal(t, schemas.SeverityHigh, ev.Flags[0].Severity)
+	require.Empty(t, rec.matching(func(e schemas.Event) bool { return e.Kind == schemas.KindUnparsed }))
+	require.Zero(t, counterValue(t, tap.metrics.untracked.WithLabelValues("unmatched_response")))
+}
