@@ -3,6 +3,7 @@ package httptap
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -128,4 +129,27 @@ func TestDeleteForgetsTheSession(t *testing.T) {
 	require.NotEmpty(t, tap.sessions.info(sessionKey{"default", cs.ID()}).clientName)
 	require.NoError(t, cs.Close())
 	require.Eventually(t, func() bool { return tap.sessions.len() == 0 }, 5*time.Second, 5*time.Millisecond)
+}
+
+// TestShutdownClosesConnectionsThatSentNothing: clients dial spare connections they may never
+// use; http.Server.Shutdown would wait 5 s for each to send a request. The tap's closes them.
+func TestShutdownClosesConnectionsThatSentNothing(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	tap, err := New(Config{Listen: "127.0.0.1:0", CollectorID: "t", Upstreams: []Upstream{{Name: "s", URL: up.URL}}}, &recorder{}, testSettings(t))
+	require.NoError(t, err)
+	require.NoError(t, tap.Start(context.Background()))
+	spare, err := net.Dial("tcp", tap.Addr())
+	require.NoError(t, err)
+	defer spare.Close()
+	require.Eventually(t, func() bool {
+		tap.freshMu.Lock()
+		defer tap.freshMu.Unlock()
+		return len(tap.fresh) == 1
+	}, 5*time.Second, time.Millisecond, "the server has accepted the connection")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	require.NoError(t, tap.Shutdown(ctx), "does not wait for a connection that sent nothing")
+	_, err = spare.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF)
 }
