@@ -11,6 +11,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +36,8 @@ http://127.0.0.1:7400); while mcpwatch is unreachable events wait on disk and ar
 In an MCP client's configuration, make the command "mcpwatch" and put "wrap", its flags, "--"
 and the original command and arguments in front of the arguments. For an https:// URL,
 --ca-file trusts a private CA and --cert-file/--key-file present a client certificate
-(collector.http.tls with client_ca_file).
+(collector.http.tls with client_ca_file). The server inherits wrap's environment less the
+variables named below, which are wrap's own (the ingest token stays with wrap).
 
 Flags:
 `
@@ -49,12 +53,18 @@ const (
 	envWrapKeyFile  = "MCPWATCH_INGEST_KEY_FILE"
 )
 
+// wrapEnv are the variables meant for wrap: the server does not inherit them, so a server
+// (or whatever it runs) never sees the ingest token, nor where mcpwatch and its keys are.
+var wrapEnv = []string{envWrapURL, envWrapToken, envWrapCAFile, envWrapCertFile, envWrapKeyFile}
+
 func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	agent := fs.String("agent", "", "attribute every call to agent `ID` (default: the client's clientInfo name)")
 	server := fs.String("server", "", "server `NAME` in events (default: from the command, e.g. server-filesystem for npx @modelcontextprotocol/server-filesystem)")
-	url := fs.String("mcpwatch", envOr(envWrapURL, ingest.DefaultURL), "running mcpwatch's collector `URL` (env "+envWrapURL+")")
+	// The default is shown without its password; the flag's own default stays empty for that.
+	url := fs.String("mcpwatch", "", fmt.Sprintf("running mcpwatch's collector `URL` (env %s) (default %q)",
+		envWrapURL, ingest.RedactURL(envOr(envWrapURL, ingest.DefaultURL))))
 	token := fs.String("token", "", "bearer `TOKEN` for mcpwatch's ingest endpoint (collector.ingest.token; env "+envWrapToken+")")
 	caFile := fs.String("ca-file", "", "PEM `FILE` of the CAs trusted for an https:// --mcpwatch URL, instead of the system's (env "+envWrapCAFile+")")
 	certFile := fs.String("cert-file", "", "PEM client certificate `FILE` for an mcpwatch that requires one; needs --key-file (env "+envWrapCertFile+")")
@@ -87,10 +97,13 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	for _, f := range []struct {
 		v   *string
 		env string
-	}{{token, envWrapToken}, {caFile, envWrapCAFile}, {certFile, envWrapCertFile}, {keyFile, envWrapKeyFile}} {
+	}{{url, envWrapURL}, {token, envWrapToken}, {caFile, envWrapCAFile}, {certFile, envWrapCertFile}, {keyFile, envWrapKeyFile}} {
 		if *f.v == "" {
 			*f.v = os.Getenv(f.env)
 		}
+	}
+	if *url == "" {
+		*url = ingest.DefaultURL
 	}
 	if *spoolDir == "" {
 		*spoolDir = defaultSpoolDir()
@@ -132,6 +145,7 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 
 	cmd := exec.Command(command[0], command[1:]...)
+	cmd.Env = serverEnv(os.Environ())
 	cmd.Stderr = stderr
 	ownProcessGroup(cmd)
 	sigs := make(chan os.Signal, 4)
@@ -172,6 +186,16 @@ func parseFlagsAllowingCommand(fs *flag.FlagSet, args []string, stdout io.Writer
 		return exitUsage, true
 	}
 	return 0, false
+}
+
+// serverEnv is environ without wrapEnv.
+func serverEnv(environ []string) []string {
+	return slices.DeleteFunc(environ, func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.ContainsFunc(wrapEnv, func(w string) bool {
+			return name == w || runtime.GOOS == "windows" && strings.EqualFold(name, w) // names ignore case there
+		})
+	})
 }
 
 func envOr(key, def string) string {

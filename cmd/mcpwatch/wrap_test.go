@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpwatch/mcpwatch/collector/identity/identitytest"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -365,6 +366,74 @@ func TestWrapUsage(t *testing.T) {
 		require.Contains(t, stderr.String(), tc.stderr)
 		require.Contains(t, stdout.String(), tc.stdout)
 	}
+}
+
+// TestWrapKeepsCredentialsOutOfMessages: the help and the errors show MCPWATCH_URL and
+// --mcpwatch without their password, and a token mcpwatch could never take is refused at
+// start without being echoed.
+func TestWrapKeepsCredentialsOutOfMessages(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv(envWrapURL, "http://wrap:hunter2@127.0.0.1:7400")
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, runWrap(ctx, []string{"--help"}, strings.NewReader(""), &stdout, &stderr))
+	require.Contains(t, stdout.String(), `(env MCPWATCH_URL) (default "http://wrap:xxxxx@127.0.0.1:7400")`)
+	require.NotContains(t, stdout.String()+stderr.String(), "hunter2")
+
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"ftp://wrap:hunter2@127.0.0.1:7400", nil, `--mcpwatch: must be an absolute http(s) URL, got "ftp://wrap:xxxxx@127.0.0.1:7400"`},
+		{"", []string{"--mcpwatch", "wrap:hunter2@127.0.0.1:7400"}, `--mcpwatch: must be an absolute http(s) URL, got "xxxxx@127.0.0.1:7400"`},
+		{"", []string{"--token", "hunter2 "}, "--token (MCPWATCH_INGEST_TOKEN): must not contain whitespace or control characters"},
+	} {
+		t.Setenv(envWrapURL, tc.env)
+		stdout.Reset()
+		stderr.Reset()
+		args := append(tc.args, "--spool-dir", t.TempDir(), "--", "x")
+		require.Equal(t, exitUsage, runWrap(ctx, args, strings.NewReader(""), &stdout, &stderr))
+		require.Contains(t, stderr.String(), tc.want)
+		require.NotContains(t, stderr.String(), "hunter2")
+	}
+	t.Setenv(envWrapURL, "")
+	t.Setenv(envWrapToken, "hunter2\r")
+	stderr.Reset()
+	require.Equal(t, exitUsage, runWrap(ctx, []string{"--", "x"}, strings.NewReader(""), &stdout, &stderr))
+	require.Contains(t, stderr.String(), "--token (MCPWATCH_INGEST_TOKEN): must not contain whitespace or control characters")
+	require.NotContains(t, stderr.String(), "hunter2")
+}
+
+// TestWrapKeepsItsVariablesFromTheServer: the server runs with wrap's environment less the
+// variables wrap reads, so the ingest token, and where mcpwatch and the keys are, never reach
+// it; every other variable does.
+func TestWrapKeepsItsVariablesFromTheServer(t *testing.T) {
+	envCmd, err := exec.LookPath("env")
+	require.NoError(t, err)
+	ca := identitytest.NewCA(t, "mcpwatch-ca")
+	dir := t.TempDir()
+	certFile, keyFile := ca.Client(t, "laptop", "").WriteFiles(t, dir, "laptop")
+	// Settings wrap accepts, so the server runs: mcpwatch is not there, the events stay on disk.
+	t.Setenv(envWrapURL, "https://127.0.0.1:1")
+	t.Setenv(envWrapToken, "s3cret-ingest-token")
+	t.Setenv(envWrapCAFile, ca.WriteFile(t, dir, "ca"))
+	t.Setenv(envWrapCertFile, certFile)
+	t.Setenv(envWrapKeyFile, keyFile)
+	t.Setenv("WRAP_TEST_VARIABLE", "passes")
+	var stdout, stderr bytes.Buffer
+	code := runWrap(context.Background(), []string{"--spool-dir", t.TempDir(), "--flush-timeout", "0s", "--log-level", "error", "--", envCmd},
+		strings.NewReader(""), &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	vars := strings.Split(stdout.String(), "\n")
+	require.Contains(t, vars, "WRAP_TEST_VARIABLE=passes")
+	require.Contains(t, vars, "PATH="+os.Getenv("PATH"))
+	require.Len(t, wrapEnv, 5)
+	for _, name := range wrapEnv {
+		for _, v := range vars {
+			require.False(t, strings.HasPrefix(v, name+"="), "the server got %s", name)
+		}
+	}
+	require.NotContains(t, stdout.String(), "s3cret-ingest-token")
 }
 
 func TestDefaultSpoolDir(t *testing.T) {

@@ -37,8 +37,9 @@ type Client struct {
 	spool     *spool.Spool
 	queue     *spool.Queue
 
-	sent    atomic.Int64
-	dropped atomic.Int64
+	sent     atomic.Int64
+	dropped  atomic.Int64
+	tooLarge atomic.Int64 // the smallest body mcpwatch refused with 413; 0 when none was
 
 	mu          sync.Mutex
 	started     bool
@@ -85,8 +86,7 @@ func NewClient(cfg ClientConfig, set pipeline.Settings) (*Client, error) {
 		BatchBytes:   cfg.BatchBytes,
 		RetryMin:     200 * time.Millisecond,
 		RetryMax:     10 * time.Second,
-		OnDrop:       func(n int) { c.dropped.Add(int64(n)) },
-		OnDeliver:    func(n int) { c.sent.Add(int64(n)) },
+		OnDrop:       func(n int) { c.dropped.Add(int64(n)) }, // post counts what it sends and drops
 	}, set)
 	return c, nil
 }
@@ -109,7 +109,7 @@ func (c *Client) Emit(ev schemas.Event) {
 }
 
 // Sent is the number of events mcpwatch accepted; Dropped those that were lost (the spool was
-// full, or mcpwatch rejected them as invalid).
+// full, or mcpwatch rejected them as invalid or, alone, as larger than it takes).
 func (c *Client) Sent() int64    { return c.sent.Load() }
 func (c *Client) Dropped() int64 { return c.dropped.Load() }
 
@@ -174,9 +174,13 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	return errors.Join(err, cerr)
 }
 
-// post sends records as one NDJSON request. When mcpwatch names bad lines, they are dropped
-// and the rest is sent again once.
+// post sends records as NDJSON and counts those mcpwatch accepted and those it never will
+// (dropped). It returns an error when the records are to be offered again later; those already
+// accepted, if it split them, are then sent twice (mcpwatch deduplicates by event id).
 func (c *Client) post(ctx context.Context, recs [][]byte) error {
+	if limit := c.tooLarge.Load(); limit > 0 && len(recs) > 1 && bodySize(recs) >= limit {
+		return c.postHalves(ctx, recs) // mcpwatch refused a body this large before
+	}
 	for attempt := 0; ; attempt++ {
 		status, resp, err := c.send(ctx, recs)
 		if err != nil {
@@ -184,6 +188,22 @@ func (c *Client) post(ctx context.Context, recs [][]byte) error {
 		}
 		switch {
 		case status >= 200 && status < 300:
+			c.sent.Add(int64(len(recs)))
+			return nil
+		case status == http.StatusRequestEntityTooLarge && len(recs) > 1:
+			// mcpwatch's collector.ingest.max_body_bytes is below the batch: send it in halves,
+			// and later batches this large in halves at once.
+			size := bodySize(recs)
+			for old := c.tooLarge.Load(); old == 0 || size < old; old = c.tooLarge.Load() {
+				if c.tooLarge.CompareAndSwap(old, size) {
+					break
+				}
+			}
+			return c.postHalves(ctx, recs)
+		case status == http.StatusRequestEntityTooLarge:
+			c.dropped.Add(1)
+			c.log.Error("mcpwatch refused an event larger than its collector.ingest.max_body_bytes; dropping it",
+				"bytes", len(recs[0]))
 			return nil
 		case status == http.StatusBadRequest && attempt == 0 && len(resp.Lines) > 0:
 			keep := recs[:0:0]
@@ -199,14 +219,34 @@ func (c *Client) post(ctx context.Context, recs [][]byte) error {
 				return nil
 			}
 			recs = keep
-		case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge:
-			return spool.Permanent(fmt.Errorf("mcpwatch rejected %d events: %d %s", len(recs), status, resp.Error))
+		case status == http.StatusBadRequest:
+			c.dropped.Add(int64(len(recs)))
+			c.log.Error("mcpwatch rejected events; dropping them", "events", len(recs), "status", status, "error", resp.Error)
+			return nil
 		case status == http.StatusUnauthorized || status == http.StatusForbidden:
 			return fmt.Errorf("mcpwatch refused the events (%d): check --token", status)
 		default:
 			return fmt.Errorf("mcpwatch answered %d: %s", status, resp.Error)
 		}
 	}
+}
+
+// postHalves posts recs in two halves, in order.
+func (c *Client) postHalves(ctx context.Context, recs [][]byte) error {
+	half := len(recs) / 2
+	if err := c.post(ctx, recs[:half]); err != nil {
+		return err
+	}
+	return c.post(ctx, recs[half:])
+}
+
+// bodySize is the size of the request body send makes of recs.
+func bodySize(recs [][]byte) int64 {
+	n := int64(len(recs))
+	for _, r := range recs {
+		n += int64(len(r))
+	}
+	return n
 }
 
 func (c *Client) send(ctx context.Context, recs [][]byte) (int, Response, error) {
@@ -299,12 +339,7 @@ func (c *Client) drain(ctx context.Context, sp *spool.Spool) {
 		}
 		if len(b.Records) > 0 {
 			if err := c.post(ctx, b.Records); err != nil {
-				if !spool.IsPermanent(err) {
-					return
-				}
-				c.dropped.Add(int64(len(b.Records)))
-			} else {
-				c.sent.Add(int64(len(b.Records)))
+				return
 			}
 		}
 		if err := sp.Ack(b); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/mcpwatch/mcpwatch/internal/config"
 )
@@ -126,7 +127,7 @@ func (c ClientConfig) Validate() error {
 	scheme := "http" // of DefaultURL
 	if c.URL != "" {
 		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--mcpwatch: must be an absolute http(s) URL, got %q", c.URL))
+			errs = append(errs, fmt.Errorf("--mcpwatch: must be an absolute http(s) URL, got %q", RedactURL(c.URL)))
 			scheme = ""
 		} else {
 			scheme = u.Scheme
@@ -145,6 +146,11 @@ func (c ClientConfig) Validate() error {
 	}
 	if c.KeyFile != "" && c.CertFile == "" {
 		errs = append(errs, errors.New("--key-file: needs --cert-file"))
+	}
+	// Said without echoing the token. The endpoint compares it as a whole, and a control
+	// character would make every request invalid.
+	if strings.ContainsFunc(c.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		errs = append(errs, errors.New("--token (MCPWATCH_INGEST_TOKEN): must not contain whitespace or control characters"))
 	}
 	if c.SpoolDir == "" {
 		errs = append(errs, errors.New("--spool-dir: must not be empty"))
@@ -228,6 +234,23 @@ func hasCertificate(data []byte) bool {
 			}
 		}
 	}
+}
+
+// RedactURL is rawURL for messages, its password replaced by "xxxxx"; in a URL without a
+// parsable host, everything before an "@" is taken for userinfo and replaced.
+func RedactURL(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		return u.Redacted()
+	}
+	at := strings.LastIndex(rawURL, "@")
+	if at < 0 {
+		return rawURL
+	}
+	start := 0
+	if i := strings.Index(rawURL, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return rawURL[:start] + "xxxxx" + rawURL[at:]
 }
 
 // endpoint is the URL events are posted to.

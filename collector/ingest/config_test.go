@@ -62,3 +62,25 @@ func TestClientConfigNamesFields(t *testing.T) {
 		require.ErrorContains(t, err, want)
 	}
 }
+
+// TestClientConfigKeepsSecretsOutOfErrors: a token the endpoint could never match is refused at
+// startup without being echoed, and a bad URL is quoted without its password.
+func TestClientConfigKeepsSecretsOutOfErrors(t *testing.T) {
+	require.NoError(t, ClientConfig{SpoolDir: "d", Token: "t0k3n-._~+/="}.Validate())
+	for _, token := range []string{"has space", "tab\there", "trailing\n", "nul\x00x", "del\x7fx", "nbsp\u00a0x", "c1\u0085x"} {
+		err := ClientConfig{SpoolDir: "d", Token: token}.Validate()
+		require.ErrorContains(t, err, "--token (MCPWATCH_INGEST_TOKEN): must not contain whitespace or control characters", "%q", token)
+		require.NotContains(t, err.Error(), token)
+	}
+	for in, want := range map[string]string{
+		"ftp://user:hunter2@mcpwatch.example":    `got "ftp://user:xxxxx@mcpwatch.example"`,
+		"http://user:hunter2@bad host:7400/":     `got "http://xxxxx@bad host:7400/"`,
+		"user:hunter2@127.0.0.1:7400":            `got "xxxxx@127.0.0.1:7400"`,
+		"http://user:hunter2%zz@127.0.0.1:7400/": `got "http://xxxxx@127.0.0.1:7400/"`,
+	} {
+		err := ClientConfig{URL: in, SpoolDir: "d"}.Validate()
+		require.ErrorContains(t, err, "--mcpwatch: must be an absolute http(s) URL, "+want)
+		require.NotContains(t, err.Error(), "hunter2")
+	}
+	require.Equal(t, "https://mcpwatch.example/p@x", RedactURL("https://mcpwatch.example/p@x"), "an @ in the path is not userinfo")
+}

@@ -153,8 +153,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, Response) 
 		events = append(events, ev)
 	}
 	if err := sc.Err(); err != nil {
+		// A line longer than the scanner's buffer, MaxBodyBytes, makes the body too large too.
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		if errors.As(err, &tooBig) || errors.Is(err, bufio.ErrTooLong) {
 			return http.StatusRequestEntityTooLarge, Response{Error: fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)}
 		}
 		return http.StatusBadRequest, Response{Error: "cannot read body: " + err.Error()}

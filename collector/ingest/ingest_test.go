@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -112,6 +114,7 @@ func TestHandler(t *testing.T) {
 		{name: "wrong token", auth: "Bearer nope", body: line(t, ev1), wantCode: 401},
 		{name: "no token", auth: "-", body: line(t, ev1), wantCode: 401},
 		{name: "too large", body: line(t, ev1) + "\n" + strings.Repeat(" ", 70<<10), wantCode: 413},
+		{name: "one line too large", body: `{"x":"` + strings.Repeat("x", 70<<10) + `"}` + "\n" + line(t, ev1), wantCode: 413},
 		{name: "emitter full", full: true, body: line(t, ev1), wantCode: 503, wantBody: []string{`"accepted":0`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,8 +207,13 @@ type ingestServer struct {
 
 func newIngestServer(t *testing.T, token string) *ingestServer {
 	t.Helper()
+	return newIngestServerWith(t, Config{Token: token})
+}
+
+func newIngestServerWith(t *testing.T, cfg Config) *ingestServer {
+	t.Helper()
 	rec := &recorder{}
-	h, err := New(Config{Token: token}, rec, pipeline.Settings{})
+	h, err := New(cfg, rec, pipeline.Settings{})
 	require.NoError(t, err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -393,4 +401,84 @@ func TestClientConfig(t *testing.T) {
 		require.Equal(t, want, ClientConfig{URL: in}.endpoint())
 	}
 	require.Equal(t, DefaultURL+Path, ClientConfig{}.withDefaults().endpoint())
+}
+
+// TestClientsStartedTogether: wraps an MCP client starts at once share the spool directory, and
+// one's adoption of left-behind spools never takes or removes another's fresh one: every client
+// gets its spool and every event arrives.
+func TestClientsStartedTogether(t *testing.T) {
+	srv := newIngestServer(t, "")
+	srv.start(t)
+	root := t.TempDir()
+	ctx := context.Background()
+	const clients, rounds = 8, 25
+	var want []string
+	for range rounds {
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+		)
+		for i := range clients {
+			ev := validEvent(i)
+			want = append(want, ev.ID)
+			wg.Go(func() {
+				c, err := NewClient(ClientConfig{URL: srv.url(), SpoolDir: root, Timeout: 2 * time.Second}, pipeline.Settings{})
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				_ = c.Start(ctx)
+				c.Emit(ev)
+				shutdownCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				if err := c.Shutdown(shutdownCtx); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		require.Empty(t, errs, "every client has its own spool, and removes it")
+	}
+	require.ElementsMatch(t, want, srv.rec.ids(), "every client's event arrived, once")
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	require.Empty(t, entries, "every spool is gone")
+}
+
+// TestClientSplitsBatchesTooLargeForMcpwatch: with collector.ingest.max_body_bytes below the
+// client's batches, mcpwatch answers 413 and the client sends smaller requests: every event
+// arrives, in order. Only an event larger than the limit on its own is dropped, counted, and
+// logged without its content.
+func TestClientSplitsBatchesTooLargeForMcpwatch(t *testing.T) {
+	srv := newIngestServerWith(t, Config{MaxBodyBytes: 4 << 10})
+	var logs bytes.Buffer // slog's handler serializes its writes; read after Shutdown
+	set := pipeline.Settings{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	c, err := NewClient(ClientConfig{URL: srv.url(), SpoolDir: t.TempDir(), Timeout: 2 * time.Second}, set)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	var want []string
+	for i := range 300 {
+		ev := validEvent(i)
+		if i == 150 {
+			ev.Target = strings.Repeat("secret-", 1000) // 7 KB: alone above the limit
+		} else {
+			want = append(want, ev.ID)
+		}
+		c.Emit(ev)
+	}
+	require.Eventually(t, func() bool { return c.Pending() == 300 }, 10*time.Second, 5*time.Millisecond)
+	srv.start(t) // mcpwatch comes up: the waiting events go in one batch of about 150 KB
+	require.Eventually(t, func() bool { return c.Sent()+c.Dropped() == 300 }, 20*time.Second, 10*time.Millisecond)
+	require.NoError(t, c.Shutdown(ctx))
+	require.Equal(t, want, srv.rec.ids(), "every event that fits arrived, in order, once")
+	require.EqualValues(t, 299, c.Sent())
+	require.EqualValues(t, 1, c.Dropped())
+	require.Contains(t, logs.String(), "larger than its collector.ingest.max_body_bytes")
+	require.NotContains(t, logs.String(), "secret-", "the dropped event's content is not logged")
 }

@@ -23,6 +23,14 @@ func lockDir(dir string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("cannot lock spool: %w", err)
 	}
+	// Its holder may have removed the spool between our open and our lock (CloseAndRemove):
+	// then the file we locked is no longer dir's.
+	fi, ferr := f.Stat()
+	pi, perr := os.Stat(lockPath(dir))
+	if ferr != nil || perr != nil || !os.SameFile(fi, pi) {
+		f.Close()
+		return nil, ErrLocked
+	}
 	return f, nil
 }
 

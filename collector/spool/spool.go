@@ -3,11 +3,13 @@ package spool
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -86,17 +88,15 @@ type Spool struct {
 }
 
 // Open opens (creating if needed) the spool in cfg.Dir and locks it; name labels its metrics
-// and logs. It fails with ErrLocked when the directory is in use.
+// and logs. It fails with ErrLocked when the directory is in use. A directory it creates
+// appears already locked, so a process looking for spools left behind never takes it.
 func Open(cfg Config, name string, set pipeline.Settings) (*Spool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid spool config: %w", err)
 	}
 	cfg = cfg.WithDefaults()
 	set = set.WithComponent("spool")
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create spool directory: %w", err)
-	}
-	lock, err := lockDir(cfg.Dir)
+	lock, err := openLocked(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +117,41 @@ func Open(cfg Config, name string, set pipeline.Settings) (*Spool, error) {
 		go s.syncLoop()
 	}
 	return s, nil
+}
+
+// openLocked locks dir, creating it when missing. A new directory is made and locked under a
+// hidden temporary name and renamed into place, so it is never seen unlocked: between a mkdir
+// and a lock, another process adopting spools left behind could lock it or remove it.
+func openLocked(dir string) (*os.File, error) {
+	if !Locking {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("cannot create spool directory: %w", err)
+		}
+		return lockDir(dir)
+	}
+	lock, err := lockDir(dir)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return lock, err
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create spool directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".new-")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create spool directory: %w", err)
+	}
+	if lock, err = lockDir(tmp); err == nil {
+		if err = os.Rename(tmp, dir); err == nil {
+			return lock, nil // the lock is on the file, which moved with its directory
+		}
+		_ = lock.Close()
+	}
+	_ = os.RemoveAll(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		return lockDir(dir) // another process made it meanwhile, and holds it or held it
+	}
+	return nil, fmt.Errorf("cannot create spool directory: %w", err)
 }
 
 // load finds the segments and the acknowledged position, and counts what is pending.
@@ -574,24 +609,34 @@ func (s *Spool) CloseAndRemove() (bool, error) {
 	if !empty {
 		return false, s.Close()
 	}
-	// Remove while still holding the lock, so no other process starts using the files.
+	// Remove while still holding the lock, so no other process starts using the files. The
+	// directory is first moved to a hidden name: once the lock is released, a process that
+	// listed it a moment ago finds nothing to open, rather than a lock file to take while the
+	// directory is being removed.
 	s.cmu.Lock()
 	if s.rd != nil {
 		s.rd.close()
 		s.rd = nil
 	}
 	s.cmu.Unlock()
-	entries, err := os.ReadDir(s.cfg.Dir)
+	dir := s.cfg.Dir
+	if Locking {
+		hidden := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".old-"+rand.Text())
+		if os.Rename(dir, hidden) == nil {
+			dir = hidden
+		}
+	}
+	entries, err := os.ReadDir(dir)
 	if err == nil {
 		for _, e := range entries {
 			if _, ok := parseSegmentName(e.Name()); ok || e.Name() == ackName {
-				_ = os.Remove(filepath.Join(s.cfg.Dir, e.Name()))
+				_ = os.Remove(filepath.Join(dir, e.Name()))
 			}
 		}
 	}
-	_ = os.Remove(lockPath(s.cfg.Dir))
+	_ = os.Remove(lockPath(dir))
 	cerr := s.Close()
-	if err := os.Remove(s.cfg.Dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, errors.Join(cerr, fmt.Errorf("cannot remove spool directory: %w", err))
 	}
 	return true, cerr

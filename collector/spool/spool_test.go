@@ -213,6 +213,28 @@ func TestCloseAndRemove(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, removed)
 	require.NoDirExists(t, dir)
+	entries, err := os.ReadDir(root)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing is left under a hidden name either")
+}
+
+// TestOpenCreatesTheDirectoryLocked: a directory Open creates appears with its lock already
+// held (it is made under a hidden name and renamed), so it is never found unlocked.
+func TestOpenCreatesTheDirectoryLocked(t *testing.T) {
+	if !Locking {
+		t.Skip("no locks on this platform")
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "new", "spool")
+	s, err := Open(Config{Dir: dir}, "a", pipeline.Settings{})
+	require.NoError(t, err)
+	entries, err := os.ReadDir(filepath.Dir(dir))
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary directory is left")
+	require.Equal(t, "spool", entries[0].Name())
+	_, err = Open(Config{Dir: dir}, "b", pipeline.Settings{})
+	require.ErrorIs(t, err, ErrLocked)
+	require.NoError(t, s.Close())
 }
 
 func TestConfigValidateNamesFields(t *testing.T) {
