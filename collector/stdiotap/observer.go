@@ -55,6 +55,15 @@ type call struct {
 	ev         schemas.Event
 	start      time.Time
 	initialize bool
+	// unread is the first line from the answering side the tap could not parse (too long, not
+	// JSON-RPC) since the request was sent: it may have been the answer, so a request left
+	// unanswered is malformed rather than a timeout, timed at that line.
+	unread *unreadLine
+}
+
+type unreadLine struct {
+	at   time.Time
+	size int
 }
 
 func newObserver(t *Tap, serverID string) *observer {
@@ -148,9 +157,20 @@ func (o *observer) finish() {
 	for i := range o.pending {
 		for id, c := range o.pending[i] {
 			delete(o.pending[i], id)
-			o.resolve(c, now, timedOut)
+			o.unanswered(i, c, now)
 		}
 	}
+}
+
+// unanswered settles a request of direction index i that got no answer the tap could read:
+// malformed, timed at the unparsable line, when the answering side sent one meanwhile (it may
+// have been the answer), else a timeout.
+func (o *observer) unanswered(i int, c *call, now time.Time) {
+	if u := c.unread; u != nil {
+		o.resolve(c, u.at, func(ev *schemas.Event) { ev.Status, ev.ResponseBytes = schemas.StatusMalformed, u.size })
+		return
+	}
+	o.resolve(c, now, timedOut)
 }
 
 func (o *observer) sweep(now time.Time) {
@@ -158,7 +178,7 @@ func (o *observer) sweep(now time.Time) {
 		for id, c := range o.pending[i] {
 			if now.Sub(c.start) >= o.t.cfg.RequestTimeout {
 				delete(o.pending[i], id)
-				o.resolve(c, now, timedOut)
+				o.unanswered(i, c, now)
 			}
 		}
 	}
@@ -268,6 +288,11 @@ func (o *observer) baseEvent(dir schemas.Direction, kind schemas.Kind, at time.T
 }
 
 func (o *observer) unparsed(dir schemas.Direction, size int, at time.Time) {
+	for _, c := range o.pending[idx(other(dir))] {
+		if c.unread == nil {
+			c.unread = &unreadLine{at: at, size: size}
+		}
+	}
 	ev := o.baseEvent(dir, schemas.KindUnparsed, at)
 	ev.Status = schemas.StatusMalformed
 	if dir == schemas.ClientToServer {

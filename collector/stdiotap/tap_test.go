@@ -91,6 +91,21 @@ func child(mode string) int {
 	case "silent":
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return exit
+	case "big":
+		// Answers a request with a result of BIG_BYTES when it says "dump", else a short one.
+		size, _ := strconv.Atoi(os.Getenv("BIG_BYTES"))
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			var req struct{ ID json.RawMessage }
+			if json.Unmarshal(sc.Bytes(), &req) == nil && req.ID != nil {
+				pad := "short"
+				if strings.Contains(sc.Text(), "dump") {
+					pad = strings.Repeat("x", size)
+				}
+				fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":{"pad":"%s"}}`+"\n", req.ID, pad)
+			}
+		}
+		return exit
 	}
 	return 99
 }
@@ -392,6 +407,34 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 		require.Equal(t, "header", ev.AgentSource)
 		require.Equal(t, "files", ev.ServerID)
 	}
+}
+
+// TestAnswerTooLongToParse: a request whose answer the tap could not read (longer than
+// MaxLineBytes) is malformed, with the answer's size and timed at it, not a timeout; a request
+// sent after that line and answered is ok.
+func TestAnswerTooLongToParse(t *testing.T) {
+	h := start(t, Config{MaxLineBytes: 1000}, "big", "BIG_BYTES=3000")
+	out := bufio.NewReader(h.stdout)
+	_, err := io.WriteString(h.stdin, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"dump"}}`+"\n")
+	require.NoError(t, err)
+	line, err := out.ReadString('\n')
+	require.NoError(t, err)
+	require.Greater(t, len(line), 3000, "the client gets the whole answer")
+	_, err = io.WriteString(h.stdin, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"later"}}`+"\n")
+	require.NoError(t, err)
+	_, err = out.ReadString('\n')
+	require.NoError(t, err)
+	require.NoError(t, h.stdin.Close())
+	require.Zero(t, h.wait(t).code)
+
+	dump := h.rec.find("tools/call", "dump")
+	require.Len(t, dump, 1)
+	require.Equal(t, schemas.StatusMalformed, dump[0].Status)
+	require.Equal(t, len(line)-1, dump[0].ResponseBytes, "without its newline")
+	require.Less(t, dump[0].LatencyMicros, int64(10_000_000), "timed at the answer, not at the exit")
+	later := h.rec.find("tools/call", "later")
+	require.Len(t, later, 1)
+	require.Equal(t, schemas.StatusOK, later[0].Status)
 }
 
 // TestTheCallTheServerRuns: the Go SDK server matches member names exactly, answers ids
