@@ -161,6 +161,9 @@ func runWrap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		fmt.Fprintln(stderr, "mcpwatch wrap:", err)
 	}
+	if n := tap.UnobservedBytes(); n > 0 {
+		logger.Warn("traffic relayed but not observed: the parser fell behind", "bytes", n)
+	}
 	if client != nil {
 		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *flushTimeout)
 		if err := client.Shutdown(flushCtx); err != nil {

@@ -135,7 +135,7 @@ func (o *observer) run() {
 func (o *observer) handle(c chunk) {
 	lr := &o.lines[idx(c.dir)]
 	if c.lost > 0 {
-		o.t.lost.Add(float64(c.lost))
+		o.t.addUnobserved(int64(c.lost))
 		lr.lose(c.lost)
 	}
 	lr.push(c.data,
@@ -149,7 +149,7 @@ func (o *observer) finish() {
 	for _, d := range []schemas.Direction{schemas.ClientToServer, schemas.ServerToClient} {
 		lr := &o.lines[idx(d)]
 		if lost := o.dropped[idx(d)].Swap(0); lost > 0 {
-			o.t.lost.Add(float64(lost))
+			o.t.addUnobserved(int64(lost))
 			lr.lose(lost)
 		}
 		lr.flush(func(line []byte) { o.line(d, line, now) }, func(size int) { o.unparsed(d, size, now) })

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +29,17 @@ type Tap struct {
 	events   *prometheus.CounterVec
 	lost     prometheus.Counter
 	untraced *prometheus.CounterVec
+	// unobserved is lost's value, for the wrap command, which keeps no registry.
+	unobserved atomic.Int64
+}
+
+// UnobservedBytes is how many bytes were relayed without being parsed because the parser fell
+// behind (mcpwatch_stdiotap_unobserved_bytes_total).
+func (t *Tap) UnobservedBytes() int64 { return t.unobserved.Load() }
+
+func (t *Tap) addUnobserved(n int64) {
+	t.lost.Add(float64(n))
+	t.unobserved.Add(n)
 }
 
 // New returns a tap that sends its events to emitter.

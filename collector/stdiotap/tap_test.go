@@ -144,6 +144,7 @@ func (r *recorder) find(method, target string) []schemas.Event {
 
 // harness runs a Tap around a child in some mode with piped stdio.
 type harness struct {
+	tap     *Tap
 	rec     *recorder
 	stdin   *io.PipeWriter // what the client writes
 	stdout  *io.PipeReader // what the client reads
@@ -167,6 +168,7 @@ func (h *harness) run(t *testing.T, cfg Config, mode string, env ...string) *har
 	t.Helper()
 	tap, err := New(cfg, h.rec, pipeline.Settings{})
 	require.NoError(t, err)
+	h.tap = tap
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	errR, errW, err := os.Pipe()
@@ -579,6 +581,9 @@ func TestSlowObserverNeverDelaysTraffic(t *testing.T) {
 		}
 	}
 	require.Positive(t, lost, "bytes the parser missed are accounted for")
+	// Counted for wrap to report: the bytes missed, without the rest of the lines they cut.
+	require.Positive(t, h.tap.UnobservedBytes())
+	require.LessOrEqual(t, h.tap.UnobservedBytes(), int64(lost))
 	require.Less(t, seen, 2*count)
 	require.Positive(t, seen)
 }
