@@ -77,6 +77,7 @@ type exchange struct {
 	upstreamErr bool
 	cut         bool // the client went away, or the body was closed before its end
 	rpcErrCode  int  // code of a JSON-RPC error with a null id: it answers every request
+	rpcErrSize  int  // and that error's size, their response_bytes
 	unread      int  // bytes the server sent on this exchange that the tap could not parse
 	finished    bool
 
@@ -450,7 +451,7 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 		id := m.IDString()
 		ex.mu.Lock()
 		if id == "null" && m.Error != nil {
-			ex.rpcErrCode = m.Error.Code
+			ex.rpcErrCode, ex.rpcErrSize = m.Error.Code, len(m.Raw)
 			ex.mu.Unlock()
 			return
 		}
@@ -550,7 +551,7 @@ func (ex *exchange) finish() {
 	ex.finished = true
 	acks, sent, legacy := ex.acks, ex.sent, ex.legacy
 	ex.acks, ex.sent = nil, nil
-	status, respAt, upstreamErr, rpcErrCode, sessionID := ex.status, ex.respAt, ex.upstreamErr, ex.rpcErrCode, ex.sessionID
+	status, respAt, upstreamErr, rpcErrCode, rpcErrSize, sessionID := ex.status, ex.respAt, ex.upstreamErr, ex.rpcErrCode, ex.rpcErrSize, ex.sessionID
 	cut, unread := ex.cut, ex.unread
 	// An event stream the server ended without answering may be resumed or polled on another
 	// stream (Last-Event-ID): its requests wait there for their answer until their deadline.
@@ -568,7 +569,7 @@ func (ex *exchange) finish() {
 		case upstreamErr:
 			ev.ErrorCode = http.StatusBadGateway
 		case rpcErrCode != 0:
-			ev.ErrorCode = rpcErrCode
+			ev.ErrorCode, ev.ResponseBytes = rpcErrCode, rpcErrSize
 		default:
 			ev.ErrorCode = status
 		}
