@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -93,10 +94,18 @@ func TestWrapServerEverything(t *testing.T) {
 			len(findEvents(events, "sampling/createMessage", "")) == 1
 	}, 30*time.Second, 100*time.Millisecond, "stored: %v", &events)
 
+	sessionID := events[0].SessionID
+	u, err := uuid.Parse(sessionID)
+	require.NoError(t, err, "the session id wrap minted for the run")
+	require.Equal(t, uuid.Version(7), u.Version())
 	for _, ev := range events {
 		require.Equal(t, schemas.SourceStdioTap, ev.Source)
+		require.Equal(t, sessionID, ev.SessionID, ev.Method)
 		require.Equal(t, "server-everything", ev.ServerID, "named after the package node runs")
 		require.Equal(t, "everything-agent", ev.ClientName)
+		require.Equal(t, "everything-agent", ev.AgentID, "without --agent, the client's name")
+		require.Equal(t, "client_info", ev.AgentSource)
+		require.Empty(t, ev.DeclaredAgent)
 		require.Equal(t, "2025-11-25", ev.ProtocolVersion)
 		require.NotEqual(t, schemas.StatusMalformed, ev.Status, "%+v", ev)
 	}

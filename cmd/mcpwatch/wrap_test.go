@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -156,13 +157,24 @@ func TestWrapRecordsTheSessionInMcpwatch(t *testing.T) {
 		events, err = agentEvents(rc.apiURL, "wrap-agent")
 		return err == nil && len(findEvents(events, "tools/call", "")) == 5
 	}, 30*time.Second, 100*time.Millisecond, "the calls are stored: %v", &events)
+	// One session, minted by wrap for the run (a stdio server announces none).
+	sessions, err := agentSessions(rc.apiURL, "wrap-agent")
+	require.NoError(t, err)
+	require.Len(t, sessions, 1)
+	sessionID := sessions[0].ID
+	u, err := uuid.Parse(sessionID)
+	require.NoError(t, err)
+	require.Equal(t, uuid.Version(7), u.Version())
 	for _, ev := range events {
 		require.Equal(t, schemas.SourceStdioTap, ev.Source)
 		require.Equal(t, "stdio", ev.Transport)
 		require.Equal(t, "stdioserver", ev.ServerID)
 		require.Equal(t, "wrap-agent", ev.AgentID)
+		require.Equal(t, "header", ev.AgentSource, "--agent is a declared agent, as the HTTP tap's agent header")
+		require.Equal(t, "wrap-agent", ev.DeclaredAgent)
 		require.Equal(t, "desktop-client", ev.ClientName)
-		require.Equal(t, events[0].SessionID, ev.SessionID)
+		require.Equal(t, "0.9", ev.ClientVersion)
+		require.Equal(t, sessionID, ev.SessionID)
 		require.NotEqual(t, schemas.StatusTimeout, ev.Status, ev.Method)
 	}
 	echoes := findEvents(events, "tools/call", "echo")

@@ -1,6 +1,7 @@
 package httptap
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,8 +125,11 @@ type echoArgs struct {
 }
 
 // newMCPServer is a real go-sdk server with the tools the tests call.
-func newMCPServer() *mcp.Server {
-	srv := mcp.NewServer(&mcp.Implementation{Name: "gosrv", Version: "0.1.0"}, nil)
+func newMCPServer() *mcp.Server { return newMCPServerWith(nil) }
+
+// newMCPServerWith is newMCPServer with server options (the revisions it speaks).
+func newMCPServerWith(opts *mcp.ServerOptions) *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "gosrv", Version: "0.1.0"}, opts)
 	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "echo back"},
 		func(ctx context.Context, req *mcp.CallToolRequest, args echoArgs) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Echo: " + args.Message}}}, nil, nil
@@ -178,8 +183,16 @@ func startUpstream(t testing.TB, h http.Handler) *testUpstream {
 }
 
 func startMCPUpstream(t testing.TB, opts *mcp.StreamableHTTPOptions) *testUpstream {
-	srv := newMCPServer()
-	up := startUpstream(t, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, opts))
+	return startSDKUpstream(t, newMCPServer(), opts, nil)
+}
+
+// startSDKUpstream serves srv over Streamable HTTP, its traffic kept in wire if that is not nil.
+func startSDKUpstream(t testing.TB, srv *mcp.Server, opts *mcp.StreamableHTTPOptions, wire *wireLog) *testUpstream {
+	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, opts)
+	if wire != nil {
+		h = wire.wrap(h)
+	}
+	up := startUpstream(t, h)
 	t.Cleanup(func() {
 		for ss := range srv.Sessions() { // sessions whose client could not say goodbye
 			_ = ss.Close()
@@ -225,6 +238,142 @@ func connectVersion(t testing.TB, endpoint, agent string, opts *mcp.ClientSessio
 	}, opts)
 	require.NoError(t, err)
 	return cs, client
+}
+
+// wireLog wraps an upstream handler and keeps the JSON-RPC messages it was sent and wrote, as
+// they were on the wire: a POST body, a JSON response body, an SSE event's data. The tap's
+// request_bytes and response_bytes are these messages' lengths (docs/collector-http.md), not the
+// HTTP or SSE framing around them.
+type wireLog struct {
+	mu        sync.Mutex
+	exchanges []*wireExchange
+}
+
+type wireExchange struct {
+	request     []byte
+	contentType string
+	response    bytes.Buffer
+}
+
+func (l *wireLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		ex := &wireExchange{request: body}
+		l.mu.Lock()
+		l.exchanges = append(l.exchanges, ex)
+		l.mu.Unlock()
+		h.ServeHTTP(&teeWriter{ResponseWriter: w, log: l, ex: ex}, r)
+	})
+}
+
+// teeWriter copies what a handler writes into its exchange.
+type teeWriter struct {
+	http.ResponseWriter
+	log *wireLog
+	ex  *wireExchange
+}
+
+func (w *teeWriter) Write(p []byte) (int, error) {
+	w.log.mu.Lock()
+	if w.ex.response.Len() == 0 {
+		w.ex.contentType = w.Header().Get("Content-Type")
+	}
+	w.ex.response.Write(p)
+	w.log.mu.Unlock()
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *teeWriter) Flush()                      { w.ResponseWriter.(http.Flusher).Flush() }
+func (w *teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wireMessage is one JSON-RPC message on an upstream's wire.
+type wireMessage struct {
+	fromClient bool
+	method     string // "" for a response
+	id         string // the id's JSON text; "" for a notification
+	size       int
+}
+
+// messages returns every message seen so far; an SSE event still being written is left out.
+func (l *wireLog) messages() []wireMessage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []wireMessage
+	add := func(fromClient bool, data []byte) {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		data = bytes.TrimSpace(data)
+		if len(data) == 0 || data[0] != '{' || json.Unmarshal(data, &m) != nil {
+			return // not a message: an endpoint event, a text/plain error
+		}
+		id := string(m.ID)
+		if id == "null" {
+			id = ""
+		}
+		out = append(out, wireMessage{fromClient: fromClient, method: m.Method, id: id, size: len(data)})
+	}
+	for _, ex := range l.exchanges {
+		add(true, ex.request)
+		if !strings.HasPrefix(ex.contentType, "text/event-stream") {
+			add(false, ex.response.Bytes())
+			continue
+		}
+		events := strings.Split(ex.response.String(), "\n\n")
+		for _, ev := range events[:len(events)-1] {
+			var data []string
+			for _, line := range strings.Split(ev, "\n") {
+				if v, ok := strings.CutPrefix(line, "data:"); ok {
+					data = append(data, strings.TrimPrefix(v, " "))
+				}
+			}
+			if data != nil {
+				add(false, []byte(strings.Join(data, "\n")))
+			}
+		}
+	}
+	return out
+}
+
+// size returns the size of the one message of the client (fromClient) or the server with that
+// id: a request (method set) or a response.
+func (l *wireLog) size(t *testing.T, fromClient, request bool, id string) int {
+	t.Helper()
+	var sizes []int
+	msgs := l.messages()
+	for _, m := range msgs {
+		if m.fromClient == fromClient && (m.method != "") == request && m.id == id {
+			sizes = append(sizes, m.size)
+		}
+	}
+	require.Len(t, sizes, 1, "client %v, request %v, id %s in %+v", fromClient, request, id, msgs)
+	return sizes[0]
+}
+
+// requireSizes asserts that e's request_bytes and response_bytes are the lengths of its
+// messages on the upstream's wire. A notification must be the only one of its method.
+func (l *wireLog) requireSizes(t *testing.T, e schemas.Event) {
+	t.Helper()
+	fromClient := e.Direction == schemas.ClientToServer
+	if e.Kind == schemas.KindNotification {
+		var sizes []int
+		for _, m := range l.messages() {
+			if m.fromClient == fromClient && m.method == e.Method && m.id == "" {
+				sizes = append(sizes, m.size)
+			}
+		}
+		require.Equal(t, []int{e.RequestBytes}, sizes, e.Method)
+		require.Zero(t, e.ResponseBytes, e.Method)
+		return
+	}
+	require.Equal(t, l.size(t, fromClient, true, e.JSONRPCID), e.RequestBytes, "%s request_bytes", e.Method)
+	require.Equal(t, l.size(t, !fromClient, false, e.JSONRPCID), e.ResponseBytes, "%s response_bytes", e.Method)
 }
 
 func readAll(t *testing.T, r io.Reader) string {

@@ -47,16 +47,22 @@ func (u *uriRecorder) got() []string {
 func TestLegacySSEWithGoSDKPeers(t *testing.T) {
 	tests := []struct {
 		name, upstreamPath, clientPath string
+		agent                          string // agent header the client sends, if any
+		version                        string // the revision the client asks for, if not the SDK's default
+		wantProtocol                   string
 	}{
-		{name: "named route", upstreamPath: "/sse", clientPath: "/mcp/legacy"},
-		{name: "default route", upstreamPath: "/sse", clientPath: "/mcp"},
-		{name: "upstream at the root", upstreamPath: "", clientPath: "/mcp/legacy/sse"},
+		{name: "named route", upstreamPath: "/sse", clientPath: "/mcp/legacy", agent: "legacy-bot", wantProtocol: "2025-11-25"},
+		{name: "default route", upstreamPath: "/sse", clientPath: "/mcp", version: "2024-11-05", wantProtocol: "2024-11-05"},
+		{name: "upstream at the root", upstreamPath: "", clientPath: "/mcp/legacy/sse", wantProtocol: "2025-11-25"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newMCPServer()
-			var uris uriRecorder
-			up := startUpstream(t, uris.wrap(mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)))
+			var (
+				uris uriRecorder
+				wire wireLog
+			)
+			up := startUpstream(t, wire.wrap(uris.wrap(mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil))))
 			tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "legacy", URL: up.URL + tt.upstreamPath}}})
 
 			client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "1.0"}, nil)
@@ -64,8 +70,15 @@ func TestLegacySSEWithGoSDKPeers(t *testing.T) {
 			client.AddRoots(&mcp.Root{URI: "file:///tmp/project", Name: "project"})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			cs, err := client.Connect(ctx, &mcp.SSEClientTransport{Endpoint: tapURL + tt.clientPath, HTTPClient: httpClient(t)}, nil)
+			var opts *mcp.ClientSessionOptions
+			if tt.version != "" {
+				opts = &mcp.ClientSessionOptions{ProtocolVersion: tt.version}
+			}
+			hc := httpClient(t)
+			hc.Transport = headerTransport{base: hc.Transport.(*http.Transport), agent: tt.agent}
+			cs, err := client.Connect(ctx, &mcp.SSEClientTransport{Endpoint: tapURL + tt.clientPath, HTTPClient: hc}, opts)
 			require.NoError(t, err)
+			require.Equal(t, tt.wantProtocol, cs.InitializeResult().ProtocolVersion)
 
 			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello legacy"}})
 			require.NoError(t, err)
@@ -95,31 +108,57 @@ func TestLegacySSEWithGoSDKPeers(t *testing.T) {
 			echo := rec.waitFor(t, "tools/call echo", func(e schemas.Event) bool { return e.Method == "tools/call" && e.Target == "echo" })
 			require.Equal(t, schemas.StatusOK, echo.Status)
 			require.Equal(t, `{"message":"string"}`, echo.ArgsShape)
-			require.Positive(t, echo.RequestBytes)
-			require.Positive(t, echo.ResponseBytes, "the response came on the GET stream")
+			wire.requireSizes(t, echo) // the response came on the GET stream
 			require.Len(t, echo.ResultHash, 32)
 			fail := rec.waitFor(t, "tools/call fail", func(e schemas.Event) bool { return e.Method == "tools/call" && e.Target == "fail" })
 			require.Equal(t, schemas.StatusToolError, fail.Status)
+			wire.requireSizes(t, fail)
 			call := rec.waitFor(t, "tools/call roots", func(e schemas.Event) bool { return e.Method == "tools/call" && e.Target == "roots" })
 			require.Equal(t, schemas.StatusOK, call.Status)
+			wire.requireSizes(t, call)
 			roots := rec.waitFor(t, "roots/list", byMethod("roots/list"))
 			require.Equal(t, schemas.ServerToClient, roots.Direction)
 			require.Equal(t, schemas.StatusOK, roots.Status)
-			require.Positive(t, roots.ResponseBytes, "the client's answer, posted through the tap")
+			wire.requireSizes(t, roots) // the client's answer, posted through the tap
 			progress := rec.waitFor(t, "progress", byMethod("notifications/progress"))
 			require.Equal(t, call.JSONRPCID, progress.JSONRPCID)
 			require.Equal(t, "roots", progress.Target)
+			wire.requireSizes(t, progress)
 			init := rec.waitFor(t, "initialize", byMethod("initialize"))
 			require.Equal(t, schemas.StatusOK, init.Status)
-			rec.waitFor(t, "notifications/initialized", byMethod("notifications/initialized"))
+			wire.requireSizes(t, init)
+			wire.requireSizes(t, rec.waitFor(t, "notifications/initialized", byMethod("notifications/initialized")))
 
+			// Asking for the SDK's default revision, the client probed with server/discover first,
+			// on the legacy session's POST endpoint; the server answered with the revisions it
+			// speaks over this transport, none of them stateless.
+			probes := rec.matching(byMethod("server/discover"))
+			if tt.version != "" {
+				require.Empty(t, probes)
+			} else {
+				require.Len(t, probes, 1)
+				require.Equal(t, schemas.StatusOK, probes[0].Status)
+				wire.requireSizes(t, probes[0])
+			}
+
+			wantAgent, wantSource := "test-agent", agentFromClientInfo
+			if tt.agent != "" {
+				wantAgent, wantSource = tt.agent, agentFromHeader
+			}
 			for _, e := range rec.all() {
 				require.Equal(t, "sse", e.Transport, e.Method)
-				require.Equal(t, sessionID, e.SessionID, e.Method)
+				require.Equal(t, sessionID, e.SessionID, "%s: the session id of the endpoint the server announced", e.Method)
 				require.Equal(t, "legacy", e.ServerID)
 				require.Equal(t, "test-agent", e.ClientName, e.Method)
-				require.Equal(t, "test-agent", e.AgentID, e.Method)
-				require.NotEmpty(t, e.ProtocolVersion, e.Method)
+				require.Equal(t, "1.0", e.ClientVersion, e.Method)
+				require.Equal(t, wantAgent, e.AgentID, e.Method)
+				require.Equal(t, wantSource, e.AgentSource, e.Method)
+				require.Equal(t, tt.agent, e.DeclaredAgent, e.Method)
+				if e.Method == "server/discover" {
+					require.Equal(t, "2026-07-28", e.ProtocolVersion, "what the probe asked for")
+				} else {
+					require.Equal(t, tt.wantProtocol, e.ProtocolVersion, e.Method)
+				}
 				require.NotEqual(t, schemas.StatusTimeout, e.Status, e.Method)
 				require.NotEqual(t, schemas.StatusMalformed, e.Status, e.Method)
 			}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,8 +63,8 @@ func (s *syncBuffer) String() string {
 }
 
 // startEverything runs server-everything in mode (streamableHttp or sse) on a free loopback
-// port and returns its base URL.
-func startEverything(t *testing.T, nm, mode string) string {
+// port and returns its base URL and its output.
+func startEverything(t *testing.T, nm, mode string) (string, *syncBuffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -105,7 +106,24 @@ func startEverything(t *testing.T, nm, mode string) string {
 		return err == nil
 	}, 30*time.Second, 50*time.Millisecond, "server-everything did not listen on %s", addr)
 	require.Equal(t, []string{"127.0.0.1"}, listeningAddrs(t, port), "server-everything must listen on loopback only")
-	return "http://" + addr
+	return "http://" + addr, &out
+}
+
+// announcedSessions waits until server-everything has logged n session ids (it logs each one it
+// assigns, in either mode) and returns them.
+func announcedSessions(t *testing.T, out *syncBuffer, n int) []string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^(?:Session initialized with ID: |Client Connected: +)(\S+)$`)
+	var ids []string
+	require.Eventually(t, func() bool {
+		ids = ids[:0]
+		for _, m := range re.FindAllStringSubmatch(out.String(), -1) {
+			ids = append(ids, m[1])
+		}
+		return len(ids) >= n
+	}, 5*time.Second, 10*time.Millisecond, "server-everything's output:\n%s", out)
+	require.Len(t, ids, n, "server-everything's output:\n%s", out)
+	return ids
 }
 
 // listeningAddrs returns the local addresses of the TCP sockets listening on port, from
@@ -220,6 +238,8 @@ func checkTSClientEvents(t *testing.T, tap *Tap, rec *recorder, transport, sessi
 		require.Equal(t, "ts-tap-test", e.ClientName, e.Method)
 		require.Equal(t, "1.2.3", e.ClientVersion, e.Method)
 		require.Equal(t, "ts-tap-test", e.AgentID, e.Method)
+		require.Equal(t, agentFromClientInfo, e.AgentSource, e.Method)
+		require.Empty(t, e.DeclaredAgent, e.Method)
 		require.Equal(t, init.ProtocolVersion, e.ProtocolVersion, e.Method)
 		require.NotEqual(t, schemas.StatusMalformed, e.Status, "%+v", e)
 		require.NotEqual(t, schemas.StatusTimeout, e.Status, "%+v", e)
@@ -236,7 +256,7 @@ func checkTSClientEvents(t *testing.T, tap *Tap, rec *recorder, transport, sessi
 // TypeScript SDK client through the tap.
 func TestTapWithEverythingServerAndTSClient(t *testing.T) {
 	nm := nodeModules(t)
-	base := startEverything(t, nm, "streamableHttp")
+	base, out := startEverything(t, nm, "streamableHttp")
 	tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "everything", URL: base + "/mcp"}}})
 
 	steps := tsSteps(t, nm, tapURL+"/mcp/everything", "http")
@@ -246,7 +266,7 @@ func TestTapWithEverythingServerAndTSClient(t *testing.T) {
 	require.Contains(t, steps["sampling"]["text"], "LLM sampling result")
 	require.Equal(t, true, steps["missing"]["isError"])
 	sessionID := steps["connected"]["sessionId"].(string)
-	require.NotEmpty(t, sessionID)
+	require.Equal(t, announcedSessions(t, out, 1), []string{sessionID})
 
 	checkTSClientEvents(t, tap, rec, "streamable_http", sessionID)
 	rec.waitFor(t, "notifications/initialized", byMethod("notifications/initialized"))
@@ -256,7 +276,7 @@ func TestTapWithEverythingServerAndTSClient(t *testing.T) {
 // (GET /sse, POST /message) with the TypeScript SDK's SSE client through the tap.
 func TestTapWithEverythingServerOverLegacySSE(t *testing.T) {
 	nm := nodeModules(t)
-	base := startEverything(t, nm, "sse")
+	base, out := startEverything(t, nm, "sse")
 	tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "everything", URL: base + "/sse"}}})
 
 	steps := tsSteps(t, nm, tapURL+"/mcp/everything", "sse")
@@ -266,14 +286,14 @@ func TestTapWithEverythingServerOverLegacySSE(t *testing.T) {
 	require.GreaterOrEqual(t, steps["long"]["progress"], 2.0)
 	require.Equal(t, true, steps["missing"]["isError"])
 
-	init := rec.waitFor(t, "initialize", byMethod("initialize"))
-	require.NotEmpty(t, init.SessionID, "the session id of the endpoint the server announced")
-	checkTSClientEvents(t, tap, rec, "sse", init.SessionID)
+	sessionID := announcedSessions(t, out, 1)[0] // in the endpoint the server announced
+	checkTSClientEvents(t, tap, rec, "sse", sessionID)
 	require.Eventually(t, func() bool { return tap.legacy.len() == 0 }, 5*time.Second, 10*time.Millisecond)
 }
 
 // TestTapWithEverythingServerAndInspectorCLI drives server-everything with the MCP Inspector's
-// headless CLI through the tap, over Streamable HTTP and legacy SSE.
+// headless CLI through the tap, over Streamable HTTP and legacy SSE: a run that lists the tools,
+// then one that calls echo and names its agent in the agent header.
 func TestTapWithEverythingServerAndInspectorCLI(t *testing.T) {
 	nm := nodeModules(t)
 	inspector := filepath.Join(nm, ".bin", "mcp-inspector")
@@ -282,43 +302,54 @@ func TestTapWithEverythingServerAndInspectorCLI(t *testing.T) {
 		{mode: "sse", path: "/sse", transport: "sse", eventTransport: "sse"},
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
-			base := startEverything(t, nm, tt.mode)
+			base, serverOut := startEverything(t, nm, tt.mode)
 			tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "everything", URL: base + tt.path}}})
 			url := tapURL + "/mcp/everything"
 
 			out := runNode(t, nm, inspector, "--cli", url, "--transport", tt.transport, "--method", "tools/list")
 			require.Contains(t, out, `"name": "echo"`)
-			out = runNode(t, nm, inspector, "--cli", url, "--transport", tt.transport,
+			listSession := announcedSessions(t, serverOut, 1)[0]
+			out = runNode(t, nm, inspector, "--cli", url, "--transport", tt.transport, "--header", DefaultAgentHeader+": inspector-bot",
 				"--method", "tools/call", "--tool-name", "echo", "--tool-arg", "message=hi")
 			require.Contains(t, out, "Echo: hi")
+			callSession := announcedSessions(t, serverOut, 2)[1]
 
 			lists := waitForN(t, rec, 2, byMethod("tools/list")) // the tools/call run lists the tools first
 			list := lists[0]
 			require.Equal(t, schemas.StatusOK, list.Status)
 			echo := rec.waitFor(t, "tools/call", byMethod("tools/call"))
-			require.Equal(t, echo.SessionID, lists[1].SessionID)
 			require.Equal(t, schemas.StatusOK, echo.Status)
 			require.Equal(t, "echo", echo.Target)
 			require.Equal(t, `{"message":"string"}`, echo.ArgsShape)
 			require.Positive(t, echo.RequestBytes)
 			require.Positive(t, echo.ResponseBytes)
-			inits := waitForN(t, rec, 2, byMethod("initialize")) // one session per CLI run
-			require.NotEqual(t, inits[0].SessionID, inits[1].SessionID)
-			require.Contains(t, []string{inits[0].SessionID, inits[1].SessionID}, echo.SessionID)
-			require.NotEqual(t, list.SessionID, echo.SessionID)
-			for _, e := range []schemas.Event{list, echo, inits[0], inits[1]} {
-				require.Equal(t, "inspector-cli", e.ClientName)
-				require.Equal(t, "2.12.0", e.ClientVersion)
-				require.Equal(t, "inspector-cli", e.AgentID)
-				require.Equal(t, tt.eventTransport, e.Transport)
-				require.NotEmpty(t, e.SessionID)
-			}
+			waitForN(t, rec, 2, byMethod("initialize")) // one session per CLI run
+
+			// Each run's events are in the session the server announced to it; the second run's
+			// are attributed to the agent its header names.
 			for _, e := range rec.all() {
-				require.NotEqual(t, schemas.StatusMalformed, e.Status, "%+v", e)
-				if e.Method != "server/discover" { // the CLI's probe for the stateless revision
-					require.NotEqual(t, schemas.StatusTimeout, e.Status, "%+v", e)
+				require.Equal(t, "inspector-cli", e.ClientName, e.Method)
+				require.Equal(t, "2.12.0", e.ClientVersion, e.Method)
+				require.Equal(t, tt.eventTransport, e.Transport, e.Method)
+				require.Equal(t, "everything", e.ServerID, e.Method)
+				require.Equal(t, "2025-11-25", e.ProtocolVersion, e.Method)
+				require.Contains(t, []string{listSession, callSession}, e.SessionID, e.Method)
+				if e.SessionID == callSession {
+					require.Equal(t, "inspector-bot", e.AgentID, e.Method)
+					require.Equal(t, agentFromHeader, e.AgentSource, e.Method)
+					require.Equal(t, "inspector-bot", e.DeclaredAgent, e.Method)
+				} else {
+					require.Equal(t, "inspector-cli", e.AgentID, e.Method)
+					require.Equal(t, agentFromClientInfo, e.AgentSource, e.Method)
+					require.Empty(t, e.DeclaredAgent, e.Method)
 				}
+				require.NotEqual(t, schemas.StatusMalformed, e.Status, "%+v", e)
+				require.NotEqual(t, schemas.StatusTimeout, e.Status, "%+v", e)
+				require.NotEqual(t, "server/discover", e.Method, "this CLI (TS SDK 1.x) does not probe for the stateless revision")
 			}
+			require.Equal(t, listSession, list.SessionID)
+			require.Equal(t, callSession, lists[1].SessionID)
+			require.Equal(t, callSession, echo.SessionID)
 			require.Zero(t, counterValue(t, tap.metrics.untracked.WithLabelValues("unmatched_response")))
 		})
 	}

@@ -172,8 +172,9 @@ func TestReplayRecordedSessions(t *testing.T) {
 				mu      sync.Mutex
 				current *recordedExchange
 				gotBody []byte
+				wire    wireLog
 			)
-			up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			up := startUpstream(t, wire.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				body, _ := io.ReadAll(r.Body)
 				mu.Lock()
 				ex := current
@@ -193,7 +194,7 @@ func TestReplayRecordedSessions(t *testing.T) {
 					return
 				}
 				_, _ = w.Write(ex.respBody)
-			}))
+			})))
 			tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "everything", URL: up.URL + "/mcp"}}})
 			client := httpClient(t)
 
@@ -235,11 +236,16 @@ func TestReplayRecordedSessions(t *testing.T) {
 			require.Zero(t, tap.sessions.len(), "the DELETE ended the session")
 
 			stitched := ""
+			notificationSizes := map[string][]int{} // by direction and method
 			for _, e := range rec.all() {
 				require.Equal(t, "everything", e.ServerID)
 				switch {
 				case tt.sessionID != "" && e.Method == "server/discover":
-					continue // sent before the session existed
+					// Sent before the session existed, and refused with an HTTP 400 whose JSON-RPC
+					// error has a null id.
+					require.Equal(t, wire.size(t, true, true, e.JSONRPCID), e.RequestBytes)
+					require.Equal(t, wire.size(t, false, false, ""), e.ResponseBytes)
+					continue
 				case tt.sessionID == "" && e.Method == "ping":
 					continue // no _meta: nothing in it says whose it is
 				case tt.sessionID == "":
@@ -255,8 +261,26 @@ func TestReplayRecordedSessions(t *testing.T) {
 				require.Equal(t, tt.clientName, e.ClientName, e.Method)
 				require.Equal(t, tt.protocol, e.ProtocolVersion, e.Method)
 				if e.Kind == schemas.KindRequest {
-					require.Positive(t, e.ResponseBytes, e.Method)
+					wire.requireSizes(t, e)
+				} else {
+					k := string(e.Direction) + " " + e.Method
+					notificationSizes[k] = append(notificationSizes[k], e.RequestBytes)
 				}
+			}
+			// Notifications of one method (progress) are told apart only as a whole.
+			wireSizes := map[string][]int{}
+			for _, m := range wire.messages() {
+				if m.id == "" && m.method != "" {
+					k := string(schemas.ServerToClient) + " " + m.method
+					if m.fromClient {
+						k = string(schemas.ClientToServer) + " " + m.method
+					}
+					wireSizes[k] = append(wireSizes[k], m.size)
+				}
+			}
+			require.Len(t, notificationSizes, len(wireSizes), "%v", wireSizes)
+			for k, sizes := range wireSizes {
+				require.ElementsMatch(t, sizes, notificationSizes[k], k)
 			}
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -216,6 +217,7 @@ func TestSDKClientAndServerThroughTheTap(t *testing.T) {
 		{"2026-07-28", "server/discover", false},
 		{"2025-11-25", "initialize", true},
 		{"2025-06-18", "initialize", true},
+		{"2025-03-26", "initialize", true},
 		{"2024-11-05", "initialize", true},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
@@ -226,7 +228,13 @@ func TestSDKClientAndServerThroughTheTap(t *testing.T) {
 				},
 			})
 			ctx := context.Background()
-			cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: h.stdout, Writer: h.stdin}, &mcp.ClientSessionOptions{ProtocolVersion: tc.version})
+			// What the client wrote and read, to compare with the sizes the tap records.
+			var fromClient, fromServer syncBuffer
+			transport := &mcp.IOTransport{
+				Reader: readCloser{io.TeeReader(h.stdout, &fromServer), h.stdout},
+				Writer: writeCloser{io.MultiWriter(h.stdin, &fromClient), h.stdin},
+			}
+			cs, err := client.Connect(ctx, transport, &mcp.ClientSessionOptions{ProtocolVersion: tc.version})
 			require.NoError(t, err)
 			tools, err := cs.ListTools(ctx, nil)
 			require.NoError(t, err)
@@ -253,6 +261,20 @@ func TestSDKClientAndServerThroughTheTap(t *testing.T) {
 
 			events := h.rec.all()
 			sessionID := events[0].SessionID
+			u, err := uuid.Parse(sessionID)
+			require.NoError(t, err, "the session id minted for the run")
+			require.Equal(t, uuid.Version(7), u.Version())
+			// requireSizes asserts an event's sizes are those of its messages' lines as the
+			// client wrote and read them (without the newline).
+			requireSizes := func(ev schemas.Event) {
+				t.Helper()
+				req, resp := fromClient.String(), fromServer.String()
+				if ev.Direction == schemas.ServerToClient {
+					req, resp = resp, req
+				}
+				require.Equal(t, lineSize(t, req, true, ev.JSONRPCID), ev.RequestBytes, "%s request_bytes", ev.Method)
+				require.Equal(t, lineSize(t, resp, false, ev.JSONRPCID), ev.ResponseBytes, "%s response_bytes", ev.Method)
+			}
 			for _, ev := range events {
 				require.Equal(t, schemas.SourceStdioTap, ev.Source)
 				require.Equal(t, "stdio", ev.Transport)
@@ -260,18 +282,27 @@ func TestSDKClientAndServerThroughTheTap(t *testing.T) {
 				require.Equal(t, sessionID, ev.SessionID, "one session per run")
 				require.Equal(t, "stdio-agent", ev.AgentID, ev.Method)
 				require.Equal(t, "client_info", ev.AgentSource)
+				require.Empty(t, ev.DeclaredAgent)
 				require.Equal(t, "stdio-agent", ev.ClientName)
+				require.Equal(t, "2.0", ev.ClientVersion)
 				require.Equal(t, tc.version, ev.ProtocolVersion, ev.Method)
 				require.NotEmpty(t, ev.ID)
 				require.NoError(t, schemas.ValidateEventJSON(mustJSON(t, ev)))
 				require.NotEqual(t, schemas.StatusTimeout, ev.Status, "everything was answered: %s", ev.Method)
 				require.NotEqual(t, schemas.StatusMalformed, ev.Status)
+				if ev.Kind == schemas.KindRequest {
+					requireSizes(ev)
+				}
 			}
 			hs := h.rec.find(tc.handshake, "")
 			require.Len(t, hs, 1)
 			require.Equal(t, schemas.StatusOK, hs[0].Status)
 			require.Equal(t, schemas.ClientToServer, hs[0].Direction)
-			require.Positive(t, hs[0].ResponseBytes)
+			if tc.handshake == "initialize" {
+				initd := h.rec.find("notifications/initialized", "")
+				require.Len(t, initd, 1)
+				require.Equal(t, lineSize(t, fromClient.String(), true, ""), initd[0].RequestBytes)
+			}
 
 			echo := h.rec.find("tools/call", "echo")
 			require.Len(t, echo, 1)
@@ -280,8 +311,6 @@ func TestSDKClientAndServerThroughTheTap(t *testing.T) {
 			require.Equal(t, `{"message":"string"}`, echo[0].ArgsShape)
 			require.NotEmpty(t, echo[0].ArgsHash)
 			require.NotEmpty(t, echo[0].ResultHash)
-			require.Positive(t, echo[0].RequestBytes)
-			require.Positive(t, echo[0].ResponseBytes)
 			require.Positive(t, echo[0].LatencyMicros)
 			require.NotEmpty(t, echo[0].JSONRPCID)
 			require.Len(t, h.rec.find("tools/list", ""), 1)
@@ -297,10 +326,39 @@ func TestSDKClientAndServerThroughTheTap(t *testing.T) {
 				require.Len(t, sampling, 1, "the server's request, paired with the client's answer")
 				require.Equal(t, schemas.ServerToClient, sampling[0].Direction)
 				require.Equal(t, schemas.StatusOK, sampling[0].Status)
-				require.Positive(t, sampling[0].ResponseBytes)
 			}
 		})
 	}
+}
+
+// readCloser and writeCloser put a tee in front of a pipe end.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+type writeCloser struct {
+	io.Writer
+	io.Closer
+}
+
+// lineSize returns the length of the one line of wire that holds a JSON-RPC request (a
+// notification when id is "") or a response with that id, its surrounding space trimmed.
+func lineSize(t *testing.T, wire string, request bool, id string) int {
+	t.Helper()
+	var sizes []int
+	for _, line := range strings.Split(wire, "\n") {
+		line = strings.TrimSpace(line)
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil && string(m.ID) == id && (m.Method != "") == request {
+			sizes = append(sizes, len(line))
+		}
+	}
+	require.Len(t, sizes, 1, "request %v, id %q in:\n%s", request, id, wire)
+	return sizes[0]
 }
 
 func mustJSON(t *testing.T, ev schemas.Event) []byte {
