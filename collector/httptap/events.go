@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/collector/identity"
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
+	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -181,8 +182,9 @@ func (t *Tap) answered(m *jsonrpc.Message) func(*schemas.Event) {
 // emit sends ev on: it is queued, never waited for (see emitQueue).
 func (t *Tap) emit(ev schemas.Event) { t.emitQ.send(t, ev) }
 
-// deliver gives ev its id and hands it to the emitter (from the emit queue's goroutine).
-func (t *Tap) deliver(ev schemas.Event) {
+// deliver gives ev its id and hands it to the emitter, from the emit queue's goroutine or,
+// when the queue is full (now), from a call's.
+func (t *Tap) deliver(ev schemas.Event, now bool) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		id = uuid.New()
@@ -191,6 +193,10 @@ func (t *Tap) deliver(ev schemas.Event) {
 	t.metrics.events.WithLabelValues(string(ev.Status)).Inc()
 	if ev.Status == schemas.StatusMalformed {
 		t.metrics.malformed.WithLabelValues(string(ev.Direction)).Inc()
+	}
+	if e, ok := t.emitter.(pipeline.NowEmitter); ok && now {
+		e.EmitNow(ev) // on a call's path: not even the spool's disk may hold it
+		return
 	}
 	t.emitter.Emit(ev)
 }

@@ -668,14 +668,14 @@ func (t *Tap) complete(c *call, at time.Time, fill func(*schemas.Event)) {
 	t.deadlines.remove(c)
 	t.index.remove(c)
 	info := t.sessions.info(sessionKey{upstream: c.ev.ServerID, id: c.sessionID})
-	t.emitQ.run(func() {
+	t.emitQ.run(func(now bool) {
 		ev := c.ev
 		ev.LatencyMicros = micros(at.Sub(c.start))
 		ev.ArgsShape, ev.ArgsHash = jsonrpc.ArgsShapeAndHash(&jsonrpc.Message{Method: ev.Method, Params: c.track.args})
 		ev.Content = t.capture.Decide(ev.ServerID, ev.Method, ev.Target).Arguments(ev.Method, c.track.args)
 		fill(&ev)
 		t.identify(&ev, c.sessionID, info, c.hdr, c.client)
-		t.deliver(ev)
+		t.deliver(ev, now)
 	})
 }
 
@@ -1037,8 +1037,8 @@ const emitLinger = time.Millisecond
 // slower, never lost. What is queued is done by Shutdown.
 type emitQueue struct {
 	mu        sync.Mutex
-	jobs      []func() // waiting, in order
-	spare     []func() // the slice the goroutine last drained, for reuse
+	jobs      []func(now bool) // waiting, in order
+	spare     []func(now bool) // the slice the goroutine last drained, for reuse
 	started   bool
 	closed    bool
 	scheduled bool           // a drain is due or under way
@@ -1056,11 +1056,12 @@ func (q *emitQueue) start(t *Tap) {
 
 // send hands a finished event to the emitter.
 func (q *emitQueue) send(t *Tap, ev schemas.Event) {
-	q.run(func() { t.deliver(ev) })
+	q.run(func(now bool) { t.deliver(ev, now) })
 }
 
-// run does job on the queue's goroutine, or inline.
-func (q *emitQueue) run(job func()) {
+// run does job on the queue's goroutine, or inline. now tells job it runs on a call's path,
+// because the queue is full: its event must go to the emitter without waiting.
+func (q *emitQueue) run(job func(now bool)) {
 	q.mu.Lock()
 	if q.started && !q.closed && len(q.jobs) < emitQueueLen {
 		q.jobs = append(q.jobs, job)
@@ -1077,7 +1078,7 @@ func (q *emitQueue) run(job func()) {
 	if full {
 		q.inline.Inc()
 	}
-	job()
+	job(full)
 }
 
 // drain does the waiting jobs, and those that arrive meanwhile, in order.
@@ -1094,7 +1095,7 @@ func (q *emitQueue) drain() {
 		q.jobs, q.spare = q.spare[:0], nil
 		q.mu.Unlock()
 		for _, job := range jobs {
-			job()
+			job(false)
 		}
 		clear(jobs) // let the jobs' events go
 		q.mu.Lock()

@@ -2,6 +2,7 @@ package httptap
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -75,21 +76,86 @@ func TestFullEmitQueueBuildsEventsInline(t *testing.T) {
 	tap, _, _ := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: "http://127.0.0.1:1/mcp"}}})
 	q := &tap.emitQ
 	stall := make(chan struct{})
-	q.run(func() { <-stall })
+	q.run(func(bool) { <-stall })
 	require.Eventually(t, func() bool { // the emit goroutine took that job, and is stuck in it
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		return len(q.jobs) == 0
 	}, 10*time.Second, time.Millisecond)
 	for range emitQueueLen {
-		q.run(func() {})
+		q.run(func(bool) {})
 	}
 	require.Zero(t, counterValue(t, tap.metrics.inlineEvents))
 	ranInline := false
-	q.run(func() { ranInline = true })
-	require.True(t, ranInline, "built on the caller's goroutine")
+	q.run(func(now bool) { ranInline = now })
+	require.True(t, ranInline, "built on the caller's goroutine, and told not to wait")
 	require.Equal(t, 1.0, counterValue(t, tap.metrics.inlineEvents))
 	close(stall)
+}
+
+// nowEmitter's Emit waits until release, as a spool's would for a disk that does not keep up;
+// EmitNow (pipeline.NowEmitter) never waits.
+type nowEmitter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	emitted int
+	now     int
+}
+
+func (e *nowEmitter) Emit(schemas.Event) {
+	<-e.release
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.emitted++
+}
+
+func (e *nowEmitter) EmitNow(schemas.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now++
+}
+
+// TestStalledEmitterNeverHoldsAStream: with the emit goroutine stuck in the emitter, a stream
+// of far more events than the queue holds still reaches the client whole, the events beyond
+// the queue going to the emitter without waiting (EmitNow).
+func TestStalledEmitterNeverHoldsAStream(t *testing.T) {
+	const notes = 3 * emitQueueLen
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range notes {
+			_, _ = fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":%d}}\n\n", i)
+		}
+		_, _ = io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n")
+	}))
+	em := &nowEmitter{release: make(chan struct{})}
+	tap, err := New(Config{Listen: "127.0.0.1:0", CollectorID: "t", Upstreams: []Upstream{{Name: "s", URL: up.URL}}}, em, testSettings(t))
+	require.NoError(t, err)
+	require.NoError(t, tap.Start(context.Background()))
+	released := false
+	defer func() {
+		if !released {
+			close(em.release)
+		}
+	}()
+
+	resp := send(t, http.MethodPost, "http://"+tap.Addr()+"/mcp",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"long","_meta":{"progressToken":1}}}`, nil)
+	body := readAll(t, resp.Body) // would hang if a call's goroutine waited for the emitter
+	require.Equal(t, notes+1, strings.Count(body, "data: "))
+	em.mu.Lock()
+	require.Positive(t, em.now, "events beyond the queue went to the emitter without waiting")
+	em.mu.Unlock()
+	require.Positive(t, counterValue(t, tap.metrics.inlineEvents))
+
+	close(em.release)
+	released = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, tap.Shutdown(ctx))
+	em.mu.Lock()
+	defer em.mu.Unlock()
+	require.Equal(t, notes+1, em.emitted+em.now, "every event handed over: the call and its progress")
 }
 
 // TestAbsentBusNeverBlocksACall runs the tap with the real spooled bus emitter and no broker:

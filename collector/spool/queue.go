@@ -125,7 +125,13 @@ func newGroup() *group { return &group{written: make(chan struct{})} }
 // Add queues rec (which the queue now owns) and waits at most AddWait for it to be written.
 // It returns ErrFull or ErrClosed when rec was dropped: the buffer or, if it found out while
 // waiting, the spool was full, or the queue was shut down.
-func (q *Queue) Add(rec []byte) error {
+func (q *Queue) Add(rec []byte) error { return q.add(rec, q.opts.AddWait) }
+
+// Offer is Add without the wait: rec is in memory until the write loop has written it, for a
+// caller that must not wait for the disk.
+func (q *Queue) Offer(rec []byte) error { return q.add(rec, 0) }
+
+func (q *Queue) add(rec []byte, wait time.Duration) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -142,9 +148,9 @@ func (q *Queue) Add(rec []byte) error {
 	g := q.group
 	q.mu.Unlock()
 	notify(q.wake)
-	if q.opts.AddWait > 0 {
+	if wait > 0 {
 		t := timers.Get().(*time.Timer)
-		t.Reset(q.opts.AddWait)
+		t.Reset(wait)
 		defer func() {
 			t.Stop()
 			timers.Put(t)

@@ -190,6 +190,29 @@ func TestQueueAddWaitsUntilWritten(t *testing.T) {
 	require.NoError(t, q.Shutdown(ctx))
 }
 
+// TestQueueOfferNeverWaits: Offer returns with its record in memory though nothing writes
+// it (the queue is not started, as a disk that does not keep up), where Add would wait out
+// AddWait; the record is written and delivered once the queue runs.
+func TestQueueOfferNeverWaits(t *testing.T) {
+	s := open(t, Config{Dir: t.TempDir()})
+	k := &sink{}
+	q := newQueue(t, s.Spool, k, QueueOptions{AddWait: time.Hour})
+	offered := make(chan error, 1)
+	go func() { offered <- q.Offer(record(0)) }()
+	select {
+	case err := <-offered:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Offer waited for the disk")
+	}
+	n, _ := s.Pending()
+	require.Zero(t, n, "not written yet")
+	ctx := context.Background()
+	require.NoError(t, q.Start(ctx))
+	require.Eventually(t, func() bool { return len(k.records()) == 1 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, q.Shutdown(ctx))
+}
+
 func TestQueueBoundsItsBuffer(t *testing.T) {
 	s := open(t, Config{Dir: t.TempDir()})
 	k := &sink{}

@@ -188,10 +188,20 @@ func NewSpooledEventEmitter(brokers []string, cfg Config, sc SpoolConfig, set pi
 // down, the event is counted as dropped.
 func (e *EventEmitter) Emit(ev schemas.Event) { _ = e.TryEmit(ev) }
 
+// EmitNow is Emit without waiting for the spool's disk (pipeline.NowEmitter): the event is
+// in memory until the spool has written it, as in a memory emitter's queue.
+func (e *EventEmitter) EmitNow(ev schemas.Event) { _ = e.tryEmit(ev, false) }
+
 // TryEmit is Emit that reports a drop: ErrEmitterFull or ErrEmitterClosed.
-func (e *EventEmitter) TryEmit(ev schemas.Event) error {
+func (e *EventEmitter) TryEmit(ev schemas.Event) error { return e.tryEmit(ev, true) }
+
+func (e *EventEmitter) tryEmit(ev schemas.Event, waitForDisk bool) error {
 	if e.wal != nil {
-		switch err := e.wal.Add(encodeEvent(ev)); {
+		add := e.wal.Add
+		if !waitForDisk {
+			add = e.wal.Offer
+		}
+		switch err := add(encodeEvent(ev)); {
 		case err == nil:
 			e.emitted.Inc()
 			return nil

@@ -45,6 +45,13 @@ type EventEmitter interface {
 	Emit(e schemas.Event)
 }
 
+// NowEmitter is an EventEmitter that can also take an event without waiting for anything (a
+// spool's disk above all), for a caller on a path that must not wait: the HTTP tap when its
+// own queue is full.
+type NowEmitter interface {
+	EmitNow(e schemas.Event)
+}
+
 // Register registers c on reg and returns it, or returns the collector already registered under
 // the same descriptor, so components sharing a metric (with different label values) can each
 // ask for it.
