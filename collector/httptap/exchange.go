@@ -557,7 +557,9 @@ func (ex *exchange) finish() {
 	// stream (Last-Event-ID): its requests wait there for their answer until their deadline.
 	resumable := ex.sse != nil && !upstreamErr && status < 300 && !cut && unread == 0
 	ex.mu.Unlock()
-	open := ex.own.drain()
+	// Those stay where their deadline looks for them: a subscription ends with its stream, and
+	// a request not in the index could not be found from another stream.
+	open := ex.own.drainIf(func(c *call) bool { return !resumable || c.track.listen || len(c.track.keys) == 0 })
 
 	now := time.Now()
 	if respAt.IsZero() {
@@ -595,13 +597,10 @@ func (ex *exchange) finish() {
 			ex.tap.resolve(c, sessionID, now, timedOut) // a JSON body or a 202 without the response
 		}
 	}
-	for id, c := range open {
-		switch {
-		case cut && !failed:
+	for _, c := range open {
+		if cut && !failed {
 			ex.tap.orphan(c, sessionID, now)
-		case resumable && !c.track.listen:
-			ex.own.add(id, c, len(open)) // where its deadline looks for it
-		default:
+		} else {
 			settle(c)
 		}
 	}
@@ -876,6 +875,20 @@ func (p *pendingSet) takeIf(id string, c *call) bool {
 	}
 	delete(p.m, id)
 	return true
+}
+
+// drainIf removes and returns the calls for which take is true.
+func (p *pendingSet) drainIf(take func(*call) bool) []*call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var taken []*call
+	for id, c := range p.m {
+		if take(c) {
+			taken = append(taken, c)
+			delete(p.m, id)
+		}
+	}
+	return taken
 }
 
 // drain removes and returns every call.
