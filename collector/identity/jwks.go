@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -23,8 +24,9 @@ const maxJWKSBytes = 1 << 20
 // keySet is a parsed JSON Web Key Set: public keys by key id, and all of them for tokens
 // without a kid.
 type keySet struct {
-	byKID map[string]setKey
-	all   []setKey
+	byKID  map[string]setKey
+	all    []setKey
+	digest [sha256.Size]byte // of the JWKS document, to tell a reload that changed nothing
 }
 
 // setKey is a key of the set with the algorithm its JWK restricts it to ("" for any).
@@ -54,7 +56,7 @@ func parseJWKS(data []byte) (*keySet, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("cannot parse JWKS: %w", err)
 	}
-	ks := &keySet{byKID: map[string]setKey{}}
+	ks := &keySet{byKID: map[string]setKey{}, digest: sha256.Sum256(data)}
 	var errs []error
 	for i, raw := range doc.Keys {
 		var k jwk

@@ -101,6 +101,13 @@ func newJWTVerifier(c JWTConfig) *jwtVerifier {
 // setKeys installs a new key set and forgets results obtained with the old one.
 func (v *jwtVerifier) setKeys(ks *keySet) {
 	v.mu.Lock()
+	if old := v.keys.Load(); old != nil && old.digest == ks.digest {
+		// The same document: the verified tokens stay verified. (Tokens whose key the set
+		// lacks ask for reloads for as long as they come; this keeps those from costing
+		// every other token its cached result.)
+		v.mu.Unlock()
+		return
+	}
 	v.keys.Store(ks)
 	v.gen.Add(1)
 	clear(v.cache)

@@ -662,3 +662,33 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorContains(t, SessionsConfig{IdleGap: -1, MaxOpen: -1}.Validate(), "collector.sessions.idle_gap: must not be negative\ncollector.sessions.max_open: must not be negative")
 	require.Equal(t, 15*time.Minute, SessionsConfig{}.WithDefaults().IdleGap)
 }
+
+// A reload that fetched the same document keeps the verified tokens' cached results: tokens
+// whose key the set lacks ask for a reload every 30 s for as long as they come, and must not
+// cost every other token its cache each time. A changed document drops them.
+func TestUnchangedJWKSKeepsTheCache(t *testing.T) {
+	a, b := identitytest.NewRSA(t, "a"), identitytest.NewRSA(t, "b")
+	v := newJWTVerifier(JWTConfig{Claim: "sub", JWKSFile: "set"})
+	load := func(signers ...identitytest.Signer) {
+		ks, err := parseJWKS(identitytest.JWKS(t, signers...))
+		require.NoError(t, err)
+		v.setKeys(ks)
+	}
+	load(a)
+	agent, verified := v.attribute(a.Sign(t, jwt.MapClaims{"sub": "agent-a"}), time.Now())
+	require.Equal(t, "agent-a", agent)
+	require.True(t, verified)
+	gen := v.gen.Load()
+
+	load(a)
+	require.Equal(t, gen, v.gen.Load(), "the same document changes nothing")
+	v.mu.Lock()
+	require.Len(t, v.cache, 1, "the verified token is still cached")
+	v.mu.Unlock()
+
+	load(a, b)
+	require.NotEqual(t, gen, v.gen.Load())
+	v.mu.Lock()
+	require.Empty(t, v.cache, "a new key set: results are checked again")
+	v.mu.Unlock()
+}
