@@ -3,11 +3,11 @@ package identity
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
