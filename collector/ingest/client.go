@@ -181,7 +181,7 @@ func (c *Client) post(ctx context.Context, recs [][]byte) error {
 	if limit := c.tooLarge.Load(); limit > 0 && len(recs) > 1 && bodySize(recs) >= limit {
 		return c.postHalves(ctx, recs) // mcpwatch refused a body this large before
 	}
-	for attempt := 0; ; attempt++ {
+	for {
 		status, resp, err := c.send(ctx, recs)
 		if err != nil {
 			return err
@@ -205,7 +205,9 @@ func (c *Client) post(ctx context.Context, recs [][]byte) error {
 			c.log.Error("mcpwatch refused an event larger than its collector.ingest.max_body_bytes; dropping it",
 				"bytes", len(recs[0]))
 			return nil
-		case status == http.StatusBadRequest && attempt == 0 && len(resp.Lines) > 0:
+		case status == http.StatusBadRequest && len(resp.Lines) > 0:
+			// mcpwatch lists at most 100 bad lines an answer: each retry drops those it
+			// listed, so a batch with more goes through in as many rounds.
 			keep := recs[:0:0]
 			for i, r := range recs {
 				if !slices.ContainsFunc(resp.Lines, func(l LineError) bool { return l.Line == i+1 }) {

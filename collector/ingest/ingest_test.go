@@ -350,22 +350,35 @@ func TestClientSendsLeftBehindEventsBeforeExit(t *testing.T) {
 	require.Empty(t, entries, "both spools are gone")
 }
 
+// TestClientDropsOnlyLinesMcpwatchRejects: invalid events are dropped, the valid ones of the
+// same batch delivered, also when there are more invalid ones than an answer lists (100).
 func TestClientDropsOnlyLinesMcpwatchRejects(t *testing.T) {
 	srv := newIngestServer(t, "")
 	srv.start(t)
 	c := newClient(t, srv.url(), t.TempDir(), "")
 	ctx := context.Background()
-	good := validEvent(1)
-	bad := validEvent(2)
-	bad.Status = "sideways" // not in the schema's enum
-	// Queue both before the delivery loop runs, so they travel in one request.
-	c.Emit(good)
-	c.Emit(bad)
+	const invalid = 250
+	var want []string
+	// Queue them all before the delivery loop runs, so they travel in one request. (Each Emit
+	// waits for the write loop, which has not started: they wait together.)
+	var emits sync.WaitGroup
+	for i := range invalid + 3 {
+		ev := validEvent(i)
+		if i%100 == 0 {
+			want = append(want, ev.ID)
+		} else {
+			ev.Status = "sideways" // not in the schema's enum
+		}
+		emits.Go(func() { c.Emit(ev) })
+	}
+	require.Len(t, want, 3)
+	require.Eventually(t, func() bool { return c.queue.Len() == invalid+3 }, 10*time.Second, time.Millisecond)
 	require.NoError(t, c.Start(ctx))
-	require.Eventually(t, func() bool { return c.Dropped() == 1 }, 10*time.Second, 5*time.Millisecond)
-	require.Eventually(t, func() bool { return len(srv.rec.got()) == 1 }, 10*time.Second, 5*time.Millisecond)
+	emits.Wait()
+	require.Eventually(t, func() bool { return c.Dropped() == invalid }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(srv.rec.got()) == len(want) }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, c.Shutdown(ctx))
-	require.Equal(t, []string{good.ID}, srv.rec.ids())
+	require.ElementsMatch(t, want, srv.rec.ids())
 }
 
 func TestClientKeepsEventsWhenTheTokenIsWrong(t *testing.T) {
