@@ -215,6 +215,10 @@ func (c *Client) post(ctx context.Context, recs [][]byte) error {
 				}
 			}
 			dropped := len(recs) - len(keep)
+			if dropped == 0 { // lines this batch does not have: take the answer as for all of it
+				keep = nil
+				dropped = len(recs)
+			}
 			c.dropped.Add(int64(dropped))
 			c.log.Error("mcpwatch rejected invalid events; dropping them", "events", dropped, "first_error", resp.Lines[0].Error)
 			if len(keep) == 0 {
