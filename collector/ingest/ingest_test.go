@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -494,4 +496,26 @@ func TestClientSplitsBatchesTooLargeForMcpwatch(t *testing.T) {
 	require.EqualValues(t, 1, c.Dropped())
 	require.Contains(t, logs.String(), "larger than its collector.ingest.max_body_bytes")
 	require.NotContains(t, logs.String(), "secret-", "the dropped event's content is not logged")
+}
+
+// A 400 naming lines the batch does not have is taken as about all of it: the batch is
+// dropped, not resent unchanged for ever.
+func TestClientDropsABatchRejectedWithLinesItLacks(t *testing.T) {
+	var posts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"accepted":0,"error":"invalid","lines":[{"line":999,"error":"invalid event v1"}]}`)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, t.TempDir(), "")
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	c.Emit(validEvent(1))
+	c.Emit(validEvent(2))
+	require.Eventually(t, func() bool { return c.Dropped() == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, c.Shutdown(ctx))
+	require.LessOrEqual(t, posts.Load(), int64(4), "no endless resending")
 }
