@@ -141,11 +141,8 @@ func TestShutdownClosesConnectionsThatSentNothing(t *testing.T) {
 	spare, err := net.Dial("tcp", tap.Addr())
 	require.NoError(t, err)
 	defer spare.Close()
-	require.Eventually(t, func() bool {
-		tap.freshMu.Lock()
-		defer tap.freshMu.Unlock()
-		return len(tap.fresh) == 1
-	}, 5*time.Second, time.Millisecond, "the server has accepted the connection")
+	require.Eventually(t, func() bool { return tap.fresh.Len() == 1 }, 5*time.Second, time.Millisecond,
+		"the server has accepted the connection")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

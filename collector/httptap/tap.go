@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/collector/identity"
+	"github.com/mcpwatch/mcpwatch/internal/freshconn"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
@@ -51,11 +52,7 @@ type Tap struct {
 	stopped   bool
 	active    map[*exchange]activeRequest // requests in flight, for Shutdown to cut
 	extra     map[string]http.Handler     // other endpoints on the tap's listener, by path (Handle)
-
-	// fresh are the connections that have not sent a request yet (clients dial spares).
-	// http.Server.Shutdown waits up to 5 s for one to send its first; Shutdown closes them.
-	freshMu sync.Mutex
-	fresh   map[net.Conn]struct{}
+	fresh     freshconn.Tracker           // connections that sent no request, for Shutdown to close
 }
 
 type activeRequest struct {
@@ -184,7 +181,7 @@ func (t *Tap) Start(ctx context.Context) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(t.log.Handler(), slog.LevelDebug),
 		TLSConfig:         t.tlsConfig,
-		ConnState:         t.connState,
+		ConnState:         t.fresh.ConnState,
 	}
 	go func(srv *http.Server, done chan struct{}) {
 		defer close(done)
@@ -214,7 +211,7 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 	srv, done := t.srv, t.serveDone
 	t.mu.Unlock()
 	t.cancelActive(true)
-	t.closeFresh()
+	t.fresh.Close()
 
 	var errs []error
 	if srv != nil {
@@ -253,31 +250,6 @@ func (t *Tap) Shutdown(ctx context.Context) error {
 	}
 	errs = append(errs, t.ident.Shutdown(ctx))
 	return errors.Join(errs...)
-}
-
-// connState keeps t.fresh.
-func (t *Tap) connState(c net.Conn, s http.ConnState) {
-	t.freshMu.Lock()
-	defer t.freshMu.Unlock()
-	switch s {
-	case http.StateNew:
-		if t.fresh == nil {
-			t.fresh = map[net.Conn]struct{}{}
-		}
-		t.fresh[c] = struct{}{}
-	case http.StateActive, http.StateHijacked, http.StateClosed:
-		delete(t.fresh, c)
-	}
-}
-
-// closeFresh closes the connections that have not sent a request: none will be served now.
-func (t *Tap) closeFresh() {
-	t.freshMu.Lock()
-	defer t.freshMu.Unlock()
-	for c := range t.fresh {
-		_ = c.Close()
-	}
-	clear(t.fresh)
 }
 
 // cancelActive cuts the standalone streams, or every request, in flight.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/freshconn"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
@@ -27,6 +28,7 @@ type Server struct {
 	ln      net.Listener
 	done    chan struct{}
 	stopped bool
+	fresh   freshconn.Tracker // connections that sent no request, for Shutdown to close
 }
 
 // ServerOption configures a Server.
@@ -69,6 +71,7 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		TLSConfig:         s.tlsConfig,
+		ConnState:         s.fresh.ConnState,
 	}
 	go func(srv *http.Server, done chan struct{}) {
 		defer close(done)
@@ -113,6 +116,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
+	s.fresh.Close()
 	err := srv.Shutdown(ctx)
 	if err != nil {
 		_ = srv.Close()

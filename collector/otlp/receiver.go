@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/collector/capture"
 	"github.com/mcpwatch/mcpwatch/collector/identity"
+	"github.com/mcpwatch/mcpwatch/internal/freshconn"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
@@ -47,6 +48,7 @@ type Receiver struct {
 	stopped  bool
 	grpcSrv  *grpc.Server
 	httpSrv  *http.Server
+	fresh    freshconn.Tracker // OTLP/HTTP connections that sent no request, for Shutdown to close
 	grpcLn   net.Listener
 	httpLn   net.Listener
 	serveWG  sync.WaitGroup
@@ -185,6 +187,7 @@ func (r *Receiver) Start(ctx context.Context) (err error) {
 			ReadTimeout: time.Minute,
 			IdleTimeout: 2 * time.Minute,
 			ErrorLog:    slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+			ConnState:   r.fresh.ConnState,
 		}
 		ln := r.httpLn
 		if r.tls != nil {
@@ -257,6 +260,7 @@ func (r *Receiver) Shutdown(ctx context.Context) error {
 
 	var errs []error
 	if httpSrv != nil {
+		r.fresh.Close()
 		if err := httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cannot drain OTLP/HTTP exports: %w", err))
 			_ = httpSrv.Close()

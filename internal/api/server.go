@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mcpwatch/mcpwatch/detector"
+	"github.com/mcpwatch/mcpwatch/internal/freshconn"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/internal/store"
 )
@@ -46,6 +47,7 @@ type Server struct {
 	ln       net.Listener
 	served   chan struct{} // closed when Serve returns
 	shutdown bool
+	fresh    freshconn.Tracker // connections that sent no request, for Shutdown to close
 }
 
 var _ pipeline.Component = (*Server)(nil)
@@ -224,6 +226,7 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      2 * time.Minute, // a 10,000-event timeline can take a while to read
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState:         s.fresh.ConnState,
 	}
 	s.served = make(chan struct{})
 	go func(srv *http.Server, served chan struct{}) {
@@ -252,6 +255,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
+	s.fresh.Close()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		err = errors.Join(fmt.Errorf("cannot drain api server: %w", err), s.srv.Close())
