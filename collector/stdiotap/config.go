@@ -55,13 +55,16 @@ func (c Config) Validate() error {
 	var errs []error
 	// Held to what the HTTP tap accepts from a client, so a wrap cannot put in its events an
 	// agent id no other collector would (a newline to forge log lines, a megabyte of name).
-	switch a := c.AgentID; {
-	case len(a) > MaxAgentBytes:
-		errs = append(errs, fmt.Errorf("--agent: must be at most %d bytes, got %d", MaxAgentBytes, len(a)))
-	case !utf8.ValidString(a) || strings.IndexFunc(a, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		errs = append(errs, errors.New("--agent: must be printable UTF-8 (no control characters)"))
-	case strings.TrimSpace(a) != a:
-		errs = append(errs, errors.New("--agent: must not begin or end with spaces"))
+	// The server's name likewise.
+	for _, f := range []struct{ flag, v string }{{"--agent", c.AgentID}, {"--server", c.ServerID}} {
+		switch {
+		case len(f.v) > MaxAgentBytes:
+			errs = append(errs, fmt.Errorf("%s: must be at most %d bytes, got %d", f.flag, MaxAgentBytes, len(f.v)))
+		case !utf8.ValidString(f.v) || strings.IndexFunc(f.v, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+			errs = append(errs, fmt.Errorf("%s: must be printable UTF-8 (no control characters)", f.flag))
+		case strings.TrimSpace(f.v) != f.v:
+			errs = append(errs, fmt.Errorf("%s: must not begin or end with spaces", f.flag))
+		}
 	}
 	if c.MaxLineBytes < 0 {
 		errs = append(errs, errors.New("Config.MaxLineBytes: must not be negative"))

@@ -7,7 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestConfigValidateAgent: wrap --agent is held to what the HTTP tap accepts as an agent id.
+// TestConfigValidateAgent: wrap --agent (and --server) is held to what the HTTP tap accepts as
+// an agent id.
 func TestConfigValidateAgent(t *testing.T) {
 	for _, tc := range []struct {
 		agent string
@@ -32,6 +33,8 @@ func TestConfigValidateAgent(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tc.want)
+			// wrap --server goes in every event as well, and is held to the same.
+			require.ErrorContains(t, Config{ServerID: tc.agent}.Validate(), strings.Replace(tc.want, "--agent", "--server", 1))
 		})
 	}
 }
