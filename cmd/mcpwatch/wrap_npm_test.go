@@ -43,7 +43,7 @@ func TestWrapServerEverything(t *testing.T) {
 	}
 	modules := npmPeers(t)
 	t.Setenv("MCPWATCH_TOKEN", "")
-	rc := writeCollectorOnlyConfig(t)
+	rc := writeCollectorOnlyConfig(t, "")
 	p := startMcpwatch(t, "run", "--config", rc.path, "--data-dir", filepath.Join(t.TempDir(), "data"))
 	waitReady(t, rc.apiURL, p.exited, p.stderr)
 

@@ -52,24 +52,30 @@ type collectorOnlyConfig struct {
 	apiURL       string
 }
 
-func writeCollectorOnlyConfig(t *testing.T) collectorOnlyConfig {
+// writeCollectorOnlyConfig writes one; tlsYAML, when set, is the collector.http.tls section
+// (indented to go under http:), and the collector's URL is then https.
+func writeCollectorOnlyConfig(t *testing.T, tlsYAML string) collectorOnlyConfig {
 	t.Helper()
 	collectorPort, apiPort, brokerPort := freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)
 	path := filepath.Join(t.TempDir(), "mcpwatch.yml")
 	require.NoError(t, os.WriteFile(path, fmt.Appendf(nil, `collector:
   http:
     listen: 127.0.0.1:%d
-api:
+%sapi:
   listen: 127.0.0.1:%d
 bus:
   embedded:
     port: %d
 writer:
   flush_interval: 20ms
-`, collectorPort, apiPort, brokerPort), 0o600))
+`, collectorPort, tlsYAML, apiPort, brokerPort), 0o600))
+	scheme := "http"
+	if tlsYAML != "" {
+		scheme = "https"
+	}
 	return collectorOnlyConfig{
 		path:         path,
-		collectorURL: fmt.Sprintf("http://127.0.0.1:%d", collectorPort),
+		collectorURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, collectorPort),
 		apiURL:       fmt.Sprintf("http://127.0.0.1:%d", apiPort),
 	}
 }
@@ -121,7 +127,7 @@ func TestWrapRecordsTheSessionInMcpwatch(t *testing.T) {
 		t.Skip("builds and runs the mcpwatch binary")
 	}
 	t.Setenv("MCPWATCH_TOKEN", "")
-	rc := writeCollectorOnlyConfig(t)
+	rc := writeCollectorOnlyConfig(t, "")
 	p := startMcpwatch(t, "run", "--config", rc.path, "--data-dir", filepath.Join(t.TempDir(), "data"))
 	waitReady(t, rc.apiURL, p.exited, p.stderr)
 	// The log line is written before /readyz turns 200, but reaches p.stderr through a pipe.
@@ -212,7 +218,7 @@ func TestWrapSpoolsUntilMcpwatchIsUp(t *testing.T) {
 		t.Skip("builds and runs the mcpwatch binary")
 	}
 	t.Setenv("MCPWATCH_TOKEN", "")
-	rc := writeCollectorOnlyConfig(t)
+	rc := writeCollectorOnlyConfig(t, "")
 	spoolDir := t.TempDir()
 	session := func(msgs ...string) {
 		t.Helper()

@@ -31,27 +31,14 @@ func TestWrapMTLS(t *testing.T) {
 	serverCert, serverKey := ca.Server(t).WriteFiles(t, dir, "server")
 	clientCert, clientKey := ca.Client(t, "laptop", "").WriteFiles(t, dir, "laptop")
 
-	collectorPort, apiPort, brokerPort := freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)
-	cfgPath := filepath.Join(dir, "mcpwatch.yml")
-	require.NoError(t, os.WriteFile(cfgPath, fmt.Appendf(nil, `collector:
-  http:
-    listen: 127.0.0.1:%d
-    tls:
+	rc := writeCollectorOnlyConfig(t, fmt.Sprintf(`    tls:
       cert_file: %s
       key_file: %s
       client_ca_file: %s
       client_auth: require
-api:
-  listen: 127.0.0.1:%d
-bus:
-  embedded:
-    port: %d
-writer:
-  flush_interval: 20ms
-`, collectorPort, serverCert, serverKey, caFile, apiPort, brokerPort), 0o600))
-	collectorURL := fmt.Sprintf("https://127.0.0.1:%d", collectorPort)
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	p := startMcpwatch(t, "run", "--config", cfgPath, "--data-dir", filepath.Join(t.TempDir(), "data"))
+`, serverCert, serverKey, caFile))
+	collectorURL, apiURL := rc.collectorURL, rc.apiURL
+	p := startMcpwatch(t, "run", "--config", rc.path, "--data-dir", filepath.Join(t.TempDir(), "data"))
 	waitReady(t, apiURL, p.exited, p.stderr)
 
 	spoolDir := t.TempDir()
