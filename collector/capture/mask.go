@@ -424,18 +424,12 @@ func (w *walker) value(depth int) error {
 					return err
 				}
 			}
-			w.ws()
-			if w.pos >= len(w.in) {
-				return errSyntax
+			closed, err := w.after('}')
+			if err != nil {
+				return err
 			}
-			switch w.in[w.pos] {
-			case ',':
-				w.pos++
-			case '}':
-				w.pos++
+			if closed {
 				return w.write('}')
-			default:
-				return errSyntax
 			}
 		}
 	case '[':
@@ -452,21 +446,15 @@ func (w *walker) value(depth int) error {
 			if err := w.value(depth + 1); err != nil {
 				return err
 			}
-			w.ws()
-			if w.pos >= len(w.in) {
-				return errSyntax
+			closed, err := w.after(']')
+			if err != nil {
+				return err
 			}
-			switch w.in[w.pos] {
-			case ',':
-				w.pos++
-				if err := w.write(','); err != nil {
-					return err
-				}
-			case ']':
-				w.pos++
+			if closed {
 				return w.write(']')
-			default:
-				return errSyntax
+			}
+			if err := w.write(','); err != nil {
+				return err
 			}
 		}
 	case '"':
@@ -524,19 +512,32 @@ func member(obj []byte, name string) []byte {
 		if matches {
 			found = w.in[start:w.pos]
 		}
-		w.ws()
-		if w.pos >= len(w.in) {
+		closed, err := w.after('}')
+		if err != nil {
 			return nil
 		}
-		switch w.in[w.pos] {
-		case ',':
-			w.pos++
-		case '}':
+		if closed {
 			return found
-		default:
-			return nil
 		}
 	}
+}
+
+// after consumes what follows a member or element: ',' (closed false) or the container's
+// closing byte (closed true).
+func (w *walker) after(closing byte) (closed bool, err error) {
+	w.ws()
+	if w.pos >= len(w.in) {
+		return false, errSyntax
+	}
+	switch w.in[w.pos] {
+	case ',':
+		w.pos++
+		return false, nil
+	case closing:
+		w.pos++
+		return true, nil
+	}
+	return false, errSyntax
 }
 
 // scalar consumes a number or a literal (true, false, null).
