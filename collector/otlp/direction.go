@@ -1,6 +1,8 @@
 package otlp
 
 import (
+	"slices"
+
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -69,19 +71,21 @@ func roleOf(method string, kind tracepb.Span_SpanKind) role {
 	return roleClient
 }
 
-// senderRoles finds what the reporting process is for each span of an export request that
-// describes a message either side sends: what its parent span in the same process says (a
-// server reports its progress and pings inside the span of the call it is serving), else what
-// the other MCP spans of its resource say when they agree (a gateway is both). resource[i] is
-// the index of span i's resource in the request; matched[i] says whether span i is MCP.
-func senderRoles(inputs []spanInput, matches []match, matched []bool, resource []int) []role {
-	roles := make([]role, len(inputs))
-	need := false
-	for i := range inputs {
-		need = need || (matched[i] && eitherSide[matches[i].method])
-	}
-	if !need {
-		return roles
+// classified is one span of an export request with what classify found.
+type classified struct {
+	in       spanInput
+	m        match
+	mcp      bool // classify found it describes an MCP operation
+	resource int  // index of its resource in the request
+}
+
+// setSenderRoles sets in.role for each span of an export request that describes a message
+// either side sends: what its parent span in the same process says (a server reports its
+// progress and pings inside the span of the call it is serving), else what the other MCP spans
+// of its resource say when they agree (a gateway is both).
+func setSenderRoles(spans []classified) {
+	if !slices.ContainsFunc(spans, func(c classified) bool { return c.mcp && eitherSide[c.m.method] }) {
+		return
 	}
 	type spanKey struct {
 		resource    int
@@ -90,29 +94,29 @@ func senderRoles(inputs []spanInput, matches []match, matched []bool, resource [
 	bySpan := map[spanKey]role{}
 	byResource := map[int]role{}
 	mixed := map[int]bool{}
-	for i, in := range inputs {
-		if !matched[i] {
+	for _, c := range spans {
+		if !c.mcp {
 			continue
 		}
-		r := roleOf(matches[i].method, in.span.GetKind())
+		r := roleOf(c.m.method, c.in.span.GetKind())
 		if r == roleUnknown {
 			continue
 		}
-		bySpan[spanKey{resource[i], string(in.span.GetTraceId()), string(in.span.GetSpanId())}] = r
-		if prev, ok := byResource[resource[i]]; ok && prev != r {
-			mixed[resource[i]] = true
+		bySpan[spanKey{c.resource, string(c.in.span.GetTraceId()), string(c.in.span.GetSpanId())}] = r
+		if prev, ok := byResource[c.resource]; ok && prev != r {
+			mixed[c.resource] = true
 		}
-		byResource[resource[i]] = r
+		byResource[c.resource] = r
 	}
-	for i, in := range inputs {
-		if !matched[i] || !eitherSide[matches[i].method] {
+	for i := range spans {
+		c := &spans[i]
+		if !c.mcp || !eitherSide[c.m.method] {
 			continue
 		}
-		if r, ok := bySpan[spanKey{resource[i], string(in.span.GetTraceId()), string(in.span.GetParentSpanId())}]; ok {
-			roles[i] = r
-		} else if !mixed[resource[i]] {
-			roles[i] = byResource[resource[i]]
+		if r, ok := bySpan[spanKey{c.resource, string(c.in.span.GetTraceId()), string(c.in.span.GetParentSpanId())}]; ok {
+			c.in.role = r
+		} else if !mixed[c.resource] {
+			c.in.role = byResource[c.resource]
 		}
 	}
-	return roles
 }

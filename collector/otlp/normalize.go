@@ -90,10 +90,7 @@ type normalizer struct {
 // on the wire).
 func (n normalizer) request(req *tracepb.TracesData) batch {
 	var b batch
-	var inputs []spanInput
-	var matches []match
-	var found []bool
-	var resource []int
+	var spans []classified
 	for ri, rs := range req.GetResourceSpans() {
 		res := newAttrMap(rs.GetResource().GetAttributes())
 		for _, ss := range rs.GetScopeSpans() {
@@ -101,20 +98,18 @@ func (n normalizer) request(req *tracepb.TracesData) batch {
 			for _, sp := range ss.GetSpans() {
 				in := spanInput{span: sp, attrs: newAttrMap(sp.GetAttributes()), resource: res, scope: scope}
 				m, ok := classify(in)
-				inputs, matches, found = append(inputs, in), append(matches, m), append(found, ok)
-				resource = append(resource, ri)
+				spans = append(spans, classified{in: in, m: m, mcp: ok, resource: ri})
 			}
 		}
 	}
-	roles := senderRoles(inputs, matches, found, resource)
-	for i, in := range inputs {
+	setSenderRoles(spans)
+	for _, c := range spans {
 		b.spans++
-		if !found[i] {
+		if !c.mcp {
 			b.ignored++
 			continue
 		}
-		in.role = roles[i]
-		r := n.event(in, matches[i])
+		r := n.event(c.in, c.m)
 		if r.reject != "" {
 			if b.rejected == nil {
 				b.rejected = map[string]int{}
