@@ -194,9 +194,11 @@ func (t *Tap) deliver(ev schemas.Event, now bool) {
 	if ev.Status == schemas.StatusMalformed {
 		t.metrics.malformed.WithLabelValues(string(ev.Direction)).Inc()
 	}
-	if e, ok := t.emitter.(pipeline.NowEmitter); ok && now {
-		e.EmitNow(ev) // on a call's path: not even the spool's disk may hold it
-		return
+	if now {
+		if e, ok := t.emitter.(pipeline.NowEmitter); ok {
+			e.EmitNow(ev) // on a call's path: not even the spool's disk may hold it
+			return
+		}
 	}
 	t.emitter.Emit(ev)
 }
