@@ -22,6 +22,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
+	"github.com/mcpwatch/mcpwatch/internal/gcheadroom"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
@@ -222,7 +223,13 @@ func BenchmarkTapLatency(b *testing.B) {
 // plain proxy in the test process, beside the client: no process hop, so it shows what the
 // tap's own work adds (an extra process on the path costs 58–84 µs on this VM, the relay
 // shows, whatever runs in it), at the price of one heap and one garbage collector for all.
+// The process runs with the collector's headroom, as mcpwatch run does (GOGC=100 in the
+// environment measures without it): otherwise the go-sdk server's garbage makes the
+// collector run every few calls, and the longer path through a proxy meets it more often.
 func BenchmarkTapLatencyInProcess(b *testing.B) {
+	if gcheadroom.Start(gcheadroom.DefaultHeadroom) {
+		defer gcheadroom.Stop()
+	}
 	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
 			latencyRuns(b, inProcessTargets(b, mode))

@@ -24,6 +24,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mcpwatch/mcpwatch/internal/gcheadroom"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 )
 
@@ -129,6 +130,10 @@ func serveBenchRole(role string, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("unknown role %q", role)
 	}
 
+	if role == "tap" || role == "proxy" {
+		// As mcpwatch run does; the plain proxy too, so that the two differ by their work.
+		gcheadroom.Start(gcheadroom.DefaultHeadroom)
+	}
 	if dir := os.Getenv(benchProfileEnv); dir != "" && (role == "tap" || role == "proxy") {
 		f, err := os.Create(filepath.Join(dir, role+"-"+os.Getenv(benchLabelEnv)+".pprof"))
 		if err != nil {
