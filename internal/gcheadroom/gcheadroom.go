@@ -28,6 +28,7 @@ func Percent(live, scanned, headroom uint64) int {
 var (
 	mu      sync.Mutex
 	gen     int // the running chain of sentinels; 0: stopped
+	nextGen = 1
 	percent int // last set
 )
 
@@ -49,8 +50,6 @@ func Start(headroom uint64) bool {
 	arm(gen, headroom)
 	return true
 }
-
-var nextGen = 1
 
 // Stop stops adjusting and restores Go's default percent.
 func Stop() {
