@@ -63,5 +63,5 @@
 // mcpwatch_httptap_events_total{status}, mcpwatch_httptap_malformed_total{direction},
 // mcpwatch_httptap_upstream_errors_total{upstream} and
 // mcpwatch_httptap_untracked_messages_total{reason} (unmatched_response, pending_limit,
-// legacy_session_limit).
+// duplicate_id, legacy_session_limit).
 package httptap

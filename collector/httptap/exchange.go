@@ -235,11 +235,8 @@ func (ex *exchange) addPending(m *jsonrpc.Message) {
 	id := m.IDString()
 	pend := ex.pendingSet()
 	t.index.add(c, ex.up.name, ex.scope(), schemas.ClientToServer, id, t.cfg.MaxPending)
-	if !pend.add(id, c, t.cfg.MaxPending) {
-		if c.track.claim() { // not tracked after all
-			t.index.remove(c)
-		}
-		t.metrics.untracked.WithLabelValues("pending_limit").Inc()
+	if ok, first := pend.add(id, c, t.cfg.MaxPending); !ok {
+		t.untracked(c, first, ex.start)
 		return
 	}
 	if pend != &ex.own {
@@ -487,13 +484,10 @@ func (ex *exchange) serverMessage(m *jsonrpc.Message, now time.Time) {
 		ex.inheritClient(c)
 		key, id := ex.sessionKey(c.sessionID), m.IDString()
 		t.index.add(c, ex.up.name, ex.scope(), schemas.ServerToClient, id, t.cfg.MaxPending)
-		ok, dropped := t.sessions.addServerCall(key, id, c, t.cfg.MaxPending, now)
+		ok, first, dropped := t.sessions.addServerCall(key, id, c, t.cfg.MaxPending, now)
 		t.expireAll(dropped)
 		if !ok {
-			if c.track.claim() {
-				t.index.remove(c)
-				t.metrics.untracked.WithLabelValues("pending_limit").Inc()
-			}
+			t.untracked(c, first, now)
 			return
 		}
 		t.deadlines.add(t, c, now.Add(t.cfg.RequestTimeout), func() {
@@ -673,6 +667,9 @@ func (t *Tap) complete(c *call, at time.Time, fill func(*schemas.Event)) {
 		ev.ArgsShape, ev.ArgsHash = jsonrpc.ArgsShapeAndHash(&jsonrpc.Message{Method: ev.Method, Params: c.track.args})
 		ev.Content = t.capture.Decide(ev.ServerID, ev.Method, ev.Target).Arguments(ev.Method, c.track.args)
 		fill(&ev)
+		if c.track.idReused.Load() {
+			ev.Flags = append(ev.Flags, untrackedFlag(true))
+		}
 		t.identify(&ev, c.sessionID, info, c.hdr, c.client)
 		t.deliver(ev, now)
 	})
@@ -702,11 +699,12 @@ func listenEnded(ev *schemas.Event) { ev.Status = schemas.StatusOK }
 // end of its stream); the first to claim it emits its event, the others do nothing.
 type tracking struct {
 	done          atomic.Bool
-	listen        bool       // a subscriptions/listen request: no deadline, its end is not a timeout
-	progressToken string     // params._meta.progressToken, or the token of a progress notification
-	refersTo      string     // the request id a notifications/cancelled names
-	args          []byte     // params, for the event's content (built in complete)
-	keys          []indexKey // the call's entries in the tap's index, set before it is shared, then fixed
+	idReused      atomic.Bool // a request with the same id came while this one was unanswered
+	listen        bool        // a subscriptions/listen request: no deadline, its end is not a timeout
+	progressToken string      // params._meta.progressToken, or the token of a progress notification
+	refersTo      string      // the request id a notifications/cancelled names
+	args          []byte      // params, for the event's content (built in complete)
+	keys          []indexKey  // the call's entries in the tap's index, set before it is shared, then fixed
 
 	// The call's place in the tap's deadline list, guarded by the list's mutex.
 	prev, next *call
@@ -716,6 +714,33 @@ type tracking struct {
 }
 
 func (tr *tracking) claim() bool { return tr.done.CompareAndSwap(false, true) }
+
+// untracked records at once, malformed and flagged, a request the tap cannot pair: one that
+// reuses the id of first, still unanswered, or (first nil) one over the limit of pending
+// requests. It still reaches its peer, which may act on it. first is flagged too: which answer
+// is whose cannot be told.
+func (t *Tap) untracked(c *call, first *call, at time.Time) {
+	dup := first != nil
+	if dup {
+		first.track.idReused.Store(true)
+		t.metrics.untracked.WithLabelValues("duplicate_id").Inc()
+	} else {
+		t.metrics.untracked.WithLabelValues("pending_limit").Inc()
+	}
+	t.resolve(c, "", at, func(ev *schemas.Event) {
+		ev.Status = schemas.StatusMalformed
+		ev.Flags = append(ev.Flags, untrackedFlag(dup))
+	})
+}
+
+// untrackedFlag is the flag of a request the tap cannot pair: one that reuses an unanswered
+// request's id (dup), or one over the limit of pending requests.
+func untrackedFlag(dup bool) schemas.Flag {
+	if dup {
+		return schemas.Flag{Type: jsonrpc.FlagDuplicateID, Severity: schemas.SeverityHigh, Path: "$.id"}
+	}
+	return schemas.Flag{Type: jsonrpc.FlagUntrackedRequest, Severity: schemas.SeverityHigh, Path: "$"}
+}
 
 // deadlineList holds the requests awaiting an answer in the order of their deadlines, which,
 // with one RequestTimeout for all, is nearly always the order they were seen in. A single
@@ -841,18 +866,22 @@ type pendingSet struct {
 	m  map[string]*call
 }
 
-// add registers c under id; false when id is taken or the set holds max calls already.
-func (p *pendingSet) add(id string, c *call, max int) bool {
+// add registers c under id. It fails when id is pending already (first is that call) or when
+// the set holds max calls.
+func (p *pendingSet) add(id string, c *call, max int) (ok bool, first *call) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, dup := p.m[id]; dup || len(p.m) >= max {
-		return false
+	if first := p.m[id]; first != nil {
+		return false, first
+	}
+	if len(p.m) >= max {
+		return false, nil
 	}
 	if p.m == nil {
 		p.m = map[string]*call{}
 	}
 	p.m[id] = c
-	return true
+	return true, nil
 }
 
 // take removes and returns the call under id, or nil.

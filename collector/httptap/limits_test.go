@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/internal/bus"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/schemas"
@@ -285,4 +286,42 @@ func TestDeadlinesExpireInTheirOrder(t *testing.T) {
 	}
 	require.Equal(t, []time.Time{now.Add(time.Hour), now.Add(2 * time.Hour)}, order)
 	require.Equal(t, now.Add(2*time.Hour), d.tail.track.deadline)
+}
+
+// TestRequestsTheTapCannotPair: a request reusing the id of an unanswered one, or sent over
+// the limit of pending requests, reaches the server (which may run it) and is recorded at
+// once, malformed and flagged; the request whose id was reused is flagged too, since which
+// answer is whose cannot be told.
+func TestRequestsTheTapCannotPair(t *testing.T) {
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		require.Contains(t, string(body), "delete_everything", "the server gets every request")
+		writeSSE(w, http.StatusOK,
+			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n\n",
+			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n\n",
+			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[]}}\n\n")
+	}))
+	_, rec, tapURL := startTap(t, Config{MaxPending: 1, Upstreams: []Upstream{{Name: "ts", URL: up.URL}}})
+	resp := send(t, http.MethodPost, tapURL+"/mcp", `[`+
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"harmless"}},`+
+		`{"jsonrpc":"2.0","id":1.0,"method":"tools/call","params":{"name":"delete_everything"}},`+
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"over_the_limit"}}]`, nil)
+	require.Equal(t, 3, strings.Count(readAll(t, resp.Body), `"result"`), "the client gets every answer")
+
+	flagged := func(ev schemas.Event, want string) {
+		t.Helper()
+		require.Len(t, ev.Flags, 1, ev.Target)
+		require.Equal(t, want, ev.Flags[0].Type, ev.Target)
+		require.Equal(t, schemas.SeverityHigh, ev.Flags[0].Severity)
+	}
+	hidden := rec.waitFor(t, "delete_everything", func(e schemas.Event) bool { return e.Target == "delete_everything" })
+	require.Equal(t, schemas.StatusMalformed, hidden.Status)
+	require.Equal(t, "1", hidden.JSONRPCID)
+	flagged(hidden, jsonrpc.FlagDuplicateID)
+	harmless := rec.waitFor(t, "harmless", func(e schemas.Event) bool { return e.Target == "harmless" })
+	require.Equal(t, schemas.StatusOK, harmless.Status)
+	flagged(harmless, jsonrpc.FlagDuplicateID)
+	over := rec.waitFor(t, "over_the_limit", func(e schemas.Event) bool { return e.Target == "over_the_limit" })
+	require.Equal(t, schemas.StatusMalformed, over.Status)
+	flagged(over, jsonrpc.FlagUntrackedRequest)
 }

@@ -139,23 +139,23 @@ func (s *sessionStore) forget(k sessionKey) []*call {
 	return nil
 }
 
-// addServerCall remembers a server request until the client answers; false when the session
-// already has max unanswered requests.
-func (s *sessionStore) addServerCall(k sessionKey, id string, c *call, max int, now time.Time) (bool, []*call) {
+// addServerCall remembers a server request until the client answers. It fails when a request
+// with that id is unanswered (first is that request) or when the session already has max.
+func (s *sessionStore) addServerCall(k sessionKey, id string, c *call, max int, now time.Time) (ok bool, first *call, dropped []*call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, dropped := s.get(k, now)
+	if first := ss.serverCalls[id]; first != nil {
+		return false, first, dropped
+	}
 	if len(ss.serverCalls) >= max {
-		return false, dropped
+		return false, nil, dropped
 	}
 	if ss.serverCalls == nil {
 		ss.serverCalls = map[string]*call{}
 	}
-	if _, dup := ss.serverCalls[id]; dup {
-		return false, dropped
-	}
 	ss.serverCalls[id] = c
-	return true, dropped
+	return true, nil, dropped
 }
 
 // takeServerCall removes and returns the server request with the given id, or nil.

@@ -56,10 +56,14 @@ func TestSessionStoreReturnsUnansweredServerCalls(t *testing.T) {
 	s := newSessionStore(time.Hour, 10)
 	k := sessionKey{"u", "s"}
 	c := &call{}
-	ok, _ := s.addServerCall(k, "0", c, 1, time.Now())
+	ok, _, _ := s.addServerCall(k, "0", c, 1, time.Now())
 	require.True(t, ok)
-	ok, _ = s.addServerCall(k, "1", &call{}, 1, time.Now())
+	ok, first, _ := s.addServerCall(k, "1", &call{}, 1, time.Now())
 	require.False(t, ok, "over the per-session limit")
+	require.Nil(t, first)
+	ok, first, _ = s.addServerCall(k, "0", &call{}, 1, time.Now())
+	require.False(t, ok, "an id in use")
+	require.Same(t, c, first)
 	require.Equal(t, []*call{c}, s.forget(k))
 	require.Nil(t, s.takeServerCall(k, "0"))
 }

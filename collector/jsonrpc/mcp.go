@@ -257,3 +257,17 @@ func isLowerHex(s string) bool {
 	}
 	return true
 }
+
+// Flags both taps set on a request they cannot pair with its answer. Such a request still
+// reaches the server, which may run it: it is recorded at once, status malformed, so that no
+// call goes unseen.
+const (
+	// FlagDuplicateID marks a request that reuses the id of a request still pending in the
+	// same direction (the protocol forbids it; the Go SDK's server runs both), and that pending
+	// request: which answer belongs to which cannot be told, and a harmless call's id could
+	// otherwise hide another call.
+	FlagDuplicateID = "duplicate_id"
+	// FlagUntrackedRequest marks a request sent while the tap's limit of pending requests
+	// (max_pending) was reached.
+	FlagUntrackedRequest = "untracked_request"
+)

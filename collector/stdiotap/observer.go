@@ -208,8 +208,17 @@ func (o *observer) message(dir schemas.Direction, m *jsonrpc.Message, at time.Ti
 		c := o.newCall(m, dir, schemas.KindRequest, at)
 		pending := o.pending[idx(dir)]
 		id := m.IDString()
-		if _, dup := pending[id]; dup || len(pending) >= o.t.cfg.MaxPending {
-			o.t.untraced.WithLabelValues("pending_limit").Inc()
+		if first, dup := pending[id]; dup || len(pending) >= o.t.cfg.MaxPending {
+			// Not paired, but seen: the server may run it.
+			flag := untrackedFlag(dup)
+			o.t.untraced.WithLabelValues(untrackedReason(dup)).Inc()
+			if dup {
+				first.ev.Flags = append(first.ev.Flags, flag)
+			}
+			o.resolve(c, at, func(ev *schemas.Event) {
+				ev.Status = schemas.StatusMalformed
+				ev.Flags = append(ev.Flags, flag)
+			})
 			return
 		}
 		pending[id] = c
@@ -329,6 +338,22 @@ func (o *observer) emit(ev schemas.Event) {
 }
 
 func timedOut(ev *schemas.Event) { ev.Status = schemas.StatusTimeout }
+
+func untrackedReason(dup bool) string {
+	if dup {
+		return "duplicate_id"
+	}
+	return "pending_limit"
+}
+
+// untrackedFlag is the flag of a request the tap cannot pair: one that reuses a pending
+// request's id (dup), or one over the limit of pending requests.
+func untrackedFlag(dup bool) schemas.Flag {
+	if dup {
+		return schemas.Flag{Type: jsonrpc.FlagDuplicateID, Severity: schemas.SeverityHigh, Path: "$.id"}
+	}
+	return schemas.Flag{Type: jsonrpc.FlagUntrackedRequest, Severity: schemas.SeverityHigh, Path: "$"}
+}
 
 // answered fills an event from the response m, with the result's content when the event
 // carries content.

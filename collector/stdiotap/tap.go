@@ -67,7 +67,7 @@ func New(cfg Config, emitter pipeline.EventEmitter, set pipeline.Settings) (*Tap
 			Name: "mcpwatch_stdiotap_unobserved_bytes_total", Help: "Bytes relayed but not parsed because the parser fell behind.",
 		})),
 		untraced: pipeline.Register(set.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mcpwatch_stdiotap_untracked_messages_total", Help: "Messages not paired: unmatched_response or pending_limit.",
+			Name: "mcpwatch_stdiotap_untracked_messages_total", Help: "Messages not paired: unmatched_response, duplicate_id (a request reusing a pending id) or pending_limit.",
 		}, []string{"reason"})),
 	}, nil
 }

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mcpwatch/mcpwatch/collector/capture"
+	"github.com/mcpwatch/mcpwatch/collector/jsonrpc"
 	"github.com/mcpwatch/mcpwatch/internal/pipeline"
 	"github.com/mcpwatch/mcpwatch/schemas"
 )
@@ -467,6 +468,49 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 		require.Equal(t, "header", ev.AgentSource)
 		require.Equal(t, "files", ev.ServerID)
 	}
+}
+
+// TestRequestsTheTapCannotPair: a request reusing a pending id, or sent over the limit of
+// pending requests, reaches the server and is recorded at once, malformed and flagged; the
+// pending request whose id was reused carries the flag too.
+func TestRequestsTheTapCannotPair(t *testing.T) {
+	h := start(t, Config{RequestTimeout: time.Minute, MaxPending: 2}, "silent")
+	w := func(s string) {
+		_, err := io.WriteString(h.stdin, s+"\n")
+		require.NoError(t, err)
+	}
+	w(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"harmless"}}`)
+	w(`{"jsonrpc":"2.0","id":1.0,"method":"tools/call","params":{"name":"delete_everything"}}`)
+	w(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"second"}}`)
+	w(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"over_the_limit"}}`)
+	require.Eventually(t, func() bool { return len(h.rec.find("tools/call", "over_the_limit")) == 1 }, 5*time.Second, 10*time.Millisecond,
+		"recorded at once, not at exit")
+	require.NoError(t, h.stdin.Close())
+	h.wait(t)
+
+	flags := func(ev schemas.Event) []string {
+		var f []string
+		for _, fl := range ev.Flags {
+			require.Equal(t, schemas.SeverityHigh, fl.Severity)
+			f = append(f, fl.Type)
+		}
+		return f
+	}
+	hidden := h.rec.find("tools/call", "delete_everything")
+	require.Len(t, hidden, 1)
+	require.Equal(t, schemas.StatusMalformed, hidden[0].Status)
+	require.Equal(t, "1", hidden[0].JSONRPCID)
+	require.Equal(t, []string{jsonrpc.FlagDuplicateID}, flags(hidden[0]))
+	harmless := h.rec.find("tools/call", "harmless")
+	require.Len(t, harmless, 1)
+	require.Equal(t, schemas.StatusTimeout, harmless[0].Status)
+	require.Equal(t, []string{jsonrpc.FlagDuplicateID}, flags(harmless[0]), "its answer may be the other call's")
+	over := h.rec.find("tools/call", "over_the_limit")
+	require.Equal(t, schemas.StatusMalformed, over[0].Status)
+	require.Equal(t, []string{jsonrpc.FlagUntrackedRequest}, flags(over[0]))
+	second := h.rec.find("tools/call", "second")
+	require.Len(t, second, 1)
+	require.Empty(t, second[0].Flags)
 }
 
 // TestAnswerTooLongToParse: a request whose answer the tap could not read (longer than
