@@ -548,8 +548,10 @@ func (ex *exchange) finish() {
 	status, respAt, upstreamErr, rpcErrCode, rpcErrSize, sessionID := ex.status, ex.respAt, ex.upstreamErr, ex.rpcErrCode, ex.rpcErrSize, ex.sessionID
 	cut, unread := ex.cut, ex.unread
 	// An event stream the server ended without answering may be resumed or polled on another
-	// stream (Last-Event-ID): its requests wait there for their answer until their deadline.
-	resumable := ex.sse != nil && !upstreamErr && status < 300 && !cut && unread == 0
+	// stream (Last-Event-ID), and a 202 says the answer comes on another stream (the legacy
+	// transport's GET stream, when the tap could not tie this POST to it): their requests wait
+	// for their answer until their deadline.
+	resumable := (ex.sse != nil || status == http.StatusAccepted) && !upstreamErr && status < 300 && !cut && unread == 0
 	ex.mu.Unlock()
 	// Those stay where their deadline looks for them: a subscription ends with its stream, and
 	// a request not in the index could not be found from another stream.
@@ -588,7 +590,7 @@ func (ex *exchange) finish() {
 		case unread > 0:
 			ex.tap.resolve(c, sessionID, now, unreadable)
 		default:
-			ex.tap.resolve(c, sessionID, now, timedOut) // a JSON body or a 202 without the response
+			ex.tap.resolve(c, sessionID, now, timedOut) // a JSON body without the response
 		}
 	}
 	for _, c := range open {

@@ -1,7 +1,9 @@
 package httptap
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -413,4 +415,55 @@ func TestTrailingDataIsTheCallTheServerRuns(t *testing.T) {
 	require.Equal(t, schemas.SeverityHigh, ev.Flags[0].Severity)
 	require.Empty(t, rec.matching(func(e schemas.Event) bool { return e.Kind == schemas.KindUnparsed }))
 	require.Zero(t, counterValue(t, tap.metrics.untracked.WithLabelValues("unmatched_response")))
+}
+
+// TestAnswerOnAnotherStreamAfter202: a server that answers a request's POST with 202 and sends
+// the answer on its GET stream (as the legacy transport does, and a POST the tap could not tie
+// to its legacy session) gets the request paired there, not recorded as a timeout at the 202.
+func TestAnswerOnAnotherStreamAfter202(t *testing.T) {
+	answers := make(chan string, 1)
+	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Mcp-Session-Id", "s1")
+		if r.Method == http.MethodGet {
+			writeSSE(w, http.StatusOK)
+			w.(http.Flusher).Flush()
+			for {
+				select {
+				case a := <-answers:
+					_, _ = io.WriteString(w, "event: message\ndata: "+a+"\n\n")
+					w.(http.Flusher).Flush()
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
+		_ = readAll(t, r.Body)
+		w.WriteHeader(http.StatusAccepted)
+		time.AfterFunc(50*time.Millisecond, func() { answers <- `{"jsonrpc":"2.0","id":7,"result":{"content":[]}}` })
+	}))
+	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+	session := map[string]string{"Mcp-Session-Id": "s1"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := must(http.NewRequestWithContext(ctx, http.MethodGet, tapURL+"/mcp", nil))
+	req.Header.Set("Mcp-Session-Id", "s1")
+	req.Header.Set("Accept", "text/event-stream")
+	stream, err := httpClient(t).Do(req)
+	require.NoError(t, err)
+	defer stream.Body.Close()
+
+	resp := send(t, http.MethodPost, tapURL+"/mcp", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}`, session)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	br := bufio.NewReader(stream.Body)
+	for {
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		if strings.Contains(line, `"id":7`) {
+			break
+		}
+	}
+	ev := rec.waitFor(t, "tools/call", byMethod("tools/call"))
+	require.Equal(t, schemas.StatusOK, ev.Status, "latency %d µs", ev.LatencyMicros)
+	require.Equal(t, "s1", ev.SessionID)
+	require.GreaterOrEqual(t, ev.LatencyMicros, int64(50_000), "timed at the answer")
 }
