@@ -81,6 +81,9 @@ type exchange struct {
 	unread      int  // bytes the server sent on this exchange that the tap could not parse
 	finished    bool
 
+	// streamed counts a request body of unknown length too large to parse, as it is forwarded.
+	streamed *countingReader
+
 	// messages is how many JSON-RPC messages the request body held (set before they are
 	// registered): Mcp-Method and Mcp-Name describe a body of one.
 	messages int
@@ -179,14 +182,16 @@ func (ex *exchange) observeRequest(r *http.Request) (body []byte, held bool) {
 	body, err := readBody(r, t.cfg.MaxMessageBytes)
 	if err != nil || len(body) > t.cfg.MaxMessageBytes {
 		// Too big, or the client's body broke off: forward what was read and the rest as is.
-		r.Body = readCloser{Reader: io.MultiReader(bytes.NewReader(body), r.Body), Closer: r.Body}
-		if err == nil {
-			size := len(body)
-			if r.ContentLength > int64(size) {
-				size = int(r.ContentLength)
-			}
-			ex.unparsed(schemas.ClientToServer, size, ex.start)
+		rest := io.MultiReader(bytes.NewReader(body), r.Body)
+		switch {
+		case err != nil:
+		case r.ContentLength >= 0:
+			ex.unparsed(schemas.ClientToServer, int(max(r.ContentLength, int64(len(body)))), ex.start)
+		default: // of unknown length (chunked): recorded by what went through, when the exchange ends
+			ex.streamed = &countingReader{r: rest}
+			rest = ex.streamed
 		}
+		r.Body = readCloser{Reader: rest, Closer: r.Body}
 		return nil, false
 	}
 	ex.registerRequest(body)
@@ -543,6 +548,9 @@ func (ex *exchange) finish() {
 		return
 	}
 	ex.finished = true
+	if ex.streamed != nil {
+		defer ex.unparsed(schemas.ClientToServer, int(ex.streamed.n.Load()), ex.start)
+	}
 	acks, sent, legacy := ex.acks, ex.sent, ex.legacy
 	ex.acks, ex.sent = nil, nil
 	status, respAt, upstreamErr, rpcErrCode, rpcErrSize, sessionID := ex.status, ex.respAt, ex.upstreamErr, ex.rpcErrCode, ex.rpcErrSize, ex.sessionID
@@ -1060,6 +1068,18 @@ func (b *observedBody) Close() error {
 	}
 	b.ex.finish()
 	return err
+}
+
+// countingReader counts what is read through it; n may be read by another goroutine.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 type readCloser struct {

@@ -213,6 +213,26 @@ func TestOversizedBodiesPassThroughUnparsed(t *testing.T) {
 	require.Equal(t, len(bigResult), s2c.ResponseBytes)
 }
 
+// TestOversizedChunkedBodyIsRecordedByItsSize: a body too large to parse and of unknown length
+// (chunked) passes through whole and is recorded with the size that went through.
+func TestOversizedChunkedBodyIsRecordedByItsSize(t *testing.T) {
+	var ru recordingUpstream
+	up := startUpstream(t, ru.handler(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	_, rec, tapURL := startTap(t, Config{MaxMessageBytes: 1000, Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
+	body := `{"jsonrpc":"2.0","method":"notifications/x","params":{"pad":"` + strings.Repeat("x", 5000) + `"}}`
+	req := must(http.NewRequest(http.MethodPost, tapURL+"/mcp", io.NopCloser(strings.NewReader(body))))
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = -1 // unknown: sent chunked
+	resp, err := httpClient(t).Do(req)
+	require.NoError(t, err)
+	_ = readAll(t, resp.Body)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	bodies, _ := ru.got()
+	require.Equal(t, []string{body}, bodies)
+	ev := rec.waitFor(t, "unparsed", func(e schemas.Event) bool { return e.Kind == schemas.KindUnparsed })
+	require.Equal(t, len(body), ev.RequestBytes)
+}
+
 // TestHeaderMismatchIsFlagged: a 2026-07-28 request whose Mcp-Method or Mcp-Name header names
 // something its body does not is passed on as it is and flagged; agreeing headers are not.
 func TestHeaderMismatchIsFlagged(t *testing.T) {
