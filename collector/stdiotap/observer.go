@@ -55,6 +55,8 @@ type call struct {
 	ev         schemas.Event
 	start      time.Time
 	initialize bool
+	// progressToken is a request's params._meta.progressToken, a progress notification's token.
+	progressToken string
 	// unread is the first line from the answering side the tap could not parse (too long, not
 	// JSON-RPC) since the request was sent: it may have been the answer, so a request left
 	// unanswered is malformed rather than a timeout, timed at that line.
@@ -225,8 +227,13 @@ func (o *observer) message(dir schemas.Direction, m *jsonrpc.Message, at time.Ti
 
 	case m.IsNotification():
 		c := o.newCall(m, dir, schemas.KindNotification, at)
-		if m.Method == "notifications/cancelled" {
-			o.cancelled(dir, m, at)
+		switch m.Method {
+		case "notifications/cancelled":
+			c.ev.JSONRPCID, c.ev.Target = o.cancelled(dir, m, at)
+		case "notifications/progress":
+			if r := o.progressOf(dir, c.progressToken); r != nil {
+				c.ev.JSONRPCID, c.ev.Target = r.ev.JSONRPCID, r.ev.Target
+			}
 		}
 		o.resolve(c, at, func(ev *schemas.Event) { ev.Status = schemas.StatusOK })
 
@@ -248,17 +255,38 @@ func (o *observer) message(dir schemas.Direction, m *jsonrpc.Message, at time.Ti
 	}
 }
 
-// cancelled settles the request a notifications/cancelled names: its sender gave up on it.
-func (o *observer) cancelled(dir schemas.Direction, m *jsonrpc.Message, at time.Time) {
-	id := jsonrpc.DescribeRequestWithoutArgs(m).RequestID // canonical, as IDString keys pending
+// cancelled settles the request a notifications/cancelled names: its sender gave up on it. It
+// returns that request's id and, if it was pending, its target, for the notification's event.
+func (o *observer) cancelled(dir schemas.Direction, m *jsonrpc.Message, at time.Time) (id, target string) {
+	id = jsonrpc.DescribeRequestWithoutArgs(m).RequestID // canonical, as IDString keys pending
 	if id == "" {
-		return
+		return "", ""
 	}
 	pending := o.pending[idx(dir)]
 	if c := pending[id]; c != nil {
 		delete(pending, id)
 		o.resolve(c, at, func(ev *schemas.Event) { ev.Status, ev.ErrorCode = schemas.StatusError, cancelledByPeer })
+		target = c.ev.Target
 	}
+	return id, target
+}
+
+// progressOf returns the pending request a progress notification sent in dir reports on: the
+// one request, sent the other way, that gave its token; nil if none or several did.
+func (o *observer) progressOf(dir schemas.Direction, token string) *call {
+	if token == "" {
+		return nil
+	}
+	var found *call
+	for _, c := range o.pending[idx(other(dir))] {
+		if c.progressToken == token {
+			if found != nil {
+				return nil
+			}
+			found = c
+		}
+	}
+	return found
 }
 
 func (o *observer) newCall(m *jsonrpc.Message, dir schemas.Direction, kind schemas.Kind, at time.Time) *call {
@@ -280,7 +308,7 @@ func (o *observer) newCall(m *jsonrpc.Message, dir schemas.Direction, kind schem
 	}
 	// Masked and copied now: m points into a line buffer the reader reuses.
 	ev.Content = o.t.capture.Decide(o.serverID, m.Method, f.Target).Arguments(m.Method, m.Params)
-	return &call{ev: ev, start: at, initialize: m.Method == "initialize" && dir == schemas.ClientToServer}
+	return &call{ev: ev, start: at, initialize: m.Method == "initialize" && dir == schemas.ClientToServer, progressToken: f.ProgressToken}
 }
 
 func (o *observer) baseEvent(dir schemas.Direction, kind schemas.Kind, at time.Time) schemas.Event {

@@ -60,6 +60,11 @@ func child(mode string) int {
 			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 				return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "no"}}}, nil, nil
 			})
+		mcp.AddTool(server, &mcp.Tool{Name: "progress", Description: "Reports progress, then answers"},
+			func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+				err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2})
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, err
+			})
 		mcp.AddTool(server, &mcp.Tool{Name: "sample", Description: "Asks the client's model"},
 			func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 				res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
@@ -602,7 +607,35 @@ func TestCancellationNamesTheIDByValue(t *testing.T) {
 		require.Len(t, c, 1)
 		require.Equal(t, schemas.StatusError, c[0].Status, target)
 		require.Equal(t, -32800, c[0].ErrorCode, target)
+		// The cancellation's own event names the request, as the HTTP tap's does.
+		n := h.rec.find("notifications/cancelled", target)
+		require.Len(t, n, 1, target)
+		require.Equal(t, c[0].JSONRPCID, n[0].JSONRPCID)
 	}
+}
+
+// TestProgressNamesItsRequest: a progress notification's event carries the id and target of
+// the request whose progress token it names, as the HTTP tap's does (a real Go SDK server).
+func TestProgressNamesItsRequest(t *testing.T) {
+	h := start(t, Config{RequestTimeout: time.Minute}, "sdk")
+	answers := bufio.NewScanner(h.stdout)
+	w := func(s string) {
+		_, err := io.WriteString(h.stdin, s+"\n")
+		require.NoError(t, err)
+	}
+	w(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	require.True(t, answers.Scan())
+	w(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	w(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"progress","_meta":{"progressToken":"tok-1"}}}`)
+	for answers.Scan() && !strings.Contains(answers.Text(), `"id":2`) {
+	}
+	require.NoError(t, h.stdin.Close())
+	h.wait(t)
+
+	p := h.rec.find("notifications/progress", "progress")
+	require.Len(t, p, 1, "the progress event names its request's target")
+	require.Equal(t, "2", p[0].JSONRPCID)
+	require.Equal(t, schemas.ServerToClient, p[0].Direction)
 }
 
 func TestExitCodesAndSignals(t *testing.T) {
