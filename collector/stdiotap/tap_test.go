@@ -244,7 +244,7 @@ func TestSDKClientAndServerThroughTheTap(t *testing.T) {
 			require.NoError(t, err)
 			tools, err := cs.ListTools(ctx, nil)
 			require.NoError(t, err)
-			require.Len(t, tools.Tools, 3)
+			require.Len(t, tools.Tools, 4)
 			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello"}})
 			require.NoError(t, err)
 			require.Equal(t, "hello", res.Content[0].(*mcp.TextContent).Text)
