@@ -38,12 +38,15 @@ lint:
 bench:
 	bash scripts/bench.sh
 
-# Fuzz each parser (JSON-RPC, SSE, secret masking, spool recovery, OTLP, the event codec) and the SIEM formats
-# (RFC 5424, CEF, LEEF) for FUZZTIME (default 30s).
+# Fuzz each parser (JSON-RPC and its scanner against the reference decoder, SSE, the tap's legacy endpoint
+# rewriting, secret masking, spool recovery, OTLP, the event codec) and the SIEM formats (RFC 5424, CEF, LEEF)
+# for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONRPCParse$$' -fuzztime $(FUZZTIME) ./collector/jsonrpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzScannerMatchesReference$$' -fuzztime $(FUZZTIME) ./collector/jsonrpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzSSEParser$$' -fuzztime $(FUZZTIME) ./collector/sse/
+	$(GO) test -run '^$$' -fuzz '^FuzzEndpointWatcher$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./collector/httptap/
 	$(GO) test -run '^$$' -fuzz '^FuzzMask$$' -fuzztime $(FUZZTIME) ./collector/capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzArgumentsMember$$' -fuzztime $(FUZZTIME) ./collector/capture/
 	$(GO) test -run '^$$' -fuzz '^FuzzSpoolDamage$$' -fuzztime $(FUZZTIME) ./collector/spool/

@@ -42,7 +42,7 @@ const legacyEscape = "/-"
 // Bounds of the legacy bookkeeping.
 const (
 	maxLegacyPaths    = 16       // escaped endpoint paths remembered per upstream
-	maxEndpointHeld   = 16 << 10 // bytes held back while waiting for a stream's first event
+	maxEndpointHeld   = 16 << 10 // bytes of one block held back while waiting for a stream's first event
 	legacySessionsMin = 16
 )
 
@@ -221,15 +221,18 @@ func (ex *exchange) onEndpoint(announced string, fetched *url.URL) string {
 // endpointWatcher passes a GET stream through, holding back only the bytes of its first event
 // until that event is complete (a client cannot use a partial event anyway). If the event is
 // a legacy endpoint announcement, its data line is rewritten; everything else, and everything
-// after it, passes byte for byte. Comment-only blocks before it pass at once.
+// after it, passes byte for byte. Blocks before it that dispatch no event (comments, or only
+// retry or id, which a server may send first) pass as soon as they are complete.
 type endpointWatcher struct {
 	io.ReadCloser
 	ex      *exchange
 	fetched *url.URL
-	held    []byte // bytes of the first event so far
-	out     []byte // bytes ready for the client
-	passing bool   // the first event was handled: pass through
-	err     error  // the upstream's read error, returned once out is drained
+	held    []byte   // bytes of the current block so far
+	blk     sseBlock // what is parsed of them
+	out     []byte   // bytes ready for the client
+	begun   bool     // a block was passed on: held is no longer at the stream's start
+	passing bool     // the first event was handled: pass through
+	err     error    // the upstream's read error, returned once out is drained
 }
 
 func (w *endpointWatcher) Read(p []byte) (int, error) {
@@ -254,26 +257,34 @@ func (w *endpointWatcher) Read(p []byte) (int, error) {
 	}
 }
 
-// scan releases the complete blocks held, up to and including the first event.
+// scan releases the complete blocks held, up to and including the first event. A block whose
+// blank line starts past maxEndpointHeld is given up on, complete or not, so that how the
+// stream is cut into reads never changes the outcome.
 func (w *endpointWatcher) scan() {
 	for !w.passing {
-		b, ok := parseBlock(w.held)
-		if !ok {
-			if len(w.held) > maxEndpointHeld {
-				w.out, w.held, w.passing = append(w.out, w.held...), nil, true
-			}
+		ok := w.blk.parse(w.held, !w.begun)
+		if !ok && len(w.held) < maxEndpointHeld {
+			return
+		}
+		b := w.blk
+		if !ok || b.blank >= maxEndpointHeld {
+			w.out, w.held, w.passing = append(w.out, w.held...), nil, true
 			return
 		}
 		block := w.held[:b.end]
-		if !b.hasField {
+		if b.dataLines == 0 {
+			// No event: the client waits for the next block, and so does the tap.
 			w.out = append(w.out, block...)
-			w.held = w.held[b.end:]
+			w.held, w.blk, w.begun = w.held[b.end:], sseBlock{}, true
 			continue
 		}
 		if b.event == legacyEndpointEvent && b.dataLines == 1 {
 			data := string(block[b.dataStart:b.dataEnd])
 			if rewritten := w.ex.onEndpoint(data, w.fetched); rewritten != data {
 				w.out = append(w.out, block[:b.dataStart]...)
+				if !b.dataColon {
+					w.out = append(w.out, ':') // a bare "data" line: the value needs its colon
+				}
 				w.out = append(w.out, rewritten...)
 				block = block[b.dataEnd:]
 			}
@@ -284,59 +295,64 @@ func (w *endpointWatcher) scan() {
 	}
 }
 
-// sseBlock describes the first block of an SSE stream.
+// sseBlock describes the block at the start of a stream's bytes, as far as they were parsed.
 type sseBlock struct {
+	line, search       int    // where the line being parsed starts; where to look for its end
 	end                int    // bytes up to and including the blank line that ends the block
-	hasField           bool   // the block has a field line, not only comments
+	blank              int    // where that blank line starts
 	event              string // the event field
-	dataLines          int
-	dataStart, dataEnd int // the value of the last data line
+	dataLines          int    // the block dispatches an event if it has any
+	dataStart, dataEnd int    // the value of the last data line
+	dataColon          bool   // the last data line has a colon (a bare "data" has none)
 }
 
-// parseBlock reads the first block of b; false when b does not hold a complete one yet.
-func parseBlock(b []byte) (sseBlock, bool) {
-	var blk sseBlock
-	i := 0
-	if bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
-		i = 3
+// parse reads on in b, which holds what it held at the last call and maybe more; false while
+// the block is not complete. atStart says b is at the stream's start, where a byte-order mark
+// may come first.
+func (blk *sseBlock) parse(b []byte, atStart bool) bool {
+	if blk.line == 0 && atStart && bytes.HasPrefix(b, []byte("\xef\xbb\xbf")) {
+		blk.line, blk.search = 3, 3
 	}
 	for {
-		j := bytes.IndexAny(b[i:], "\r\n")
+		i := blk.line
+		j := bytes.IndexAny(b[blk.search:], "\r\n")
 		if j < 0 {
-			return blk, false
+			blk.search = len(b)
+			return false
 		}
-		lineEnd, next := i+j, i+j+1
+		lineEnd, next := blk.search+j, blk.search+j+1
 		if b[lineEnd] == '\r' {
 			switch {
 			case next < len(b) && b[next] == '\n':
 				next++
 			case next == len(b) && lineEnd > i:
-				return blk, false // a CR ending a line may be followed by its LF
+				blk.search = lineEnd
+				return false // a CR ending a line may be followed by its LF
 			}
 		}
+		blk.line, blk.search = next, next
 		line := b[i:lineEnd]
 		if len(line) == 0 {
-			blk.end = next
-			return blk, true
+			blk.end, blk.blank = next, i
+			return true
 		}
-		if line[0] != ':' {
-			blk.hasField = true
-			name, value, found := bytes.Cut(line, []byte(":"))
-			valueStart := lineEnd
-			if found {
-				valueStart = i + len(name) + 1
-			}
-			if len(value) > 0 && value[0] == ' ' {
-				value, valueStart = value[1:], valueStart+1
-			}
-			switch string(name) {
-			case "event":
-				blk.event = string(value)
-			case "data":
-				blk.dataLines++
-				blk.dataStart, blk.dataEnd = valueStart, valueStart+len(value)
-			}
+		if line[0] == ':' {
+			continue
 		}
-		i = next
+		name, value, found := bytes.Cut(line, []byte(":"))
+		valueStart := lineEnd
+		if found {
+			valueStart = i + len(name) + 1
+		}
+		if len(value) > 0 && value[0] == ' ' {
+			value, valueStart = value[1:], valueStart+1
+		}
+		switch string(name) {
+		case "event":
+			blk.event = string(value)
+		case "data":
+			blk.dataLines++
+			blk.dataStart, blk.dataEnd, blk.dataColon = valueStart, valueStart+len(value), found
+		}
 	}
 }

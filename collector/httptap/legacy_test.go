@@ -2,6 +2,7 @@ package httptap
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -370,6 +371,26 @@ func TestEndpointWatcherPassesBytesThrough(t *testing.T) {
 			in:   "event: endpoint\ndata: /message?sessionId=abc",
 			want: "event: endpoint\ndata: /message?sessionId=abc",
 		},
+		{
+			name: "a retry block first dispatches no event",
+			in:   "retry: 3000\n\nevent: endpoint\ndata: /message?sessionId=abc\n\n",
+			want: "retry: 3000\n\nevent: endpoint\ndata: /mcp/up/-/message?sessionId=abc\n\n",
+		},
+		{
+			name: "nor do an id alone or an event without data",
+			in:   "id: 7\r\revent: endpoint\r\revent: endpoint\rdata: /message?sessionId=abc\r\r",
+			want: "id: 7\r\revent: endpoint\r\revent: endpoint\rdata: /mcp/up/-/message?sessionId=abc\r\r",
+		},
+		{
+			name: "a bare data line keeps its field name",
+			in:   "event: endpoint\ndata\n\n",
+			want: "event: endpoint\ndata:/mcp/up\n\n",
+		},
+		{
+			name: "a byte-order mark past the stream's start is content",
+			in:   "\n\xef\xbb\xbfevent: endpoint\ndata: /message?sessionId=abc\n\n",
+			want: "\n\xef\xbb\xbfevent: endpoint\ndata: /message?sessionId=abc\n\n",
+		},
 	}
 	tap, err := New(Config{Upstreams: []Upstream{{Name: "up", URL: "http://127.0.0.1:1/sse"}}}, &recorder{}, testSettings(t))
 	require.NoError(t, err)
@@ -382,6 +403,55 @@ func TestEndpointWatcherPassesBytesThrough(t *testing.T) {
 			for i := 1; i < len(tt.in); i++ {
 				got := watchStream(t, tap, []string{tt.in[:i], tt.in[i:]})
 				require.Equal(t, tt.want, got, "cut at %d", i)
+			}
+		})
+	}
+}
+
+// TestEndpointWatcherHeldLimit checks that an event whose block does not end within 16 KiB
+// passes untouched, however the stream is cut into reads (a CR LF ending it may be cut in two),
+// and that so does what follows a block that does not.
+func TestEndpointWatcherHeldLimit(t *testing.T) {
+	tap, err := New(Config{Upstreams: []Upstream{{Name: "up", URL: "http://127.0.0.1:1/sse"}}}, &recorder{}, testSettings(t))
+	require.NoError(t, err)
+	// block is an SSE block of lines whose blank line starts at blank.
+	block := func(blank int, lines ...string) string {
+		n := blank - len(strings.Join(lines, "")) - 3
+		return strings.Join(lines, "") + ":" + strings.Repeat("x", n) + "\r\n\r\n"
+	}
+	endpoint := func(blank int) string {
+		return block(blank, "event: endpoint\r\n", "data: /message?sessionId=abc\r\n")
+	}
+	tests := []struct {
+		name      string
+		in        string
+		rewritten bool
+	}{
+		{name: "blank line on the limit's last byte", in: endpoint(maxEndpointHeld - 1), rewritten: true},
+		{name: "blank line past the limit", in: endpoint(maxEndpointHeld)},
+		{name: "after a block within the limit", in: block(maxEndpointHeld-1) + endpoint(100), rewritten: true},
+		{name: "after a block past the limit", in: block(maxEndpointHeld) + endpoint(100)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.in
+			if tt.rewritten {
+				want = strings.Replace(tt.in, "data: /message", "data: /mcp/up/-/message", 1)
+			}
+			n := len(tt.in)
+			for name, chunks := range map[string][]string{
+				"one read":                    {tt.in},
+				"reads of 100 bytes":          cutAt(tt.in, bytes.Repeat([]byte{99}, n/100)),
+				"the last LF read on its own": {tt.in[:n-1], tt.in[n-1:]},
+			} {
+				got := watchStream(t, tap, chunks)
+				if got != want {
+					d := 0
+					for d < min(len(got), len(want)) && got[d] == want[d] {
+						d++
+					}
+					t.Fatalf("%s: differs at byte %d: got %q, want %q", name, d, got[max(0, d-40):min(len(got), d+40)], want[max(0, d-40):min(len(want), d+40)])
+				}
 			}
 		})
 	}
