@@ -41,7 +41,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "", "log `LEVEL`: debug, info, warn, error")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long to finish work in flight after a stop signal")
 	var upstreams stringList
-	fs.Var(&upstreams, "upstream", "MCP server to tap, `[NAME=]URL` (repeatable); /mcp routes to the first, /mcp/NAME to each")
+	fs.Var(&upstreams, "upstream", "MCP server to tap, `[NAME=]URL` (repeatable); /mcp routes to the one named default, else the first; /mcp/NAME to each")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
 		fs.PrintDefaults()
@@ -79,15 +79,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	// A collection every few megabytes of the collector's small heap is the slowest percent of
-	// the calls it taps; GOGC in the environment overrides this.
-	if gcheadroom.Start(gcheadroom.DefaultHeadroom) {
-		logger.Debug("garbage collector given headroom", "bytes", gcheadroom.DefaultHeadroom)
-	}
 	a := app.New(cfg, targets, logger)
 	if err := a.Start(ctx); err != nil {
 		logger.Error("cannot start", "err", err)
 		return exitFailure
+	}
+	// A collection every few megabytes of the collector's small heap is the slowest percent of
+	// the calls it taps; GOGC in the environment overrides this. Started after the detector
+	// has restored its baselines: that jump in the live heap is collected as by default.
+	if gcheadroom.Start(gcheadroom.DefaultHeadroom) {
+		logger.Debug("garbage collector given headroom", "bytes", gcheadroom.DefaultHeadroom)
 	}
 	if addr := a.TapAddr(); addr != "" {
 		logger.Info("MCP tap listening", "url", "http://"+addr+"/mcp")

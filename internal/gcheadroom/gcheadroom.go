@@ -8,21 +8,28 @@ import (
 	"sync"
 )
 
-// DefaultHeadroom is the heap mcpwatch lets grow between collections, whatever its live heap.
-const DefaultHeadroom = 32 << 20
+// DefaultHeadroom is the heap mcpwatch lets grow between collections, whatever its live heap:
+// the tap's process then collects about every thousand calls.
+const DefaultHeadroom = 16 << 20
+
+// MaxPercent caps the percent. The percent is set after a collection, for the heap it found
+// live, and may still be in force when the live heap has grown a lot (the cleanup that sets
+// it runs when the runtime gets to it, possibly collections later): the goal is then at most
+// five times the live heap, where Go's default allows twice.
+const MaxPercent = 400
 
 // minHeapAt100 is the runtime's least heap goal at GOGC=100; it scales with GOGC.
 const minHeapAt100 = 4 << 20
 
 // Percent is the GOGC that sets the next collection's heap goal at live + headroom, for a
 // collection that found live bytes of heap live and scanned scanned bytes of stacks and
-// globals, and never lower than Go's default, 100. The runtime's goal is the larger of
+// globals, between Go's default, 100, and MaxPercent. The runtime's goal is the larger of
 // live + (live+scanned)×GOGC/100 and 4 MiB×GOGC/100; the smaller of the two percents that
 // put each at live + headroom puts the larger there.
 func Percent(live, scanned, headroom uint64) int {
 	byGrowth := headroom * 100 / max(live+scanned, 1)
 	byMinimum := (live + headroom) * 100 / minHeapAt100
-	return int(max(100, min(byGrowth, byMinimum)))
+	return int(max(100, min(byGrowth, byMinimum, MaxPercent)))
 }
 
 var (
@@ -36,7 +43,7 @@ var (
 // every collection, until Stop. It does nothing and reports false when GOGC is set in the
 // environment: the operator has chosen.
 func Start(headroom uint64) bool {
-	if _, set := os.LookupEnv("GOGC"); set {
+	if os.Getenv("GOGC") != "" {
 		return false
 	}
 	mu.Lock()

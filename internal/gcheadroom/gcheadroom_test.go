@@ -15,12 +15,13 @@ func TestPercent(t *testing.T) {
 		live, scanned, headroom uint64
 		want                    int
 	}{
-		{1 * mib, 0, 32 * mib, 825},        // small: the 4 MiB minimum scaled to 33 MiB
+		{1 * mib, 0, 8 * mib, 225},         // small: the 4 MiB minimum scaled to 9 MiB
+		{1 * mib, 0, 32 * mib, 400},        // capped (825 would put that minimum at 33 MiB)
 		{16 * mib, 0, 32 * mib, 200},       // 16 MiB live: grows by twice itself
 		{12 * mib, 4 * mib, 32 * mib, 200}, // stacks and globals count towards growth
 		{32 * mib, 0, 32 * mib, 100},       // from the headroom up, as by default
 		{512 * mib, 0, 32 * mib, 100},      // never less than the default
-		{0, 0, 32 * mib, 800},
+		{0, 0, 32 * mib, 400},
 	} {
 		if got := Percent(c.live, c.scanned, c.headroom); got != c.want {
 			t.Errorf("Percent(%d, %d, %d) = %d, want %d", c.live, c.scanned, c.headroom, got, c.want)
@@ -52,7 +53,7 @@ func heap() (live, goal uint64) {
 // heap, about twice a large one, and Go's default again after Stop.
 func TestFollowsTheLiveHeap(t *testing.T) {
 	unsetGOGC(t)
-	const headroom = 48 << 20
+	const headroom = 8 << 20 // under the cap for a small heap
 	if !Start(headroom) {
 		t.Fatal("Start did nothing with GOGC unset")
 	}
@@ -61,7 +62,7 @@ func TestFollowsTheLiveHeap(t *testing.T) {
 		return goal >= live+headroom*9/10 && goal <= live+headroom*11/10
 	})
 
-	kept := make([][]byte, 96) // 96 MiB more live: twice the headroom
+	kept := make([][]byte, 96) // 96 MiB more live: far over the headroom
 	for i := range kept {
 		kept[i] = make([]byte, 1<<20)
 	}
@@ -93,4 +94,35 @@ func awaitGoal(t *testing.T, what string, ok func(live, goal uint64) bool) {
 			t.Fatalf("%s: live %d KiB, goal %d KiB", what, live>>10, goal>>10)
 		}
 	}
+}
+
+// TestGrowthOvershootIsBounded keeps 48 MiB more live in 256 KiB steps while making garbage,
+// and watches the heap goal: the percent set for the smaller heap before may still be in
+// force collections later, but it is capped, so the goal stays within five times the live
+// heap (the last collection's, which may lag what is kept now by a few steps).
+func TestGrowthOvershootIsBounded(t *testing.T) {
+	unsetGOGC(t)
+	if !Start(DefaultHeadroom) {
+		t.Fatal("Start did nothing with GOGC unset")
+	}
+	defer Stop()
+	runtime.GC()
+	var kept [][]byte
+	var sink []byte
+	for len(kept) < 192 {
+		kept = append(kept, make([]byte, 256<<10))
+		for range 64 {
+			sink = make([]byte, 8<<10) // garbage
+		}
+		// The runtime's goal at MaxPercent: live + (live+scanned)×4, and at least 16 MiB.
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"},
+			{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+		metrics.Read(s)
+		live, goal, scanned := s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64()+s[3].Value.Uint64()
+		if limit := max(live+(live+scanned)*MaxPercent/100, minHeapAt100*MaxPercent/100) + 64<<10; goal > limit {
+			t.Fatalf("heap goal %d KiB with %d KiB live: over %d%%", goal>>10, live>>10, MaxPercent)
+		}
+	}
+	runtime.KeepAlive(kept)
+	runtime.KeepAlive(sink)
 }
