@@ -122,9 +122,9 @@ func (t *Tap) newExchange(r *http.Request, up *upstream, suffix string) *exchang
 		client: clientIP(r.RemoteAddr), sessionID: hdr.sessionID, transport: transportName,
 	}
 	ex.pend = &ex.own
-	if hdr.sessionID == "" && r.Method == http.MethodPost && r.URL.RawQuery != "" {
-		// A POST into a legacy HTTP+SSE session names its session in the query.
-		if ls := t.legacy.lookup(up.name, r.URL.Query(), r.URL.RawQuery); ls != nil {
+	if hdr.sessionID == "" && r.Method == http.MethodPost {
+		// A POST into a legacy HTTP+SSE session names its session in the query, or by its path.
+		if ls := t.legacySessionOf(up, suffix, r.URL); ls != nil {
 			ex.joinLegacy(ls)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The HTTP+SSE transport of protocol revision 2024-11-05 ("legacy SSE"): the client opens a GET
@@ -28,7 +29,10 @@ import (
 // untouched: the client then posts there directly and only the GET stream is observed.
 //
 // POSTs are matched to their stream by the session id in the query (sessionId, sessionid,
-// session_id or session; else the whole query), which is also the events' SessionID.
+// session_id or session; else the whole query), which is also the events' SessionID. An
+// endpoint without a query names its session by its path (e.g. /messages/{id}): the path is
+// then the session id, and an escaped path of that kind is reachable while its stream is open,
+// without taking one of the upstream's announced paths.
 
 // legacyEndpointEvent is the SSE event type that announces the POST endpoint.
 const legacyEndpointEvent = "endpoint"
@@ -48,8 +52,9 @@ const (
 
 // legacySession is one legacy GET stream and the requests awaiting their responses on it.
 type legacySession struct {
-	id   string
-	pend pendingSet
+	id     string
+	byPath bool // id is the endpoint's path, which had no query
+	pend   pendingSet
 }
 
 // legacyRegistry holds the legacy sessions whose GET stream is open, and the endpoint paths
@@ -58,6 +63,7 @@ type legacyRegistry struct {
 	mu       sync.Mutex
 	sessions map[sessionKey]*legacySession
 	paths    map[string]map[string]bool // upstream name → announced absolute paths
+	byPath   atomic.Int64               // sessions keyed by their endpoint's path, so POSTs need not look
 }
 
 // legacySessionID names a legacy session by its endpoint's query.
@@ -81,6 +87,9 @@ func (r *legacyRegistry) add(upstream string, ls *legacySession, max int) bool {
 		return false
 	}
 	r.sessions[k] = ls
+	if ls.byPath {
+		r.byPath.Add(1)
+	}
 	return true
 }
 
@@ -90,17 +99,42 @@ func (r *legacyRegistry) remove(upstream string, ls *legacySession) {
 	k := sessionKey{upstream: upstream, id: ls.id}
 	if r.sessions[k] == ls {
 		delete(r.sessions, k)
+		if ls.byPath {
+			r.byPath.Add(-1)
+		}
 	}
 }
 
 // lookup returns the open legacy session a POST's query names, or nil.
 func (r *legacyRegistry) lookup(upstream string, q url.Values, rawQuery string) *legacySession {
+	return r.find(upstream, legacySessionID(q, rawQuery), false)
+}
+
+// find returns the open legacy session named id, by its endpoint's query or path.
+func (r *legacyRegistry) find(upstream, id string, byPath bool) *legacySession {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.sessions) == 0 {
+	if ls := r.sessions[sessionKey{upstream: upstream, id: id}]; ls != nil && ls.byPath == byPath {
+		return ls
+	}
+	return nil
+}
+
+// legacySessionOf returns the open legacy session a POST to the route suffix with URL u
+// belongs to, or nil: the one its query names or, without a query, the one whose endpoint is
+// the path the POST is forwarded to.
+func (t *Tap) legacySessionOf(up *upstream, suffix string, u *url.URL) *legacySession {
+	if u.RawQuery != "" {
+		return t.legacy.lookup(up.name, u.Query(), u.RawQuery)
+	}
+	if t.legacy.byPath.Load() == 0 {
 		return nil
 	}
-	return r.sessions[sessionKey{upstream: upstream, id: legacySessionID(q, rawQuery)}]
+	path := up.url.Path
+	if suffix != "" {
+		path = upstreamPath(up, suffix)
+	}
+	return t.legacy.find(up.name, path, true)
 }
 
 func (r *legacyRegistry) len() int {
@@ -133,7 +167,7 @@ func (r *legacyRegistry) announce(upstream, path string) bool {
 }
 
 // routable reports whether a route suffix may be forwarded: any suffix but an escaped path
-// the upstream never announced.
+// the upstream never announced and that is not the endpoint of an open path-keyed session.
 func (r *legacyRegistry) routable(upstream, suffix string) bool {
 	rest, escaped := strings.CutPrefix(suffix, legacyEscape)
 	if !escaped || (rest != "" && rest[0] != '/') {
@@ -141,7 +175,11 @@ func (r *legacyRegistry) routable(upstream, suffix string) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.paths[upstream][rest]
+	if r.paths[upstream][rest] {
+		return true
+	}
+	ls := r.sessions[sessionKey{upstream: upstream, id: rest}]
+	return ls != nil && ls.byPath
 }
 
 // upstreamPath is the upstream path a route suffix is forwarded to.
@@ -153,8 +191,10 @@ func upstreamPath(up *upstream, suffix string) string {
 }
 
 // tapEndpoint maps the endpoint a legacy upstream announced (resolved to target) to the URI the
-// client must post to on the tap, or false when target is not on the upstream's host.
-func (t *Tap) tapEndpoint(up *upstream, target, fetched *url.URL) (string, bool) {
+// client must post to on the tap, or false when target is not on the upstream's host, or is
+// an escaped path past the upstream's limit. pathSession says target's path is the key of an
+// open legacy session, which makes it routable while that session lasts.
+func (t *Tap) tapEndpoint(up *upstream, target, fetched *url.URL, pathSession bool) (string, bool) {
 	if !strings.EqualFold(target.Scheme, fetched.Scheme) || !strings.EqualFold(target.Host, fetched.Host) {
 		return "", false
 	}
@@ -167,7 +207,7 @@ func (t *Tap) tapEndpoint(up *upstream, target, fetched *url.URL) (string, bool)
 	case under && rest != "-" && !strings.HasPrefix(rest, "-/"):
 		path = route + "/" + rest
 	default:
-		if !t.legacy.announce(up.name, path) {
+		if !pathSession && !t.legacy.announce(up.name, path) {
 			return "", false
 		}
 		path = route + legacyEscape + path
@@ -203,13 +243,17 @@ func (ex *exchange) onEndpoint(announced string, fetched *url.URL) string {
 	}
 	target := fetched.ResolveReference(ref)
 	ls := &legacySession{id: legacySessionID(target.Query(), target.RawQuery)}
-	if t.legacy.add(ex.up.name, ls, max(t.cfg.MaxSessions, legacySessionsMin)) {
+	if target.RawQuery == "" {
+		ls.id, ls.byPath = target.Path, true
+	}
+	added := t.legacy.add(ex.up.name, ls, max(t.cfg.MaxSessions, legacySessionsMin))
+	if added {
 		ex.joinLegacy(ls)
 		t.expireAll(t.sessions.seen(ex.sessionKey(ls.id), ex.hdr.ident, ex.hdr.protocolVersion, ex.start))
 	} else {
 		t.metrics.untracked.WithLabelValues("legacy_session_limit").Inc()
 	}
-	rewritten, ok := t.tapEndpoint(ex.up, target, fetched)
+	rewritten, ok := t.tapEndpoint(ex.up, target, fetched, added && ls.byPath)
 	if !ok {
 		t.log.Warn("legacy SSE endpoint is not on the upstream's host, or announces too many paths; "+
 			"passed on untouched, so the client will post past the tap", "upstream", ex.up.name)

@@ -485,3 +485,122 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	c.chunks[0] = c.chunks[0][n:]
 	return n, nil
 }
+
+// pathLegacyServer is a crafted legacy HTTP+SSE upstream that names each session in its
+// endpoint's path (/messages/{id}), with no query, and answers a request on the GET stream
+// 50 ms after its POST's 202.
+type pathLegacyServer struct {
+	mu      sync.Mutex
+	n       int
+	streams map[string]chan string
+}
+
+func (s *pathLegacyServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.n++
+		id := fmt.Sprintf("s%d", s.n)
+		ch := make(chan string, 4)
+		if s.streams == nil {
+			s.streams = map[string]chan string{}
+		}
+		s.streams[id] = ch
+		s.mu.Unlock()
+		writeSSE(w, http.StatusOK, "event: endpoint\ndata: /messages/"+id+"\n\n")
+		for {
+			select {
+			case ev := <-ch:
+				_, _ = io.WriteString(w, ev)
+				w.(http.Flusher).Flush()
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	mux.HandleFunc("POST /messages/{id}", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		ch := s.streams[r.PathValue("id")]
+		s.mu.Unlock()
+		if ch == nil {
+			http.Error(w, "no session", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		if m, err := jsonrpc.ParseMessage(body); err == nil && m.IsRequest() {
+			time.AfterFunc(50*time.Millisecond, func() {
+				ch <- "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":" + m.IDString() + ",\"result\":{\"content\":[]}}\n\n"
+			})
+		}
+	})
+	return mux
+}
+
+// TestLegacyPathSessions checks an upstream whose endpoints name their session in the path:
+// more sessions at once than the upstream may announce escaped paths all keep their clients on
+// the tap; each POST joins the session whose endpoint it was sent to, so the answers on the GET
+// streams pair with the requests of their own session, though every session's request has the
+// same id; and a session's path is reachable only while its stream is open.
+func TestLegacyPathSessions(t *testing.T) {
+	const sessions = maxLegacyPaths + 4
+	up := startUpstream(t, (&pathLegacyServer{}).handler())
+	tap, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "ts", URL: up.URL + "/sse"}}})
+
+	type stream struct {
+		endpoint string
+		events   *bufio.Reader
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var streams []stream
+	for range sessions {
+		req := must(http.NewRequestWithContext(ctx, http.MethodGet, tapURL+"/mcp/ts", nil))
+		resp, err := httpClient(t).Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		s := stream{events: bufio.NewReader(resp.Body)}
+		first := readSSEEvent(t, s.events)
+		s.endpoint = strings.TrimSuffix(strings.TrimPrefix(first, "event: endpoint\ndata: "), "\n\n")
+		require.Regexp(t, `^/mcp/ts/-/messages/s\d+$`, s.endpoint, "the client is sent to the tap: %q", first)
+		streams = append(streams, s)
+	}
+	require.Equal(t, sessions, tap.legacy.len())
+
+	const call = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`
+	for _, s := range streams {
+		resp := send(t, http.MethodPost, tapURL+s.endpoint, call, nil)
+		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	}
+	for _, s := range streams {
+		require.Equal(t, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n\n", readSSEEvent(t, s.events))
+	}
+	require.Eventually(t, func() bool { return len(rec.matching(byMethod("tools/call"))) == sessions }, 5*time.Second, 5*time.Millisecond)
+	bySession := map[string]schemas.Event{}
+	for _, ev := range rec.matching(byMethod("tools/call")) {
+		require.Equal(t, schemas.StatusOK, ev.Status, "session %q", ev.SessionID)
+		require.Equal(t, legacyTransportName, ev.Transport)
+		bySession[ev.SessionID] = ev
+	}
+	for _, s := range streams {
+		require.Contains(t, bySession, strings.TrimPrefix(s.endpoint, "/mcp/ts/-"), "the session is the endpoint's path")
+	}
+	require.Zero(t, counterValue(t, tap.metrics.untracked.WithLabelValues("unmatched_response")))
+
+	cancel()
+	require.Eventually(t, func() bool { return tap.legacy.len() == 0 }, 5*time.Second, 5*time.Millisecond)
+	resp := send(t, http.MethodPost, tapURL+streams[0].endpoint, call, nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "the path of an ended session is not reachable")
+}
+
+// readSSEEvent reads one SSE block, blank line included.
+func readSSEEvent(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	var b strings.Builder
+	for !strings.HasSuffix(b.String(), "\n\n") {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		b.WriteString(line)
+	}
+	return b.String()
+}
