@@ -197,15 +197,7 @@ func (s *legacyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// to the session.
 		writeSSE(w, http.StatusOK, ": stream open\n\n", "event: endpoint\ndata: "+s.endpoint(r.Host, id)+"\n\n"+
 			"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"hi\"}}\n\n")
-		for {
-			select {
-			case ev := <-ch:
-				_, _ = io.WriteString(w, ev)
-				w.(http.Flusher).Flush()
-			case <-r.Context().Done():
-				return
-			}
-		}
+		relayEvents(w, r, ch)
 	case r.Method == http.MethodPost && r.URL.Path == s.postPath:
 		body, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
@@ -508,15 +500,7 @@ func (s *pathLegacyServer) handler() http.Handler {
 		s.streams[id] = ch
 		s.mu.Unlock()
 		writeSSE(w, http.StatusOK, "event: endpoint\ndata: /messages/"+id+"\n\n")
-		for {
-			select {
-			case ev := <-ch:
-				_, _ = io.WriteString(w, ev)
-				w.(http.Flusher).Flush()
-			case <-r.Context().Done():
-				return
-			}
-		}
+		relayEvents(w, r, ch)
 	})
 	mux.HandleFunc("POST /messages/{id}", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

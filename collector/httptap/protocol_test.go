@@ -3,7 +3,6 @@ package httptap
 import (
 	"bufio"
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -427,19 +426,14 @@ func TestAnswerOnAnotherStreamAfter202(t *testing.T) {
 		if r.Method == http.MethodGet {
 			writeSSE(w, http.StatusOK)
 			w.(http.Flusher).Flush()
-			for {
-				select {
-				case a := <-answers:
-					_, _ = io.WriteString(w, "event: message\ndata: "+a+"\n\n")
-					w.(http.Flusher).Flush()
-				case <-r.Context().Done():
-					return
-				}
-			}
+			relayEvents(w, r, answers)
+			return
 		}
 		_ = readAll(t, r.Body)
 		w.WriteHeader(http.StatusAccepted)
-		time.AfterFunc(50*time.Millisecond, func() { answers <- `{"jsonrpc":"2.0","id":7,"result":{"content":[]}}` })
+		time.AfterFunc(50*time.Millisecond, func() {
+			answers <- "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[]}}\n\n"
+		})
 	}))
 	_, rec, tapURL := startTap(t, Config{Upstreams: []Upstream{{Name: "s", URL: up.URL}}})
 	session := map[string]string{"Mcp-Session-Id": "s1"}

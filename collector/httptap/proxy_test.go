@@ -74,6 +74,19 @@ func writeSSE(w http.ResponseWriter, status int, events ...string) {
 	}
 }
 
+// relayEvents writes what arrives on events to the stream, flushed, until the client leaves.
+func relayEvents(w http.ResponseWriter, r *http.Request, events <-chan string) {
+	for {
+		select {
+		case ev := <-events:
+			_, _ = io.WriteString(w, ev)
+			w.(http.Flusher).Flush()
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
 func TestSSEEventReachesClientBeforeUpstreamFinishes(t *testing.T) {
 	release := make(chan struct{})
 	up := startUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
