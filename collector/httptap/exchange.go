@@ -678,7 +678,7 @@ func (t *Tap) complete(c *call, at time.Time, fill func(*schemas.Event)) {
 		ev.Content = t.capture.Decide(ev.ServerID, ev.Method, ev.Target).Arguments(ev.Method, c.track.args)
 		fill(&ev)
 		if c.track.idReused.Load() {
-			ev.Flags = append(ev.Flags, untrackedFlag(true))
+			ev.Flags = append(ev.Flags, jsonrpc.UntrackedFlag(true))
 		}
 		t.identify(&ev, c.sessionID, info, c.hdr, c.client)
 		t.deliver(ev, now)
@@ -739,17 +739,8 @@ func (t *Tap) untracked(c *call, first *call, at time.Time) {
 	}
 	t.resolve(c, "", at, func(ev *schemas.Event) {
 		ev.Status = schemas.StatusMalformed
-		ev.Flags = append(ev.Flags, untrackedFlag(dup))
+		ev.Flags = append(ev.Flags, jsonrpc.UntrackedFlag(dup))
 	})
-}
-
-// untrackedFlag is the flag of a request the tap cannot pair: one that reuses an unanswered
-// request's id (dup), or one over the limit of pending requests.
-func untrackedFlag(dup bool) schemas.Flag {
-	if dup {
-		return schemas.Flag{Type: jsonrpc.FlagDuplicateID, Severity: schemas.SeverityHigh, Path: "$.id"}
-	}
-	return schemas.Flag{Type: jsonrpc.FlagUntrackedRequest, Severity: schemas.SeverityHigh, Path: "$"}
 }
 
 // deadlineList holds the requests awaiting an answer in the order of their deadlines, which,

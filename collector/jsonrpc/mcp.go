@@ -3,6 +3,8 @@ package jsonrpc
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/mcpwatch/mcpwatch/schemas"
 )
 
 // MCP _meta keys of the 2026-07-28 (stateless) revision.
@@ -271,3 +273,12 @@ const (
 	// (max_pending) was reached.
 	FlagUntrackedRequest = "untracked_request"
 )
+
+// UntrackedFlag is the flag of a request a tap cannot pair: one that reuses an unanswered
+// request's id (duplicate), or one over the limit of pending requests.
+func UntrackedFlag(duplicate bool) schemas.Flag {
+	if duplicate {
+		return schemas.Flag{Type: FlagDuplicateID, Severity: schemas.SeverityHigh, Path: "$.id"}
+	}
+	return schemas.Flag{Type: FlagUntrackedRequest, Severity: schemas.SeverityHigh, Path: "$"}
+}

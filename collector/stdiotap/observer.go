@@ -57,6 +57,8 @@ type call struct {
 	initialize bool
 	// progressToken is a request's params._meta.progressToken, a progress notification's token.
 	progressToken string
+	// idReused is set when a request with the same id came while this one was unanswered.
+	idReused bool
 	// unread is the first line from the answering side the tap could not parse (too long, not
 	// JSON-RPC) since the request was sent: it may have been the answer, so a request left
 	// unanswered is malformed rather than a timeout, timed at that line.
@@ -212,14 +214,13 @@ func (o *observer) message(dir schemas.Direction, m *jsonrpc.Message, at time.Ti
 		id := m.IDString()
 		if first, dup := pending[id]; dup || len(pending) >= o.t.cfg.MaxPending {
 			// Not paired, but seen: the server may run it.
-			flag := untrackedFlag(dup)
 			o.t.untraced.WithLabelValues(untrackedReason(dup)).Inc()
 			if dup {
-				first.ev.Flags = append(first.ev.Flags, flag)
+				first.idReused = true
 			}
 			o.resolve(c, at, func(ev *schemas.Event) {
 				ev.Status = schemas.StatusMalformed
-				ev.Flags = append(ev.Flags, flag)
+				ev.Flags = append(ev.Flags, jsonrpc.UntrackedFlag(dup))
 			})
 			return
 		}
@@ -344,6 +345,9 @@ func (o *observer) resolve(c *call, at time.Time, fill func(*schemas.Event)) {
 	ev := c.ev
 	ev.LatencyMicros = at.Sub(c.start).Microseconds()
 	fill(&ev)
+	if c.idReused {
+		ev.Flags = append(ev.Flags, jsonrpc.UntrackedFlag(true))
+	}
 	o.emit(ev)
 }
 
@@ -372,15 +376,6 @@ func untrackedReason(dup bool) string {
 		return "duplicate_id"
 	}
 	return "pending_limit"
-}
-
-// untrackedFlag is the flag of a request the tap cannot pair: one that reuses a pending
-// request's id (dup), or one over the limit of pending requests.
-func untrackedFlag(dup bool) schemas.Flag {
-	if dup {
-		return schemas.Flag{Type: jsonrpc.FlagDuplicateID, Severity: schemas.SeverityHigh, Path: "$.id"}
-	}
-	return schemas.Flag{Type: jsonrpc.FlagUntrackedRequest, Severity: schemas.SeverityHigh, Path: "$"}
 }
 
 // answered fills an event from the response m, with the result's content when the event
