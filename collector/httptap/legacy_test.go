@@ -280,15 +280,7 @@ func TestLegacyEndpointRewriting(t *testing.T) {
 			defer stream.Body.Close()
 			require.Empty(t, stream.Header.Get("Content-Length"))
 			br := bufio.NewReader(stream.Body)
-			readEvent := func() string {
-				var b strings.Builder
-				for !strings.HasSuffix(b.String(), "\n\n") {
-					line, err := br.ReadString('\n')
-					require.NoError(t, err)
-					b.WriteString(line)
-				}
-				return b.String()
-			}
+			readEvent := func() string { return readSSEEvent(t, br) }
 			require.Equal(t, ": stream open\n\n", readEvent())
 			endpoint := strings.TrimSuffix(strings.TrimPrefix(readEvent(), "event: endpoint\ndata: "), "\n\n")
 			id := must(url.Parse(endpoint)).Query().Get("sessionId")
